@@ -1,0 +1,56 @@
+// kpr: one executable, subcommands loaded on demand so that short-lived uses (the
+// CNI plugin, spawned per pod) pay only for the code they run.
+import { basename } from 'node:path';
+import { errorMessage } from '../lib/errors.ts';
+
+export interface Subcommand {
+  /** Runs the subcommand with the arguments after its name; resolves to the exit code. */
+  main(argv: string[]): Promise<number>;
+}
+
+interface Entry {
+  summary: string;
+  load: () => Promise<Subcommand>;
+}
+
+const commands: Record<string, Entry> = {
+  version: { summary: 'print the version', load: async () => ({ main: async () => { process.stdout.write('kpr 0.1.0\n'); return 0; } }) },
+};
+
+/** Executable names that select a subcommand on their own (copied or linked into /opt/cni/bin). */
+const byExecutableName: Record<string, string> = {
+  'kpr-cni': 'cni',
+  'kpr-ipam': 'ipam-plugin',
+};
+
+function usage(): string {
+  const rows = Object.entries(commands)
+    .filter(([name]) => !Object.values(byExecutableName).includes(name))
+    .map(([name, e]) => `  ${name.padEnd(10)} ${e.summary}`);
+  return `usage: kpr <command> [flags]\n\ncommands:\n${rows.join('\n')}\n`;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const asName = byExecutableName[basename(process.argv0)];
+  const name = asName ?? argv.shift();
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const entry = commands[name];
+  if (!entry) {
+    process.stderr.write(`kpr: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  const cmd = await entry.load();
+  return cmd.main(argv);
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`kpr: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,21 @@
+/** An error with a stable code, the object it concerns, and its cause. */
+export class KprError extends Error {
+  readonly code: string;
+  readonly object: string | undefined;
+
+  constructor(code: string, message: string, opts: { object?: string; cause?: unknown } = {}) {
+    super(opts.object ? `${opts.object}: ${message}` : message, { cause: opts.cause });
+    this.name = 'KprError';
+    this.code = code;
+    this.object = opts.object;
+  }
+}
+
+/** The message of anything thrown, for logs and error replies. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    return err.message + cause;
+  }
+  return String(err);
+}
