@@ -1,0 +1,100 @@
+// A process that lives inside one test namespace and does network things there on
+// request: JSON lines on stdin, one JSON reply line per request on stdout. Run by
+// Node's own type stripping (no tsx) so it starts fast: erasable syntax only.
+import * as net from 'node:net';
+import * as dgram from 'node:dgram';
+import { createInterface } from 'node:readline';
+
+export type AgentRequest =
+  | { id: number; op: 'listen'; proto: 'tcp' | 'udp'; port: number; name: string; host?: string }
+  | { id: number; op: 'probe'; proto: 'tcp' | 'udp'; host: string; port: number; timeoutMs: number; payload?: string; localPort?: number }
+  | { id: number; op: 'hold'; host: string; port: number; timeoutMs: number }
+  | { id: number; op: 'send'; handle: number; data: string };
+
+export type AgentReply = { id: number; ok: true; reply?: string; handle?: number } | { id: number; ok: false; error: string };
+
+const held = new Map<number, net.Socket>();
+let nextHandle = 1;
+
+function answer(r: AgentReply): void {
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+
+/** Servers answer "<name> <peer address>" so a probe sees which backend it reached and whether it was masqueraded. */
+function listen(req: Extract<AgentRequest, { op: 'listen' }>): void {
+  const host = req.host ?? '::';
+  if (req.proto === 'tcp') {
+    const server = net.createServer((sock) => {
+      const peer = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
+      sock.on('error', () => {});
+      // Answer each line so that a held connection can prove it is still alive.
+      sock.write(`${req.name} ${peer}\n`);
+      sock.on('data', () => sock.write(`${req.name} ${peer}\n`));
+    });
+    server.on('error', (e) => answer({ id: req.id, ok: false, error: e.message }));
+    server.listen({ port: req.port, host, ipv6Only: false }, () => answer({ id: req.id, ok: true }));
+    return;
+  }
+  const sock = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+  sock.on('message', (_msg, rinfo) => {
+    sock.send(`${req.name} ${rinfo.address.replace(/^::ffff:/, '')}\n`, rinfo.port, rinfo.address);
+  });
+  sock.on('error', (e) => answer({ id: req.id, ok: false, error: e.message }));
+  sock.bind({ port: req.port, address: host }, () => answer({ id: req.id, ok: true }));
+}
+
+function probeTcp(req: Extract<AgentRequest, { op: 'probe' }>): void {
+  const sock = net.connect({ host: req.host, port: req.port, localPort: req.localPort });
+  let buf = '';
+  const done = (r: AgentReply) => { clearTimeout(timer); sock.destroy(); answer(r); };
+  const timer = setTimeout(() => done({ id: req.id, ok: false, error: 'timeout' }), req.timeoutMs);
+  sock.on('data', (d) => {
+    buf += d.toString();
+    if (buf.includes('\n')) done({ id: req.id, ok: true, reply: buf.trim() });
+  });
+  sock.on('error', (e: NodeJS.ErrnoException) => done({ id: req.id, ok: false, error: e.code ?? e.message }));
+}
+
+function probeUdp(req: Extract<AgentRequest, { op: 'probe' }>): void {
+  const sock = dgram.createSocket({ type: req.host.includes(':') ? 'udp6' : 'udp4' });
+  const done = (r: AgentReply) => { clearTimeout(timer); sock.close(); answer(r); };
+  const timer = setTimeout(() => done({ id: req.id, ok: false, error: 'timeout' }), req.timeoutMs);
+  // A connected socket reports an ICMP port unreachable (REJECT) as ECONNREFUSED.
+  sock.on('error', (e: NodeJS.ErrnoException) => done({ id: req.id, ok: false, error: e.code ?? e.message }));
+  sock.on('message', (m) => done({ id: req.id, ok: true, reply: m.toString().trim() }));
+  sock.bind({ port: req.localPort ?? 0 }, () => {
+    sock.connect(req.port, req.host, () => sock.send(req.payload ?? 'probe'));
+  });
+}
+
+/** Opens a TCP connection and keeps it, for tests of established traffic across changes. */
+function hold(req: Extract<AgentRequest, { op: 'hold' }>): void {
+  const sock = net.connect({ host: req.host, port: req.port });
+  const timer = setTimeout(() => { sock.destroy(); answer({ id: req.id, ok: false, error: 'timeout' }); }, req.timeoutMs);
+  sock.once('data', (d) => {
+    clearTimeout(timer);
+    const handle = nextHandle++;
+    held.set(handle, sock);
+    answer({ id: req.id, ok: true, handle, reply: d.toString().trim() });
+  });
+  sock.on('error', (e: NodeJS.ErrnoException) => { clearTimeout(timer); answer({ id: req.id, ok: false, error: e.code ?? e.message }); });
+}
+
+/** Sends a line on a held connection and waits for the server's answer. */
+function send(req: Extract<AgentRequest, { op: 'send' }>): void {
+  const sock = held.get(req.handle);
+  if (!sock || sock.destroyed) { answer({ id: req.id, ok: false, error: 'closed' }); return; }
+  const timer = setTimeout(() => { sock.off('data', onData); answer({ id: req.id, ok: false, error: 'timeout' }); }, 3000);
+  const onData = (d: Buffer) => { clearTimeout(timer); answer({ id: req.id, ok: true, reply: d.toString().trim() }); };
+  sock.once('data', onData);
+  sock.write(`${req.data}\n`);
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const req = JSON.parse(line) as AgentRequest;
+  if (req.op === 'listen') listen(req);
+  else if (req.op === 'probe') (req.proto === 'tcp' ? probeTcp : probeUdp)(req);
+  else if (req.op === 'hold') hold(req);
+  else send(req);
+});
+process.stdin.on('end', () => process.exit(0));
