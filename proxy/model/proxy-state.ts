@@ -1,0 +1,121 @@
+// The proxy's view of the cluster, kept per IP family and updated in place from the
+// change trackers. `apply` recomputes only the Services that changed and reports
+// which ServicePorts really differ, which is what makes partial syncs possible.
+import { isDeepStrictEqual } from 'node:util';
+import type { IPFamily } from '../../lib/ip.ts';
+import type { EndpointSlice, Service } from '../objects.ts';
+import type { SliceChanges } from './change-tracker.ts';
+import { endpointsOf, type SkippedEndpoint } from './endpoints.ts';
+import { servicePortsOf } from './service-ports.ts';
+import type { Endpoint, NodeInfo, ProxySnapshot, ServicePort } from './types.ts';
+
+export interface FamilyChanges {
+  /** ServicePort keys whose Service or endpoints changed (added, updated or removed). */
+  changed: Set<string>;
+  /** Previous endpoints of changed UDP ServicePorts, for stale conntrack cleanup. */
+  previousUDP: Map<string, { service: ServicePort; endpoints: readonly Endpoint[] }>;
+}
+
+class FamilyState implements ProxySnapshot {
+  readonly services = new Map<string, ServicePort>();
+  readonly endpoints = new Map<string, Endpoint[]>();
+  /** ServicePort keys of each Service, so a Service's ports can be replaced as a unit. */
+  private readonly portsOfService = new Map<string, Set<string>>();
+
+  constructor(
+    readonly family: IPFamily,
+    public node: NodeInfo,
+  ) {}
+
+  /** Recomputes one Service (ns/name) from its current object and slices. */
+  recompute(nsName: string, svc: Service | undefined, slices: readonly EndpointSlice[], out: FamilyChanges, skipped: SkippedEndpoint[]): void {
+    const ports = svc ? servicePortsOf(svc, this.family) : [];
+    const eps = ports.length ? endpointsOf(slices, this.family, this.node.name, skipped) : new Map<string, Endpoint[]>();
+    const oldKeys = this.portsOfService.get(nsName) ?? new Set<string>();
+    const newKeys = new Set(ports.map((p) => p.key));
+    for (const key of oldKeys) {
+      if (newKeys.has(key)) continue;
+      this.noteChange(key, out);
+      this.services.delete(key);
+      this.endpoints.delete(key);
+    }
+    for (const sp of ports) {
+      const nextEps = eps.get(sp.key) ?? [];
+      const prev = this.services.get(sp.key);
+      if (prev && isDeepStrictEqual(prev, sp) && isDeepStrictEqual(this.endpoints.get(sp.key), nextEps)) continue;
+      this.noteChange(sp.key, out);
+      this.services.set(sp.key, sp);
+      this.endpoints.set(sp.key, nextEps);
+    }
+    if (newKeys.size) this.portsOfService.set(nsName, newKeys);
+    else this.portsOfService.delete(nsName);
+  }
+
+  private noteChange(key: string, out: FamilyChanges): void {
+    out.changed.add(key);
+    const prev = this.services.get(key);
+    if (prev?.protocol === 'UDP' && !out.previousUDP.has(key)) {
+      out.previousUDP.set(key, { service: prev, endpoints: this.endpoints.get(key) ?? [] });
+    }
+  }
+}
+
+export class ProxyState {
+  private readonly services = new Map<string, Service>();
+  /** Slices by owning Service ("ns/service"), then by "ns/slice". */
+  private readonly slices = new Map<string, Map<string, EndpointSlice>>();
+  readonly families: ReadonlyMap<IPFamily, FamilyState>;
+
+  constructor(families: readonly IPFamily[], node: NodeInfo) {
+    this.families = new Map(families.map((f) => [f, new FamilyState(f, node)]));
+  }
+
+  snapshot(family: IPFamily): ProxySnapshot | undefined {
+    return this.families.get(family);
+  }
+
+  get node(): NodeInfo {
+    return [...this.families.values()][0]?.node ?? { name: '', zone: '' };
+  }
+
+  /**
+   * Applies drained changes. With `recomputeAll` (node topology changed) every Service
+   * is recomputed. Returns, per family, what really changed.
+   */
+  apply(
+    serviceChanges: Map<string, Service | null>,
+    sliceChanges: SliceChanges,
+    opts: { node?: NodeInfo; skipped?: SkippedEndpoint[] } = {},
+  ): Map<IPFamily, FamilyChanges> {
+    const touched = new Set<string>();
+    for (const [nsName, svc] of serviceChanges) {
+      if (svc) this.services.set(nsName, svc);
+      else this.services.delete(nsName);
+      touched.add(nsName);
+    }
+    for (const [svcName, changes] of sliceChanges) {
+      let slices = this.slices.get(svcName);
+      if (!slices) this.slices.set(svcName, (slices = new Map()));
+      for (const [sliceName, slice] of changes) {
+        if (slice) slices.set(sliceName, slice);
+        else slices.delete(sliceName);
+      }
+      if (slices.size === 0) this.slices.delete(svcName);
+      touched.add(svcName);
+    }
+    const nodeChanged = opts.node !== undefined && !isDeepStrictEqual(opts.node, this.node);
+    if (nodeChanged) {
+      for (const fs of this.families.values()) fs.node = opts.node as NodeInfo;
+      for (const name of this.services.keys()) touched.add(name);
+    }
+    const result = new Map<IPFamily, FamilyChanges>();
+    for (const [family, fs] of this.families) {
+      const out: FamilyChanges = { changed: new Set(), previousUDP: new Map() };
+      for (const nsName of touched) {
+        fs.recompute(nsName, this.services.get(nsName), [...(this.slices.get(nsName)?.values() ?? [])], out, opts.skipped ?? []);
+      }
+      result.set(family, out);
+    }
+    return result;
+  }
+}

@@ -1,0 +1,72 @@
+// Service -> ServicePorts of one IP family (upstream's newBaseServiceInfo).
+import { ipFamily, normalizeIP, type IPFamily } from '../../lib/ip.ts';
+import type { Service } from '../objects.ts';
+import type { ServicePort } from './types.ts';
+
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
+
+/** Services the proxy ignores: headless, ExternalName, or without a ClusterIP. */
+export function shouldSkipService(svc: Service): boolean {
+  const ip = svc.spec.clusterIP;
+  return svc.spec.type === 'ExternalName' || ip === undefined || ip === '' || ip === 'None';
+}
+
+function clusterIPOf(svc: Service, family: IPFamily): string | undefined {
+  const ips = svc.spec.clusterIPs?.length ? svc.spec.clusterIPs : [svc.spec.clusterIP ?? ''];
+  for (const ip of ips) {
+    if (ipFamily(ip) === family) return normalizeIP(ip);
+  }
+  return undefined;
+}
+
+export function servicePortName(namespace: string, name: string, portName: string): string {
+  return portName ? `${namespace}/${name}:${portName}` : `${namespace}/${name}`;
+}
+
+/**
+ * The ServicePorts of a validated Service in one family, or none when the Service is
+ * skipped or has no ClusterIP of that family. Addresses of the other family (external
+ * IPs, VIPs, source ranges) are dropped, as upstream does.
+ */
+export function servicePortsOf(svc: Service, family: IPFamily): ServicePort[] {
+  if (shouldSkipService(svc)) return [];
+  const clusterIP = clusterIPOf(svc, family);
+  if (!clusterIP) return [];
+  const { namespace, name } = svc.metadata;
+  const spec = svc.spec;
+  const sameFamily = (ip: string) => ipFamily(ip) === family;
+  const externalIPs = [...new Set(spec.externalIPs.filter(sameFamily))].sort();
+  const vips = (svc.status?.loadBalancer?.ingress ?? [])
+    .filter((i) => i.ip && i.ipMode !== 'Proxy')
+    .map((i) => i.ip ?? '')
+    .filter(sameFamily);
+  const loadBalancerVIPs = [...new Set(vips)].sort();
+  const ranges = [...new Set(spec.loadBalancerSourceRanges.filter((c) => sameFamily(c.split('/')[0] ?? '')))].sort();
+  const externallyReachable = spec.type === 'NodePort' || spec.type === 'LoadBalancer' || externalIPs.length > 0;
+  const externalPolicyLocal = externallyReachable && spec.externalTrafficPolicy === 'Local';
+  const affinity =
+    spec.sessionAffinity === 'ClientIP'
+      ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS)
+      : 0;
+  return spec.ports.map((p): ServicePort => {
+    const spn = servicePortName(namespace, name, p.name);
+    return {
+      key: `${spn}/${p.protocol}`,
+      namespace,
+      name,
+      portName: p.name,
+      servicePortName: spn,
+      protocol: p.protocol,
+      clusterIP,
+      port: p.port,
+      nodePort: spec.type === 'NodePort' || spec.type === 'LoadBalancer' ? p.nodePort : 0,
+      externalIPs,
+      loadBalancerVIPs: spec.type === 'LoadBalancer' ? loadBalancerVIPs : [],
+      loadBalancerSourceRanges: spec.type === 'LoadBalancer' ? ranges : [],
+      affinityTimeoutSeconds: affinity,
+      externalPolicyLocal,
+      internalPolicyLocal: spec.internalTrafficPolicy === 'Local',
+      healthCheckNodePort: spec.type === 'LoadBalancer' && externalPolicyLocal ? spec.healthCheckNodePort : 0,
+    };
+  });
+}
