@@ -15,6 +15,7 @@ interface Entry {
 
 const commands: Record<string, Entry> = {
   version: { summary: 'print the version', load: async () => ({ main: async () => { process.stdout.write('kpr 0.1.0\n'); return 0; } }) },
+  apiserver: { summary: 'serve Services, EndpointSlices and Nodes over the Kubernetes list/watch protocol (tests and lab)', load: () => import('../apiserver/cli.ts') },
 };
 
 /** Executable names that select a subcommand on their own (copied or linked into /opt/cni/bin). */

@@ -1,0 +1,232 @@
+// Request routing: maps Kubernetes REST paths and verbs onto the store and watch hub.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { discoveryDocument } from './discovery.ts';
+import { jsonPatch, mergePatch } from './json.ts';
+import { resourceByPath, type ResourceType } from './resources.ts';
+import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { ApiError, toApiError } from './status.ts';
+import type { Entry, KubeObject, Store, UpdateScope } from './store.ts';
+import type { WatchHub } from './watch.ts';
+
+export interface RouteContext {
+  store: Store;
+  hub: WatchHub;
+  /** host:port clients reach this server at, for /api's serverAddressByClientCIDRs. */
+  serverAddress: string;
+}
+
+/** A request on a resource path: /api/v1/..., /apis/GROUP/VERSION/..., with the optional legacy /watch/ segment. */
+interface ResourcePath {
+  resource: ResourceType;
+  namespace: string | undefined;
+  name: string | undefined;
+  subresource: string | undefined;
+  watchPath: boolean;
+}
+
+const MAX_BODY = 64 * 1024 * 1024;
+
+function parseResourcePath(path: string): ResourcePath | undefined {
+  const all = path.split('/').filter((s) => s !== '').map(decodeURIComponent);
+  let group: string;
+  let version: string;
+  let segs: string[];
+  if (all[0] === 'api' && all.length > 2) {
+    group = '';
+    version = all[1] ?? '';
+    segs = all.slice(2);
+  } else if (all[0] === 'apis' && all.length > 3) {
+    group = all[1] ?? '';
+    version = all[2] ?? '';
+    segs = all.slice(3);
+  } else {
+    return undefined;
+  }
+  const watchPath = segs[0] === 'watch';
+  if (watchPath) segs = segs.slice(1);
+  let namespace: string | undefined;
+  // namespaces/NS/PLURAL/... is a namespaced resource; namespaces/NAME[/status] is a Namespace itself.
+  if (segs[0] === 'namespaces' && segs.length >= 3 && segs[2] !== 'status') {
+    namespace = segs[1];
+    segs = segs.slice(2);
+  }
+  if (segs.length === 0 || segs.length > 3) return undefined;
+  const resource = resourceByPath(group, version, segs[0] ?? '');
+  if (!resource || (namespace !== undefined && !resource.namespaced)) return undefined;
+  return { resource, namespace, name: segs[1], subresource: segs[2], watchPath };
+}
+
+function sendJson(res: ServerResponse, code: number, body: string): void {
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, err: unknown): void {
+  const api = toApiError(err);
+  if (res.headersSent) {
+    res.destroy(api);
+    return;
+  }
+  sendJson(res, api.httpCode, JSON.stringify(api.toStatus()));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > MAX_BODY) throw new ApiError('BadRequest', `request body larger than ${MAX_BODY} bytes`);
+    chunks.push(buf);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new ApiError('BadRequest', `request body is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new ApiError('BadRequest', `invalid ${name} "${v}"`);
+  return Number(v);
+}
+
+function isTrue(v: string | null): boolean {
+  return v === 'true' || v === '1';
+}
+
+function listBody(resource: ResourceType, result: ReturnType<Store['list']>): string {
+  const meta: Record<string, string | number> = { resourceVersion: String(result.rv) };
+  if (result.continue) meta.continue = result.continue;
+  if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
+  // Items are spliced in as their cached JSON: a 20,000-object list costs one join, not a re-serialisation.
+  return `{"kind":"${resource.listKind}","apiVersion":"${resource.apiVersion}","metadata":${JSON.stringify(meta)},"items":[${result.items.map((e) => e.json).join(',')}]}`;
+}
+
+/** The object in a create or update body, checked against the path it was sent to. */
+function bodyObject(body: unknown, rp: ResourcePath): KubeObject {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError('BadRequest', 'request body must be a JSON object');
+  const obj = body as Record<string, unknown>;
+  obj.apiVersion ??= rp.resource.apiVersion;
+  obj.kind ??= rp.resource.kind;
+  if (obj.apiVersion !== rp.resource.apiVersion || obj.kind !== rp.resource.kind) {
+    throw new ApiError('BadRequest', `the body is a ${String(obj.apiVersion)} ${String(obj.kind)}, not a ${rp.resource.apiVersion} ${rp.resource.kind}`);
+  }
+  const meta = (typeof obj.metadata === 'object' && obj.metadata !== null ? obj.metadata : (obj.metadata = {})) as Record<string, unknown>;
+  if (rp.namespace !== undefined) {
+    meta.namespace ??= rp.namespace;
+    if (meta.namespace !== rp.namespace) throw new ApiError('BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+  }
+  if (rp.name !== undefined) {
+    meta.name ??= rp.name;
+    if (meta.name !== rp.name) throw new ApiError('BadRequest', 'the name of the object does not match the name on the URL');
+  }
+  return obj as KubeObject;
+}
+
+async function patched(req: IncomingMessage, current: KubeObject): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
+  const patch = await readJson(req);
+  if (type === 'application/merge-patch+json') return mergePatch(current, patch);
+  if (type === 'application/json-patch+json') return jsonPatch(current, patch);
+  throw new ApiError('UnsupportedMediaType', `unsupported patch type "${type ?? ''}": use application/merge-patch+json or application/json-patch+json`);
+}
+
+async function handleResource(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, rp: ResourcePath, q: URLSearchParams): Promise<void> {
+  const { store, hub } = ctx;
+  const { resource, namespace, name, subresource } = rp;
+  const method = req.method ?? 'GET';
+  if (subresource !== undefined && (subresource !== 'status' || !resource.hasStatus)) {
+    throw new ApiError('NotFound', `the server could not find the requested resource (${resource.plural}/${subresource})`);
+  }
+  const reply = (code: number, entry: Entry): void => sendJson(res, code, entry.json);
+
+  if (method === 'GET' && (rp.watchPath || isTrue(q.get('watch')))) {
+    const fieldText = [q.get('fieldSelector'), name !== undefined ? `metadata.name=${name}` : ''].filter((s) => s).join(',');
+    hub.serve({
+      resource, namespace,
+      labelSelector: parseLabelSelector(q.get('labelSelector') ?? undefined),
+      fieldSelector: parseFieldSelector(fieldText, resource.fields),
+      resourceVersion: q.get('resourceVersion') ?? undefined,
+      allowBookmarks: isTrue(q.get('allowWatchBookmarks')),
+      timeoutSeconds: intParam(q, 'timeoutSeconds'),
+    }, res);
+    return;
+  }
+  if (name === undefined) {
+    if (method === 'GET') {
+      const rvParam = q.get('resourceVersion');
+      if (rvParam && /^\d+$/.test(rvParam) && Number(rvParam) > store.resourceVersion) {
+        throw new ApiError('Timeout', `Too large resource version: ${rvParam}, current: ${store.resourceVersion}`);
+      }
+      const result = store.list(resource, {
+        namespace,
+        labelSelector: parseLabelSelector(q.get('labelSelector') ?? undefined),
+        fieldSelector: parseFieldSelector(q.get('fieldSelector') ?? undefined, resource.fields),
+        limit: intParam(q, 'limit'),
+        continue: q.get('continue') ?? undefined,
+      });
+      sendJson(res, 200, listBody(resource, result));
+      return;
+    }
+    if (method === 'POST') {
+      const obj = bodyObject(await readJson(req), rp);
+      // Like the real server, a create starts with an empty status: status is written through /status.
+      if (resource.hasStatus) delete obj.status;
+      reply(201, store.create(obj));
+      return;
+    }
+    throw new ApiError('MethodNotAllowed', `${method} is not supported on ${resource.plural}`);
+  }
+  const scope: UpdateScope = subresource === 'status' ? 'status' : 'main';
+  switch (method) {
+    case 'GET':
+      reply(200, store.get(resource, namespace, name));
+      return;
+    case 'PUT':
+      reply(200, store.update(bodyObject(await readJson(req), rp), scope));
+      return;
+    case 'PATCH': {
+      const current = store.get(resource, namespace, name).obj;
+      reply(200, store.update(bodyObject(await patched(req, structuredClone(current)), rp), scope));
+      return;
+    }
+    case 'DELETE': {
+      const body = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] ? await readJson(req) : {};
+      const pre = (body as { preconditions?: { resourceVersion?: unknown; uid?: unknown } } | null)?.preconditions;
+      reply(200, store.delete(resource, namespace, name, {
+        resourceVersion: typeof pre?.resourceVersion === 'string' ? pre.resourceVersion : undefined,
+        uid: typeof pre?.uid === 'string' ? pre.uid : undefined,
+      }));
+      return;
+    }
+    default:
+      throw new ApiError('MethodNotAllowed', `${method} is not supported on ${resource.plural}/${name}`);
+  }
+}
+
+const HEALTH = new Set(['/healthz', '/livez', '/readyz']);
+
+/** Serves one request; failures become Status replies. */
+export async function handle(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const url = new URL(req.url ?? '/', 'http://apiserver');
+    if (HEALTH.has(url.pathname)) {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    const rp = parseResourcePath(url.pathname);
+    if (rp) {
+      await handleResource(ctx, req, res, rp, url.searchParams);
+      return;
+    }
+    const doc = req.method === 'GET' ? discoveryDocument(url.pathname, ctx.serverAddress) : undefined;
+    if (!doc) throw new ApiError('NotFound', `the server could not find the requested resource (${req.method ?? 'GET'} ${url.pathname})`);
+    sendJson(res, 200, JSON.stringify(doc));
+  } catch (err) {
+    sendError(res, err);
+  }
+}
