@@ -62,6 +62,15 @@ export function rangeFor(set: readonly IpamRange[], ip: IPAddr): { range: IpamRa
   return undefined;
 }
 
+/** The range of the set whose subnet holds ip, if any (ip may still be outside rangeStart-rangeEnd). */
+export function subnetFor(set: readonly IpamRange[], ip: IPAddr): { range: IpamRange; span: RangeSpan } | undefined {
+  for (const range of set) {
+    const span = spanOf(range);
+    if (ip.family === span.family && ip.value >= span.network && ip.value <= span.last) return { range, span };
+  }
+  return undefined;
+}
+
 export interface Candidate {
   ip: string;
   range: IpamRange;

@@ -1,0 +1,116 @@
+// kpr's IPAM: host-local-compatible allocation with sticky addresses, for the
+// kpr-cni plugin and the kpr-ipam IPAM plugin. Each call opens the network's store,
+// holds its lock for the whole operation and runs the allocator over it.
+import { KprError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import {
+  allocateLocked,
+  checkLocked,
+  gcLocked,
+  releaseLocked,
+  statusLocked,
+  type AllocateRequest,
+  type Attachment,
+  type GcResult,
+  type IpamIP,
+} from './allocator.ts';
+import type { IpamConfig, IpamRoute } from './config.ts';
+import { DiskStore } from './disk-store.ts';
+import { withLock } from './lock.ts';
+import { readResolvConf, type IpamDNS } from './resolv.ts';
+
+export { parseIpamConfig, DEFAULT_DATA_DIR, type IpamConfig, type IpamRoute } from './config.ts';
+export type { IpamRange } from './range.ts';
+export type { AllocateRequest, Attachment, GcResult, IpamIP } from './allocator.ts';
+export type { IpamDNS } from './resolv.ts';
+
+/** What CNI calls an abbreviated (IPAM) result: no interfaces. */
+export interface IpamResult {
+  ips: IpamIP[];
+  routes: IpamRoute[];
+  dns?: IpamDNS;
+}
+
+export interface IpamOptions {
+  /** Epoch milliseconds; sticky TTLs are measured with it (tests inject one). */
+  now?: () => number;
+  /** How long to wait for another operation's lock (default 60 s). */
+  lockTimeoutMs?: number;
+  /** Told about unreadable state files that an operation stepped around. */
+  log?: Logger;
+}
+
+const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const IF_NAME = /^[^\s/:]{1,15}$/;
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function checkAttachment(att: Attachment): void {
+  if (!CONTAINER_ID.test(att.containerId)) {
+    throw new KprError('INVALID_ARGS', `invalid container ID "${att.containerId}"`, { object: 'containerId' });
+  }
+  if (!IF_NAME.test(att.ifName) || att.ifName === '.' || att.ifName === '..') {
+    throw new KprError('INVALID_ARGS', `invalid interface name "${att.ifName}"`, { object: 'ifName' });
+  }
+}
+
+function checkPod(req: AllocateRequest): void {
+  for (const key of ['podNamespace', 'podName'] as const) {
+    const v = req[key];
+    if (v !== undefined && v !== '' && !K8S_NAME.test(v)) throw new KprError('INVALID_ARGS', `invalid ${key} "${v}"`, { object: key });
+  }
+}
+
+async function locked<T>(cfg: IpamConfig, opts: IpamOptions, fn: (store: DiskStore, now: number) => T): Promise<T> {
+  const store = new DiskStore(cfg.dataDir, cfg.networkName);
+  return withLock(
+    store.lockPath,
+    () => {
+      store.sweepTemporaries();
+      return fn(store, (opts.now ?? Date.now)());
+    },
+    opts.lockTimeoutMs,
+  );
+}
+
+function warnProblems(opts: IpamOptions, problems: readonly KprError[]): void {
+  for (const p of problems) opts.log?.warn({ code: p.code, object: p.object }, p.message);
+}
+
+/**
+ * One address per range set for the attachment (CNI ADD). Repeating it for the same
+ * containerId/ifName returns the same addresses. Throws KprError IPAM_EXHAUSTED,
+ * IPAM_REQUESTED_IP, IPAM_LOCK, IPAM_STATE or INVALID_ARGS.
+ */
+export async function allocate(cfg: IpamConfig, req: AllocateRequest, opts: IpamOptions = {}): Promise<IpamResult> {
+  checkAttachment(req);
+  checkPod(req);
+  const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
+  const { ips, problems } = await locked(cfg, opts, (store, now) => allocateLocked(store, cfg, req, now));
+  warnProblems(opts, problems);
+  return { ips, routes: cfg.routes, ...(dns ? { dns } : {}) };
+}
+
+/** Releases the attachment's addresses (CNI DEL); never fails because there is nothing to release. */
+export async function release(cfg: IpamConfig, att: Attachment, opts: IpamOptions = {}): Promise<void> {
+  checkAttachment(att);
+  await locked(cfg, opts, (store, now) => releaseLocked(store, cfg, att, now));
+}
+
+/** What is recorded for the attachment (CNI CHECK), or undefined. Throws IPAM_STATE if it may be in an unreadable file. */
+export async function check(cfg: IpamConfig, att: Attachment, opts: IpamOptions = {}): Promise<IpamResult | undefined> {
+  checkAttachment(att);
+  const ips = await locked(cfg, opts, (store) => checkLocked(store, cfg, att));
+  return ips && { ips, routes: cfg.routes };
+}
+
+/** Releases every reservation whose attachment is not in valid (CNI GC); reclaims expired sticky addresses. */
+export async function gc(cfg: IpamConfig, valid: readonly Attachment[], opts: IpamOptions = {}): Promise<GcResult> {
+  const result = await locked(cfg, opts, (store, now) => gcLocked(store, cfg, valid, now));
+  warnProblems(opts, result.problems);
+  return result;
+}
+
+/** Throws (IPAM_EXHAUSTED, IPAM_NOT_READY via config, IPAM_LOCK) if no address could be allocated now (CNI STATUS). */
+export async function status(cfg: IpamConfig, opts: IpamOptions = {}): Promise<void> {
+  await locked(cfg, opts, (store, now) => statusLocked(store, cfg, now));
+}
