@@ -145,7 +145,9 @@ export function allocateLocked(store: IpamStore, cfg: IpamConfig, req: AllocateR
     for (const c of candidates(set, store.lastReservedIP(idx))) {
       if (take(c.ip, idx)) return toIpamIP(c.ip, c.range);
     }
-    throw new KprError('IPAM_EXHAUSTED', `no addresses left in range ${describeRangeSet(set)}`, { object: `network ${cfg.networkName}` });
+    const unreadable = [...state.reservations.values()].filter((r) => 'error' in r && inSet(r.ip)).length;
+    const note = unreadable > 0 ? ` (${unreadable} held by unreadable files, see kpr ipam list)` : '';
+    throw new KprError('IPAM_EXHAUSTED', `no addresses left in range ${describeRangeSet(set)}${note}`, { object: `network ${cfg.networkName}` });
   };
 
   try {

@@ -17,7 +17,7 @@ import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, re
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { KprError } from '../lib/errors.ts';
-import { normalizeIP } from '../lib/ip.ts';
+import { compareIPs, normalizeIP } from '../lib/ip.ts';
 import { formatHolder, parseHolder, type Holder, type IpamStore, type Reservation, type StickyEntry, type StickyRecord } from './store.ts';
 
 export const LOCK_FILE = 'lock';
@@ -163,7 +163,8 @@ export class DiskStore implements IpamStore {
 
   private list(dir: string): string[] {
     try {
-      return readdirSync(dir);
+      // Sorted so that listings and error reports come out in address order.
+      return readdirSync(dir).sort(compareIPs);
     } catch (err) {
       if (isNotFound(err)) return [];
       throw new KprError('IPAM_STATE', 'cannot list the IPAM directory', { object: dir, cause: err });
