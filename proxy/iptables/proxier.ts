@@ -1,0 +1,93 @@
+// The iptables mode for one IP family: renders the ServicePorts a sync needs,
+// plans a full or partial restore, applies it, and remembers what it programmed.
+import type { Logger } from '../../lib/log.ts';
+import type { IPFamily } from '../../lib/ip.ts';
+import type { ProxyBackend, RulesConfig, SyncRequest, SyncResult } from '../backend.ts';
+import type { ProxySnapshot } from '../model/types.ts';
+import { iptablesTables, type IptablesTables } from './apply.ts';
+import { planCleanup } from './cleanup-plan.ts';
+import { renderBase, renderServicePort, type BaseRules, type RenderContext, type ServiceRules } from './render.ts';
+import { planFull, planPartial } from './restore-plan.ts';
+import { isDeepStrictEqual } from 'node:util';
+
+/** Upstream's threshold for dropping per-endpoint comments. */
+const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+interface Programmed {
+  base: BaseRules;
+  largeCluster: boolean;
+  services: Map<string, ServiceRules>;
+}
+
+export interface IptablesProxierOptions {
+  family: IPFamily;
+  tables?: IptablesTables;
+  log?: Logger;
+}
+
+function endpointCount(snapshot: ProxySnapshot): number {
+  let n = 0;
+  for (const eps of snapshot.endpoints.values()) n += eps.length;
+  return n;
+}
+
+export class IptablesProxier implements ProxyBackend {
+  readonly mode = 'iptables' as const;
+  readonly family: IPFamily;
+  private readonly tables: IptablesTables;
+  /** What the last successful sync left in the kernel; undefined forces a full sync. */
+  private programmed: Programmed | undefined;
+  /** Per ServicePort: it has no local endpoint under a Local policy (for metrics). */
+  readonly noLocalEndpoints = new Map<string, { internal: boolean; external: boolean }>();
+
+  constructor(opts: IptablesProxierOptions) {
+    this.family = opts.family;
+    this.tables = opts.tables ?? iptablesTables(opts.family);
+  }
+
+  async sync(req: SyncRequest): Promise<SyncResult> {
+    const { snapshot, config } = req;
+    const base = renderBase(config);
+    const ctx: RenderContext = { config, node: snapshot.node, largeCluster: endpointCount(snapshot) > LARGE_CLUSTER_ENDPOINTS };
+    const prev = this.programmed;
+    const full =
+      req.changed === undefined || !prev || prev.largeCluster !== ctx.largeCluster || !isDeepStrictEqual(prev.base, base);
+    // Forget the record first: if the restore fails, the next sync must be full.
+    this.programmed = undefined;
+    const render = (key: string) => {
+      const sp = snapshot.services.get(key);
+      return sp && renderServicePort(sp, snapshot.endpoints.get(key) ?? [], ctx);
+    };
+
+    let services: Map<string, ServiceRules>;
+    let text: string;
+    if (full) {
+      services = new Map();
+      for (const key of [...snapshot.services.keys()].sort()) services.set(key, render(key) as ServiceRules);
+      text = planFull(base, services, await this.tables.view());
+    } else {
+      services = prev.services;
+      const before = new Map<string, ServiceRules>();
+      const changed = [...(req.changed ?? [])].sort();
+      for (const key of changed) {
+        const old = services.get(key);
+        if (old) before.set(key, old);
+        const cur = render(key);
+        if (cur) services.set(key, cur);
+        else services.delete(key);
+      }
+      text = planPartial(before, services, changed);
+    }
+    await this.tables.restore(text);
+    this.programmed = { base, largeCluster: ctx.largeCluster, services };
+    this.noLocalEndpoints.clear();
+    for (const [key, r] of services) if (r.noLocalEndpoints.internal || r.noLocalEndpoints.external) this.noLocalEndpoints.set(key, r.noLocalEndpoints);
+    return { full, operations: text === '' ? 0 : text.split('\n').length - 1 };
+  }
+
+  async cleanup(): Promise<void> {
+    this.programmed = undefined;
+    const [filter, nat] = await Promise.all([this.tables.save('filter'), this.tables.save('nat')]);
+    await this.tables.restore(planCleanup(filter, nat));
+  }
+}
