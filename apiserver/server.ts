@@ -1,7 +1,7 @@
 // The embedded Kubernetes API server: an HTTP front for the store that speaks the
 // real list/watch protocol, so unchanged client-node informers run against it in
 // tests and the lab. Object operations and fault injection are plain methods.
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -232,8 +232,11 @@ export class ApiServer {
     ].join('\n');
   }
 
+  /** Writes the kubeconfig atomically, so that a script polling for the file never reads half of it. */
   async writeKubeconfig(path: string): Promise<void> {
-    await writeFile(path, this.kubeconfigYaml(), { mode: 0o600 });
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, this.kubeconfigYaml(), { mode: 0o600 });
+    await rename(tmp, path);
   }
 
   /** A client-node KubeConfig pointing at this server. */
