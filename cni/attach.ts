@@ -1,0 +1,98 @@
+// What an attachment mode (bridge, routed) turns a pod's addresses into: the lines
+// for the node's `ip -batch`, the container's, the sysctls on each side, and the
+// interfaces, IPs and routes for the result. Pure: no kernel calls here.
+import { cidrRange, formatIP, parseCIDR, type IPFamily } from '../lib/ip.ts';
+import type { NetConf } from './config.ts';
+import type { BatchLine } from './link.ts';
+import type { Interface, IPConfig, Route } from './result.ts';
+
+export interface PodAddress {
+  /** "10.244.1.5/24": the pod address with the prefix of its subnet. */
+  address: string;
+  gateway?: string;
+}
+
+export interface AttachInput {
+  conf: NetConf;
+  netns: string;
+  ifName: string;
+  mtu: number;
+  hostVeth: string;
+  hostMac: string;
+  containerMac: string;
+  alias: string;
+  addresses: readonly PodAddress[];
+  /** Extra routes from IPAM ({dst, gw?}); a default route per family is added unless given. */
+  routes: readonly Route[];
+  /** Whether the node already has the bridge (bridge mode). */
+  bridgeExists: boolean;
+}
+
+export interface AttachPlan {
+  hostLines: BatchLine[];
+  /** sysctls in the node netns, after hostLines. */
+  hostSysctls: Array<[string, string]>;
+  containerLines: BatchLine[];
+  /** sysctls inside the container, before containerLines (so the link comes up without DAD). */
+  containerSysctls: Array<[string, string]>;
+  interfaces: Interface[];
+  ips: IPConfig[];
+  routes: Route[];
+}
+
+export function familyOf(cidrOrIp: string): IPFamily {
+  return cidrOrIp.includes(':') ? 6 : 4;
+}
+
+export function addressOf(cidr: string): string {
+  return cidr.split('/')[0] ?? cidr;
+}
+
+export function defaultDst(family: IPFamily): string {
+  return family === 4 ? '0.0.0.0/0' : '::/0';
+}
+
+/** The subnet's first host address: host-local's default gateway. */
+export function firstHost(cidr: string): string {
+  const c = parseCIDR(cidr);
+  if (!c) return addressOf(cidr);
+  return formatIP({ family: c.family, value: cidrRange(c).first + 1n });
+}
+
+/** The line that creates the veth pair, the pod end directly inside its netns. */
+export function vethLine(i: AttachInput): BatchLine {
+  return {
+    cmd: `link add ${i.hostVeth} mtu ${i.mtu} address ${i.hostMac} alias ${i.alias} type veth ` +
+      `peer name ${i.ifName} mtu ${i.mtu} address ${i.containerMac} netns ${i.netns}`,
+  };
+}
+
+/** Routes inside the pod: the IPAM ones (gateway filled in per family), then defaults. */
+export function podRoutes(routes: readonly Route[], gateways: ReadonlyMap<IPFamily, string>): Route[] {
+  const out: Route[] = [];
+  for (const r of routes) {
+    const gw = r.gw ?? gateways.get(familyOf(r.dst));
+    if (!gw && !gateways.has(familyOf(r.dst))) continue;
+    out.push(gw ? { ...r, gw } : { ...r });
+  }
+  for (const [family, gw] of gateways) {
+    if (!out.some((r) => familyOf(r.dst) === family && r.dst.endsWith('/0'))) out.push({ dst: defaultDst(family), gw });
+  }
+  return out;
+}
+
+export function routeLine(r: Route, ifName: string): BatchLine {
+  // "0.0.0.0/0" and "::/0" carry their family; a bare "default" would not in a batch.
+  return { cmd: `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${ifName}${r.mtu ? ` mtu ${r.mtu}` : ''}` };
+}
+
+export function dadSysctls(ifName: string, addresses: readonly PodAddress[]): Array<[string, string]> {
+  return addresses.some((a) => familyOf(a.address) === 6) ? [[`net/ipv6/conf/${ifName}/accept_dad`, '0']] : [];
+}
+
+export function forwardingSysctls(addresses: readonly PodAddress[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (addresses.some((a) => familyOf(a.address) === 4)) out.push(['net/ipv4/ip_forward', '1']);
+  if (addresses.some((a) => familyOf(a.address) === 6)) out.push(['net/ipv6/conf/all/forwarding', '1']);
+  return out;
+}

@@ -1,0 +1,121 @@
+// The only code that runs `ip`: one `ip -force -batch -` per side (node, container)
+// through node:child_process, and `ip -j` for reads. A spawn costs ~3 ms; loading a
+// netlink library costs ten times that in a process that lives for one pod.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { KprError } from '../lib/errors.ts';
+
+export interface BatchLine {
+  cmd: string;
+  /** The line may fail with this error text (e.g. "File exists" for a shared bridge). */
+  mayFail?: string;
+}
+
+export interface Where {
+  /** Path of the network namespace; absent for the plugin's own (the node's). */
+  netns?: string;
+  /** sysctl paths under /proc/sys to write with "0"/"1" inside the netns first. */
+  preSysctls?: ReadonlyArray<readonly [string, string]>;
+}
+
+function command(where: Where, ipArgs: readonly string[]): [string, string[]] {
+  if (!where.netns) return ['ip', [...ipArgs]];
+  const sys = where.preSysctls ?? [];
+  if (sys.length === 0) return ['nsenter', [`--net=${where.netns}`, 'ip', ...ipArgs]];
+  // Sysctls of a netns are only reachable from inside it; a shell there writes them
+  // before exec'ing ip, in the same spawn. Paths and values come as arguments, never
+  // as script text.
+  const script = 'while [ $# -gt 0 ] && [ "$1" != -- ]; do printf %s "$2" > "/proc/sys/$1" || exit 1; shift 2; done; shift; exec ip "$@"';
+  return ['nsenter', [`--net=${where.netns}`, 'sh', '-c', script, 'sh', ...sys.flatMap(([k, v]) => [k, v]), '--', ...ipArgs]];
+}
+
+function describe(where: Where): string {
+  return where.netns ? `netns ${where.netns}` : 'node netns';
+}
+
+/** Failed line numbers (1-based) reported by `ip -force -batch`, with the messages before each. */
+export function failedLines(stderr: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let pending: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)$/.exec(line.trim());
+    if (m) {
+      out.set(Number(m[1]), pending.join(' ').trim());
+      pending = [];
+    } else if (line.trim()) pending.push(line.trim());
+  }
+  return out;
+}
+
+/**
+ * Runs the lines in one spawn. Every line is attempted (-force); a failure is an error
+ * unless the line allows exactly that failure. Throws a KprError naming the line.
+ */
+export function ipBatch(where: Where, lines: readonly BatchLine[]): void {
+  if (lines.length === 0) return;
+  const [cmd, args] = command(where, ['-force', '-batch', '-']);
+  const r = spawnSync(cmd, args, { input: `${lines.map((l) => l.cmd).join('\n')}\n`, encoding: 'utf8' });
+  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describe(where) });
+  if (r.status === 0) return;
+  const failed = failedLines(r.stderr);
+  if (failed.size === 0) throw new KprError('KERNEL', `${cmd} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describe(where) });
+  for (const [n, msg] of failed) {
+    const line = lines[n - 1];
+    if (line?.mayFail && msg.includes(line.mayFail)) continue;
+    throw new KprError('KERNEL', `"ip ${line?.cmd ?? '?'}" failed: ${msg}`, { object: describe(where) });
+  }
+}
+
+/** `ip -j <args>` parsed; several commands may be batched, each answer is one array. */
+export function ipJson(where: Where, args: readonly string[]): unknown {
+  const [cmd, full] = command(where, ['-j', ...args]);
+  const r = spawnSync(cmd, full, { encoding: 'utf8' });
+  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describe(where) });
+  if (r.status !== 0) throw new KprError('KERNEL', `ip -j ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describe(where) });
+  return r.stdout.trim() === '' ? [] : JSON.parse(r.stdout);
+}
+
+/** Like ipJson for a batch of reads: one array per line, in order. */
+export function ipJsonBatch(where: Where, lines: readonly string[]): unknown[][] {
+  const [cmd, args] = command(where, ['-j', '-batch', '-']);
+  const r = spawnSync(cmd, args, { input: `${lines.join('\n')}\n`, encoding: 'utf8' });
+  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describe(where) });
+  if (r.status !== 0) throw new KprError('KERNEL', `ip -j -batch exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describe(where) });
+  // Each command prints one JSON array; they follow each other without a separator.
+  return splitJsonArrays(r.stdout);
+}
+
+export function splitJsonArrays(text: string): unknown[][] {
+  const out: unknown[][] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '[' || c === '{') { if (depth++ === 0) start = i; }
+    else if (c === ']' || c === '}') {
+      if (--depth === 0) out.push(JSON.parse(text.slice(start, i + 1)) as unknown[]);
+    }
+  }
+  return out;
+}
+
+/** Names of the interfaces in the plugin's own netns, from /proc/self/net/dev. */
+export function nodeLinkNames(): Set<string> {
+  const names = new Set<string>();
+  for (const line of readProcNetDev().split('\n').slice(2)) {
+    const name = line.split(':')[0]?.trim();
+    if (name) names.add(name);
+  }
+  return names;
+}
+
+function readProcNetDev(): string {
+  try { return readFileSync('/proc/self/net/dev', 'utf8'); } catch { return ''; }
+}

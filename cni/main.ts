@@ -1,0 +1,41 @@
+// kpr-cni's entry (dist/bin/kpr-cni runs it): CNI_* environment and stdin in, one
+// result or error object on stdout, logs on stderr only. Verbs load on first use so
+// that VERSION and the runtime's probes stay cheap.
+import { readFileSync } from 'node:fs';
+import { CniCode, CniError } from './errors.ts';
+import { dispatch, type Env, type Outcome, type Plugin } from './skel.ts';
+
+const plugin: Plugin = {
+  add: async (req) => (await import('./add.ts')).cmdAdd(req),
+  del: async (req) => (await import('./del.ts')).cmdDel(req),
+  check: async (req) => (await import('./check.ts')).cmdCheck(req),
+  status: async (req) => (await import('./status.ts')).cmdStatus(req),
+  gc: async (req) => (await import('./gc.ts')).cmdGc(req),
+};
+
+export function readStdin(): string {
+  if (process.stdin.isTTY) return '';
+  try {
+    return readFileSync(0, 'utf8');
+  } catch (err) {
+    throw new CniError(CniCode.ioFailure, 'cannot read the network config from stdin', (err as Error).message);
+  }
+}
+
+/** Writes the outcome; logs the failure (and, with KPR_LOG_LEVEL=debug, every call) to stderr. */
+export async function finish(name: string, env: Env, out: Outcome): Promise<number> {
+  process.stdout.write(out.stdout);
+  if (out.error || env.KPR_LOG_LEVEL === 'debug') {
+    const { createLogger } = await import('../lib/log.ts');
+    const log = createLogger(name);
+    const ctx = { command: env.CNI_COMMAND, containerId: env.CNI_CONTAINERID, ifName: env.CNI_IFNAME, netns: env.CNI_NETNS };
+    if (out.error) log.error({ ...ctx, code: out.error.code, details: out.error.details }, out.error.message);
+    else log.debug(ctx, 'done');
+  }
+  return out.exitCode;
+}
+
+export async function main(_argv: string[]): Promise<number> {
+  const env = process.env;
+  return finish('kpr-cni', env, await dispatch({ env, stdin: readStdin }, plugin));
+}

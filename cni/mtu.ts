@@ -1,0 +1,44 @@
+// The MTU for pod interfaces when the config gives none: the node's uplink (the
+// interface of the default route) minus what an overlay adds.
+import { readFileSync } from 'node:fs';
+import { ipJson } from './link.ts';
+
+const FALLBACK_MTU = 1500;
+
+/** The interface of the IPv4 default route with the lowest metric, from /proc/net/route text. */
+export function defaultRouteInterface4(procNetRoute: string): string | undefined {
+  let best: { iface: string; metric: number } | undefined;
+  for (const line of procNetRoute.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    const [iface, dest, , , , , metric, mask] = f;
+    if (!iface || dest !== '00000000' || mask !== '00000000') continue;
+    const m = Number(metric);
+    if (!best || m < best.metric) best = { iface, metric: m };
+  }
+  return best?.iface;
+}
+
+/** Same for IPv6, from /proc/net/ipv6_route text (dest, len, ..., metric at 5, iface last). */
+export function defaultRouteInterface6(procNetIpv6Route: string): string | undefined {
+  let best: { iface: string; metric: number } | undefined;
+  for (const line of procNetIpv6Route.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const iface = f[9] ?? '';
+    if (f[0] !== '0'.repeat(32) || f[1] !== '00' || iface === 'lo') continue;
+    const m = parseInt(f[5] ?? '', 16);
+    if (!best || m < best.metric) best = { iface, metric: m };
+  }
+  return best?.iface;
+}
+
+function readOrEmpty(path: string): string {
+  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+}
+
+export function detectMtu(encapOverhead: number): number {
+  const iface = defaultRouteInterface4(readOrEmpty('/proc/self/net/route')) ?? defaultRouteInterface6(readOrEmpty('/proc/self/net/ipv6_route'));
+  if (!iface) return FALLBACK_MTU - encapOverhead;
+  const links = ipJson({}, ['link', 'show', 'dev', iface]) as Array<{ mtu?: number }>;
+  return (links[0]?.mtu ?? FALLBACK_MTU) - encapOverhead;
+}

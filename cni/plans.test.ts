@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { parseNetConf } from './config.ts';
+import { planBridge } from './bridge.ts';
+import { planRouted } from './routed.ts';
+import type { AttachInput } from './attach.ts';
+import { attachmentAlias, hostVethName, parseAttachmentAlias } from './names.ts';
+import { missingAddresses, missingRoutes } from './check.ts';
+import { staleHostVeths, validAttachments } from './gc.ts';
+
+const conf = (o: Record<string, unknown> = {}) => parseNetConf({ type: 'kpr-cni', ipam: { type: 'kpr-ipam' }, ...o }, 'net', '1.0.0');
+
+function input(o: Partial<AttachInput> = {}): AttachInput {
+  return {
+    conf: conf(), netns: '/run/netns/p', ifName: 'eth0', mtu: 1450, hostVeth: 'kpr0123456789ab', hostMac: '02:00:00:00:00:01',
+    containerMac: '02:00:00:00:00:02', alias: 'kpr-cni/net/c1/eth0', bridgeExists: false,
+    addresses: [{ address: '10.244.1.5/24', gateway: '10.244.1.1' }, { address: 'fd00:244:1::5/64' }], routes: [], ...o,
+  };
+}
+
+describe('bridge mode plan', () => {
+  it('creates the bridge with both gateways, the veth as a hairpin port, and default routes in the pod', () => {
+    const p = planBridge(input());
+    expect(p.hostLines.map((l) => l.cmd)).toEqual([
+      'link add kpr0 mtu 1450 address ' + p.interfaces[0]?.mac + ' type bridge',
+      'addr replace 10.244.1.1/24 dev kpr0',
+      'addr replace fd00:244:1::1/64 dev kpr0 nodad',
+      'link set kpr0 up',
+      'link add kpr0123456789ab mtu 1450 address 02:00:00:00:00:01 alias kpr-cni/net/c1/eth0 type veth peer name eth0 mtu 1450 address 02:00:00:00:00:02 netns /run/netns/p',
+      'link set kpr0123456789ab master kpr0',
+      'link set kpr0123456789ab type bridge_slave hairpin on',
+      'link set kpr0123456789ab up',
+    ]);
+    expect(p.hostLines[0]?.mayFail).toBe('File exists');
+    expect(p.containerLines.map((l) => l.cmd)).toEqual([
+      'addr add 10.244.1.5/24 dev eth0', 'addr add fd00:244:1::5/64 dev eth0 nodad', 'link set eth0 up',
+      'route add 0.0.0.0/0 via 10.244.1.1 dev eth0', 'route add ::/0 via fd00:244:1::1 dev eth0',
+    ]);
+    expect(p.containerSysctls).toEqual([['net/ipv6/conf/eth0/accept_dad', '0']]);
+    expect(p.hostSysctls).toEqual([['net/ipv4/ip_forward', '1'], ['net/ipv6/conf/all/forwarding', '1']]);
+    expect(p.ips).toEqual([
+      { address: '10.244.1.5/24', gateway: '10.244.1.1', interface: 2 },
+      { address: 'fd00:244:1::5/64', gateway: 'fd00:244:1::1', interface: 2 },
+    ]);
+    expect(p.interfaces[2]).toEqual({ name: 'eth0', mac: '02:00:00:00:00:02', mtu: 1450, sandbox: '/run/netns/p' });
+  });
+
+  it('reuses an existing bridge, honours hairpinMode false and keeps IPAM routes', () => {
+    const p = planBridge(input({ bridgeExists: true, conf: conf({ hairpinMode: false }), addresses: [{ address: '10.244.1.5/24' }], routes: [{ dst: '10.96.0.0/12' }] }));
+    expect(p.hostLines.some((l) => l.cmd.includes('type bridge'))).toBe(false);
+    expect(p.hostLines.some((l) => l.cmd.includes('hairpin'))).toBe(false);
+    expect(p.routes).toEqual([{ dst: '10.96.0.0/12', gw: '10.244.1.1' }, { dst: '0.0.0.0/0', gw: '10.244.1.1' }]);
+    expect(p.containerSysctls).toEqual([]);
+  });
+});
+
+describe('routed mode plan', () => {
+  it('gives the pod /32 and /128 behind link-local gateways answered by proxy ARP / NDP', () => {
+    const p = planRouted(input({ conf: conf({ mode: 'routed' }), routes: [{ dst: '10.96.0.0/12', gw: '10.244.1.1' }] }));
+    expect(p.hostLines.map((l) => l.cmd).slice(1)).toEqual([
+      'link set kpr0123456789ab up',
+      'route replace 10.244.1.5/32 dev kpr0123456789ab scope link',
+      'route replace fd00:244:1::5/128 dev kpr0123456789ab scope link',
+      'neigh add proxy fe80::1 dev kpr0123456789ab',
+    ]);
+    expect(p.hostSysctls).toContainEqual(['net/ipv4/conf/kpr0123456789ab/proxy_arp', '1']);
+    expect(p.hostSysctls).toContainEqual(['net/ipv6/conf/kpr0123456789ab/proxy_ndp', '1']);
+    expect(p.hostSysctls).toContainEqual(['net/ipv4/neigh/kpr0123456789ab/proxy_delay', '0']);
+    expect(p.containerLines.map((l) => l.cmd)).toEqual([
+      'addr add 10.244.1.5/32 dev eth0', 'addr add fd00:244:1::5/128 dev eth0 nodad', 'link set eth0 up',
+      'route add 169.254.1.1 dev eth0 scope link',
+      'route add 10.96.0.0/12 via 169.254.1.1 dev eth0',
+      'route add 0.0.0.0/0 via 169.254.1.1 dev eth0', 'route add ::/0 via fe80::1 dev eth0',
+    ]);
+    expect(p.ips).toEqual([
+      { address: '10.244.1.5/32', gateway: '169.254.1.1', interface: 1 },
+      { address: 'fd00:244:1::5/128', gateway: 'fe80::1', interface: 1 },
+    ]);
+  });
+});
+
+describe('network config', () => {
+  it('fills defaults and ignores unknown keys', () => {
+    expect(conf({ somethingElse: 1 })).toMatchObject({ mode: 'bridge', bridge: 'kpr0', ipMasq: false, hairpinMode: true, encapOverhead: 0 });
+  });
+  it.each([
+    [{ mtu: 'big' }, 'key "mtu": expected number'],
+    [{ mtu: 20 }, 'key "mtu": expected at least 68'],
+    [{ mode: 'vxlan' }, 'key "mode": expected one of "bridge", "routed"'],
+    [{ ipMasq: 'yes' }, 'key "ipMasq": expected boolean'],
+    [{ bridge: 'a-much-too-long-name' }, 'key "bridge"'],
+    [{ clusterCIDRs: ['10.0.0.0/33'] }, 'key "clusterCIDRs.0"'],
+    [{ ipam: undefined }, 'key "ipam": missing'],
+  ])('refuses %j with code 7 naming the key', (o, msg) => {
+    expect(() => conf(o)).toThrow(expect.objectContaining({ code: 7, message: expect.stringContaining(msg) }));
+  });
+});
+
+describe('names, CHECK and GC helpers', () => {
+  it('derives a 15-byte host veth name and an alias GC can read back', () => {
+    const a = { network: 'net', containerId: 'c1', ifName: 'eth0' };
+    expect(hostVethName(a)).toMatch(/^kpr[0-9a-f]{12}$/);
+    expect(hostVethName(a)).not.toBe(hostVethName({ ...a, ifName: 'net1' }));
+    expect(parseAttachmentAlias(attachmentAlias(a))).toEqual(a);
+  });
+  it('finds missing addresses and routes in ip -j output', () => {
+    const link = { addr_info: [{ local: '10.244.1.5', prefixlen: 24 }] };
+    expect(missingAddresses(['10.244.1.5/24', 'fd00::5/64'], link)).toEqual(['fd00::5/64']);
+    const live = [{ dst: 'default', gateway: '10.244.1.1' }, { dst: '10.96.0.0/12', gateway: '10.244.1.1' }, { dst: 'default', gateway: 'fe80::1', pref: 'medium' }];
+    expect(missingRoutes([{ dst: '0.0.0.0/0', gw: '10.244.1.1' }, { dst: '::/0', gw: 'fe80::1' }, { dst: '10.96.0.0/12', gw: '10.244.1.1' }], live)).toEqual([]);
+    expect(missingRoutes([{ dst: '10.97.0.0/16', gw: '10.244.1.1' }], live)).toEqual([{ dst: '10.97.0.0/16', gw: '10.244.1.1' }]);
+  });
+  it('reads valid attachments from either key and picks stale veths of this network only', () => {
+    expect(validAttachments({ 'cni.dev/attachments': [{ containerID: 'a', ifname: 'eth0' }] })).toEqual([{ containerId: 'a', ifName: 'eth0' }]);
+    expect(() => validAttachments({ 'cni.dev/valid-attachments': 'all' })).toThrow(expect.objectContaining({ code: 7 }));
+    const links = [
+      { ifname: 'kprA', ifalias: 'kpr-cni/net/a/eth0' }, { ifname: 'kprB', ifalias: 'kpr-cni/net/b/eth0' },
+      { ifname: 'kprC', ifalias: 'kpr-cni/other/b/eth0' }, { ifname: 'veth0' },
+    ];
+    expect(staleHostVeths(links, 'net', new Set(['a/eth0']))).toEqual(['kprB']);
+  });
+});
