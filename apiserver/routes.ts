@@ -57,8 +57,10 @@ function parseResourcePath(path: string): ResourcePath | undefined {
 }
 
 function sendJson(res: ServerResponse, code: number, body: string): void {
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+  // Encoded once: a large list would otherwise be scanned for its length and then encoded again.
+  const buf = Buffer.from(body, 'utf8');
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': buf.length });
+  res.end(buf);
 }
 
 export function sendError(res: ServerResponse, err: unknown): void {
