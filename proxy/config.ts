@@ -120,6 +120,7 @@ function fail(problems: Problem[]): never {
 }
 
 function lookup(tree: unknown, path: string): unknown {
+  if (path === '') return tree;
   let node = tree;
   for (const key of path.split('.')) node = (node as RawTree | undefined)?.[key];
   return node;
@@ -159,7 +160,7 @@ function validate(tree: RawTree, where: Where, warnings: string[]): KubeProxyCon
   if (other.length > 0) fail(other.map((i) => ({ where: where(i.path.join('.')), message: describeIssue(i) })));
   const cleaned = structuredClone(tree);
   for (const issue of unknown) {
-    const parent = lookup(cleaned, issue.path.join('.')) ?? cleaned;
+    const parent = lookup(cleaned, issue.path.join('.'));
     for (const key of issue.keys) {
       delete (parent as RawTree)[key];
       warnings.push(`${where([...issue.path, key].join('.'))}: unknown field, ignored`);

@@ -27,12 +27,12 @@ describe('ProxyHealth', () => {
 
   it('turns unhealthy once the oldest queued update is healthTimeout old, and healthy again after a sync', async () => {
     const { health, clock } = setup();
-    health.updated('IPv4');
+    health.updated(4);
     const syncedAt = clock.now();
     await clock.advance(1000);
-    health.queued('IPv4');
+    health.queued(4);
     await clock.advance(30_000);
-    health.queued('IPv4'); // a later change does not reset the clock
+    health.queued(4); // a later change does not reset the clock
     await clock.advance(TIMEOUT - 30_001);
     expect(health.isHealthy()).toBe(true);
     await clock.advance(1);
@@ -41,24 +41,24 @@ describe('ProxyHealth', () => {
     expect(bad.status).toBe(503);
     expect(bad.body.lastUpdated).toBe(new Date(syncedAt).toISOString());
     expect(health.livez().status).toBe(503);
-    health.updated('IPv4');
+    health.updated(4);
     expect(health.healthz().status).toBe(200);
   });
 
   it('tracks IP families separately', async () => {
     const { health, clock } = setup();
-    health.queued('IPv4');
-    health.queued('IPv6');
+    health.queued(4);
+    health.queued(6);
     await clock.advance(TIMEOUT);
-    health.updated('IPv4');
+    health.updated(4);
     expect(health.isHealthy()).toBe(false);
-    health.updated('IPv6');
+    health.updated(6);
     expect(health.isHealthy()).toBe(true);
   });
 
   it('counts a change queued before the first sync', async () => {
     const { health, clock } = setup();
-    health.queued('IPv4');
+    health.queued(4);
     await clock.advance(TIMEOUT);
     const r = health.livez();
     expect(r.status).toBe(503);
@@ -105,7 +105,7 @@ describe('startProxyHealthServer', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(await res.json()).toMatchObject({ nodeEligible: true });
-    health.queued('IPv4');
+    health.queued(4);
     await clock.advance(TIMEOUT);
     res = await fetch(`${base}/livez`);
     expect(res.status).toBe(503);

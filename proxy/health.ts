@@ -3,9 +3,9 @@
 // unhealthy while the Node is being deleted, so load balancers drain it first.
 import type { V1Node } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
+import type { IPFamily } from '../lib/ip.ts';
 import { realClock, type Clock } from './clock.ts';
 import { listenHTTP, type BindAddress, type RunningServer } from './http-server.ts';
-import type { IPFamilyName } from './metrics.ts';
 
 /** The taint the cluster autoscaler puts on a node it is about to delete. */
 export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
@@ -27,8 +27,8 @@ export class ProxyHealth {
   private readonly timeoutMs: number;
   private readonly clock: Clock;
   private readonly counters: ProxyHealthOptions['counters'];
-  private readonly lastUpdated = new Map<IPFamilyName, number>();
-  private readonly oldestQueued = new Map<IPFamilyName, number>();
+  private readonly lastUpdated = new Map<IPFamily, number>();
+  private readonly oldestQueued = new Map<IPFamily, number>();
   // Eligible while starting up, until a Node event says otherwise.
   private eligible = true;
 
@@ -39,12 +39,12 @@ export class ProxyHealth {
   }
 
   /** A change for `family` awaits a sync; only the oldest unsynced change's time is kept. */
-  queued(family: IPFamilyName): void {
+  queued(family: IPFamily): void {
     if (!this.oldestQueued.has(family)) this.oldestQueued.set(family, this.clock.now());
   }
 
   /** A sync of `family` finished: everything queued before it is applied. */
-  updated(family: IPFamilyName): void {
+  updated(family: IPFamily): void {
     this.oldestQueued.delete(family);
     this.lastUpdated.set(family, this.clock.now());
   }

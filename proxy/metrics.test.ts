@@ -1,7 +1,7 @@
 import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from './http-server.ts';
-import { createProxyMetrics, startMetricsServer } from './metrics.ts';
+import { createProxyMetrics, ipFamilyLabel, startMetricsServer } from './metrics.ts';
 
 const servers: RunningServer[] = [];
 afterEach(async () => {
@@ -25,8 +25,8 @@ describe('createProxyMetrics', () => {
 
   it('uses upstream names, labels and network-programming buckets', async () => {
     const m = createProxyMetrics();
-    m.syncProxyRulesDuration.labels({ ip_family: 'IPv4' }).observe(0.003);
-    m.networkProgrammingDuration.labels({ ip_family: 'IPv6' }).observe(61);
+    m.syncProxyRulesDuration.labels({ ip_family: ipFamilyLabel(4) }).observe(0.003);
+    m.networkProgrammingDuration.labels({ ip_family: ipFamilyLabel(6) }).observe(61);
     m.iptablesRulesTotal.labels({ ip_family: 'IPv4', table: 'nat' }).set(42);
     m.noLocalEndpointsTotal.labels({ ip_family: 'IPv4', traffic_policy: 'external' }).set(2);
     m.proxyHealthzTotal.labels({ code: '503' }).inc();

@@ -2,10 +2,15 @@
 // (not prom-client's global one, so tests and embedded uses stay independent), and the
 // metrics server (/metrics, /healthz, /proxyMode) that kube-proxy runs on 10249.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { IPFamily } from '../lib/ip.ts';
 import { listenHTTP, type BindAddress, type RunningServer } from './http-server.ts';
 
 /** Upstream's ip_family label values. */
 export type IPFamilyName = 'IPv4' | 'IPv6';
+
+export function ipFamilyLabel(family: IPFamily): IPFamilyName {
+  return family === 4 ? 'IPv4' : 'IPv6';
+}
 
 export interface ProxyMetrics {
   registry: Registry;
