@@ -1,0 +1,93 @@
+// Current IPVS table versus the desired one -> the ipvsadm operations that turn one
+// into the other, ordered so that no virtual server is ever empty in between: services
+// and their new real servers come first, removals last. Real servers that leave a TCP or
+// SCTP service while they still carry connections are drained at weight 0 instead of
+// deleted (upstream's graceful termination); UDP ones are deleted at once.
+import type { IpvsOperation } from './ipvsadm.ts';
+import { rsKey, vsKey, hostPort, type RealServer, type VirtualServer } from './types.ts';
+
+export interface DiffOptions {
+  /** Whether kpr may delete this current virtual server (its family, outside excludeCIDRs). */
+  owned(vs: VirtualServer): boolean;
+  /** Active + inactive connections per real server (rsKey); a missing entry means idle. */
+  connections: ReadonlyMap<string, number>;
+}
+
+export interface IpvsDiff {
+  ops: IpvsOperation[];
+  /** Real servers (rsKey) kept at weight 0 because connections still use them. */
+  draining: string[];
+}
+
+const byKey = (list: readonly VirtualServer[]) => new Map(list.map((vs) => [vsKey(vs), vs]));
+const rsId = (rs: RealServer) => hostPort(rs.address, rs.port);
+
+function sameService(a: VirtualServer, b: VirtualServer): boolean {
+  return a.scheduler === b.scheduler && a.persistentTimeout === b.persistentTimeout && a.flags.join(',') === b.flags.join(',');
+}
+
+/** Real servers of current services that the desired state drops while the service stays. */
+function leavingServers(current: readonly VirtualServer[], desired: ReadonlyMap<string, VirtualServer>): Array<{ vs: VirtualServer; rs: RealServer }> {
+  const out: Array<{ vs: VirtualServer; rs: RealServer }> = [];
+  for (const cur of current) {
+    const want = desired.get(vsKey(cur));
+    if (!want) continue;
+    const keep = new Set(want.realServers.map(rsId));
+    for (const rs of cur.realServers) if (!keep.has(rsId(rs))) out.push({ vs: cur, rs });
+  }
+  return out;
+}
+
+/** Whether the diff must know connection counts (some TCP/SCTP real server is leaving). */
+export function needsConnectionCounts(current: readonly VirtualServer[], desired: readonly VirtualServer[]): boolean {
+  return leavingServers(current, byKey(desired)).some(({ vs }) => vs.protocol !== 'udp');
+}
+
+export function diffIpvs(current: readonly VirtualServer[], desired: readonly VirtualServer[], opts: DiffOptions): IpvsDiff {
+  const cur = byKey(current);
+  const want = byKey(desired);
+  const sortedDesired = [...want.keys()].sort().map((k) => want.get(k) as VirtualServer);
+  const editServices: IpvsOperation[] = [];
+  const addServices: IpvsOperation[] = [];
+  const addServers: IpvsOperation[] = [];
+  const editServers: IpvsOperation[] = [];
+  const deleteServers: IpvsOperation[] = [];
+  const deleteServices: IpvsOperation[] = [];
+  const draining: string[] = [];
+
+  for (const vs of sortedDesired) {
+    const have = cur.get(vsKey(vs));
+    if (!have) {
+      addServices.push({ op: 'add-service', vs });
+      for (const rs of vs.realServers) addServices.push({ op: 'add-server', vs, rs });
+      continue;
+    }
+    if (!sameService(have, vs)) editServices.push({ op: 'edit-service', vs });
+    const existing = new Map(have.realServers.map((rs) => [rsId(rs), rs]));
+    for (const rs of vs.realServers) {
+      const old = existing.get(rsId(rs));
+      if (!old) addServers.push({ op: 'add-server', vs, rs });
+      else if (old.weight !== rs.weight || old.forward !== rs.forward) editServers.push({ op: 'edit-server', vs, rs });
+    }
+  }
+
+  for (const { vs, rs } of leavingServers([...cur.keys()].sort().map((k) => cur.get(k) as VirtualServer), want)) {
+    const key = rsKey(vs, rs);
+    if (vs.protocol !== 'udp' && (opts.connections.get(key) ?? 0) > 0) {
+      draining.push(key);
+      if (rs.weight !== 0) editServers.push({ op: 'edit-server', vs, rs: { ...rs, weight: 0 } });
+    } else {
+      deleteServers.push({ op: 'delete-server', vs, rs });
+    }
+  }
+
+  for (const key of [...cur.keys()].sort()) {
+    const vs = cur.get(key) as VirtualServer;
+    if (!want.has(key) && opts.owned(vs)) deleteServices.push({ op: 'delete-service', vs });
+  }
+
+  return {
+    ops: [...editServices, ...addServices, ...addServers, ...editServers, ...deleteServers, ...deleteServices],
+    draining,
+  };
+}
