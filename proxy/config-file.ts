@@ -37,7 +37,8 @@ const oneOf = <const T extends readonly string[]>(values: T) =>
 export const PROXY_MODES = ['iptables', 'ipvs', 'nftables'] as const;
 export const LOCAL_MODES = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'] as const;
 
-const masquerade = {
+/** Fields the iptables and nftables sections share. */
+const natSection = {
   masqueradeBit: int(0, 31),
   masqueradeAll: z.boolean(),
   syncPeriod: duration,
@@ -56,7 +57,7 @@ export const kubeProxyConfigurationSchema = z.strictObject({
   }).partial(),
   // LoggingConfiguration has many knobs (flush frequency, vmodule, options); we read two.
   logging: z.looseObject({
-    format: z.enum(['text', 'json'], { error: (iss) => `${JSON.stringify(iss.input)} is not one of text, json` }).optional(),
+    format: oneOf(['text', 'json']).optional(),
     verbosity: int(0, INT32_MAX).optional(),
   }),
   hostnameOverride: z.string(),
@@ -67,7 +68,7 @@ export const kubeProxyConfigurationSchema = z.strictObject({
   enableProfiling: z.boolean(),
   showHiddenMetricsForVersion: z.string(),
   mode: oneOf(PROXY_MODES),
-  iptables: z.strictObject({ ...masquerade, localhostNodePorts: z.boolean(), snatNodeInternalIP: z.boolean() }).partial(),
+  iptables: z.strictObject({ ...natSection, localhostNodePorts: z.boolean(), snatNodeInternalIP: z.boolean() }).partial(),
   ipvs: z.strictObject({
     syncPeriod: duration,
     minSyncPeriod: duration,
@@ -78,7 +79,7 @@ export const kubeProxyConfigurationSchema = z.strictObject({
     tcpFinTimeout: duration,
     udpTimeout: duration,
   }).partial(),
-  nftables: z.strictObject(masquerade).partial(),
+  nftables: z.strictObject(natSection).partial(),
   winkernel: z.looseObject({}),
   detectLocalMode: oneOf(LOCAL_MODES),
   detectLocal: z.strictObject({ bridgeInterface: z.string(), interfaceNamePrefix: z.string() }).partial(),

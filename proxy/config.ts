@@ -295,7 +295,7 @@ function resolve(
     featureGates: f.featureGates ?? {},
     verbosity: f.logging?.verbosity ?? 0,
     logLevel: logLevelOf(f.logging?.verbosity ?? 0),
-    logFormat: f.logging?.format ?? 'text',
+    logFormat: f.logging?.format || 'text',
   };
   if (problems.length > 0) fail(problems);
   return result;
