@@ -38,7 +38,7 @@ async function watch(path: string, count: number, during: () => void = () => und
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   during();
   let buffered = '';
-  const timer = setTimeout(() => ctl.abort(), 3000);
+  const timer = setTimeout(() => ctl.abort(), 10_000);
   try {
     while (events.length < count) {
       const { value, done } = await reader.read();
@@ -135,7 +135,7 @@ describe('objects over HTTP', () => {
   });
 });
 
-describe('watch streams', () => {
+describe('watch streams', { timeout: 15_000 }, () => {
   it('replays from a version and sends selector moves as ADDED and DELETED', async () => {
     s.create(svc('w1', { app: 'x' }));
     const from = s.resourceVersion;

@@ -61,7 +61,8 @@ function serviceInformer(s: ApiServer, labelSelector?: string, onList?: () => vo
   return inf;
 }
 
-describe('client-node informers', () => {
+// Generous timeouts: these run beside real-kernel tests on two shared cores.
+describe('client-node informers', { timeout: 30_000 }, () => {
   it('lists, then sees creates, updates and deletes; start() resolves after the initial list', async () => {
     const s = await server({ objects: [svc('a'), svc('b', {}, 'other'), slice('a-1', ['10.0.0.1'])] });
     const inf = serviceInformer(s);
