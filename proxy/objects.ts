@@ -152,3 +152,13 @@ export function parseEndpointSlice(raw: unknown): EndpointSlice {
   }
   return slice;
 }
+
+/**
+ * Services (and their slices) a default kube-proxy handles: not claimed by another
+ * proxy and not headless. The informers ask the API server for exactly this selector.
+ */
+export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
+
+export function selectedByProxy(labels: Readonly<Record<string, string>> | undefined): boolean {
+  return !labels || (!('service.kubernetes.io/service-proxy-name' in labels) && !('service.kubernetes.io/headless' in labels));
+}
