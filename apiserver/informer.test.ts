@@ -197,6 +197,13 @@ describe('client-node informers', { timeout: 30_000 }, () => {
     await waitFor('add d', () => log.events.includes('add d'));
   });
 
+  it('serves on IPv6 loopback', async () => {
+    const s = await server({ listen: '[::1]:0', objects: [node('node-a')] });
+    expect(s.url).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    const nodes = await s.kubeConfig().makeApiClient(CoreV1Api).listNode();
+    expect(nodes.items.map((n) => n.metadata?.name)).toEqual(['node-a']);
+  });
+
   it('pages a list with limit and continue through the typed API', async () => {
     const s = await server({ objects: Array.from({ length: 25 }, (_, i) => svc(`s${String(i).padStart(2, '0')}`)) });
     const api = s.kubeConfig().makeApiClient(CoreV1Api);
