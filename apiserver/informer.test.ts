@@ -197,6 +197,23 @@ describe('client-node informers', { timeout: 30_000 }, () => {
     await waitFor('add d', () => log.events.includes('add d'));
   });
 
+  it('takes writes from the typed client: create, JSON patch, status replace, delete', async () => {
+    const s = await server();
+    const core = s.kubeConfig().makeApiClient(CoreV1Api);
+    const inf = serviceInformer(s);
+    const log = record(inf);
+    await inf.start();
+    await core.createNamespacedService({ namespace: 'default', body: svc('t') as V1Service });
+    const patched = await core.patchNamespacedService({ namespace: 'default', name: 't', body: [{ op: 'replace', path: '/spec/clusterIP', value: '10.96.0.99' }] });
+    expect(patched.spec?.clusterIP).toBe('10.96.0.99');
+    const lb = await core.replaceNamespacedServiceStatus({ namespace: 'default', name: 't', body: { ...patched, status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } } });
+    expect(lb.status?.loadBalancer?.ingress?.[0]?.ip).toBe('192.0.2.1');
+    await core.deleteNamespacedService({ namespace: 'default', name: 't' });
+    await waitFor('four events', () => log.events.length === 4);
+    expect(log.events).toEqual(['add t', 'update t', 'update t', 'delete t']);
+    await expect(core.readNamespacedService({ namespace: 'default', name: 't' })).rejects.toMatchObject({ code: 404 });
+  });
+
   it('serves on IPv6 loopback', async () => {
     const s = await server({ listen: '[::1]:0', objects: [node('node-a')] });
     expect(s.url).toMatch(/^http:\/\/\[::1\]:\d+$/);

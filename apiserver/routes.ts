@@ -72,7 +72,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
   sendJson(res, api.httpCode, JSON.stringify(api.toStatus()));
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+/** The request body as JSON; `ifEmpty` (when given) stands in for an empty body. */
+async function readJson(req: IncomingMessage, ifEmpty?: unknown): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -81,6 +82,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY) throw new ApiError('BadRequest', `request body larger than ${MAX_BODY} bytes`);
     chunks.push(buf);
   }
+  if (size === 0 && ifEmpty !== undefined) return ifEmpty;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (err) {
@@ -128,12 +130,14 @@ function bodyObject(body: unknown, rp: ResourcePath): KubeObject {
   return obj as KubeObject;
 }
 
-async function patched(req: IncomingMessage, current: KubeObject): Promise<unknown> {
+/** Reads a patch body and returns the function applying it, so that the patch meets the newest version. */
+async function readPatch(req: IncomingMessage): Promise<(current: KubeObject) => unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
+  if (type !== 'application/merge-patch+json' && type !== 'application/json-patch+json') {
+    throw new ApiError('UnsupportedMediaType', `unsupported patch type "${type ?? ''}": use application/merge-patch+json or application/json-patch+json`);
+  }
   const patch = await readJson(req);
-  if (type === 'application/merge-patch+json') return mergePatch(current, patch);
-  if (type === 'application/json-patch+json') return jsonPatch(current, patch);
-  throw new ApiError('UnsupportedMediaType', `unsupported patch type "${type ?? ''}": use application/merge-patch+json or application/json-patch+json`);
+  return type === 'application/merge-patch+json' ? (current) => mergePatch(current, patch) : (current) => jsonPatch(current, patch);
 }
 
 async function handleResource(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, rp: ResourcePath, q: URLSearchParams): Promise<void> {
@@ -191,12 +195,13 @@ async function handleResource(ctx: RouteContext, req: IncomingMessage, res: Serv
       reply(200, store.update(bodyObject(await readJson(req), rp), scope));
       return;
     case 'PATCH': {
-      const current = store.get(resource, namespace, name).obj;
-      reply(200, store.update(bodyObject(await patched(req, structuredClone(current)), rp), scope));
+      const apply = await readPatch(req);
+      const current = structuredClone(store.get(resource, namespace, name).obj);
+      reply(200, store.update(bodyObject(apply(current), rp), scope));
       return;
     }
     case 'DELETE': {
-      const body = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] ? await readJson(req) : {};
+      const body = await readJson(req, {});
       const pre = (body as { preconditions?: { resourceVersion?: unknown; uid?: unknown } } | null)?.preconditions;
       reply(200, store.delete(resource, namespace, name, {
         resourceVersion: typeof pre?.resourceVersion === 'string' ? pre.resourceVersion : undefined,
