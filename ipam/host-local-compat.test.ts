@@ -13,8 +13,8 @@ const addresses = (r: { ips?: { address: string }[] }) => (r.ips ?? []).map((i) 
 
 describe.skipIf(!existsSync(HOST_LOCAL))('host-local compatibility', () => {
   it('reads and continues what host-local wrote', async () => {
-    expect(addresses(hostLocal('ADD', t.dataDir, ranges, 'h1'))).toEqual(['10.0.0.2/24', 'fd00::2/120']);
-    expect(addresses(hostLocal('ADD', t.dataDir, ranges, 'h2'))).toEqual(['10.0.0.3/24', 'fd00::3/120']);
+    expect(addresses(await hostLocal('ADD', t.dataDir, ranges, 'h1'))).toEqual(['10.0.0.2/24', 'fd00::2/120']);
+    expect(addresses(await hostLocal('ADD', t.dataDir, ranges, 'h2'))).toEqual(['10.0.0.3/24', 'fd00::3/120']);
     const cfg = t.config(ranges);
     expect(addresses(await allocate(cfg, { containerId: 'k1', ifName: 'eth0' }))).toEqual(['10.0.0.4/24', 'fd00::4/120']);
     expect(addresses((await check(cfg, { containerId: 'h1', ifName: 'eth0' }))!)).toEqual(['10.0.0.2/24', 'fd00::2/120']);
@@ -27,13 +27,13 @@ describe.skipIf(!existsSync(HOST_LOCAL))('host-local compatibility', () => {
     const cfg = t.config(ranges);
     await allocate(cfg, { containerId: 'k1', ifName: 'eth0' });
     await allocate(cfg, { containerId: 'k2', ifName: 'eth0' });
-    expect(addresses(hostLocal('ADD', t.dataDir, ranges, 'h1'))).toEqual(['10.0.0.4/24', 'fd00::4/120']);
-    expect(hostLocal('CHECK', t.dataDir, ranges, 'k2').status).toBe(0);
-    expect(hostLocal('ADD', t.dataDir, ranges, 'k2')).toMatchObject({ status: 1, msg: expect.stringContaining('10.0.0.3 has been allocated to k2') });
-    expect(hostLocal('DEL', t.dataDir, ranges, 'k1').status).toBe(0);
+    expect(addresses(await hostLocal('ADD', t.dataDir, ranges, 'h1'))).toEqual(['10.0.0.4/24', 'fd00::4/120']);
+    expect((await hostLocal('CHECK', t.dataDir, ranges, 'k2')).status).toBe(0);
+    expect(await hostLocal('ADD', t.dataDir, ranges, 'k2')).toMatchObject({ status: 1, msg: expect.stringContaining('10.0.0.3 has been allocated to k2') });
+    expect((await hostLocal('DEL', t.dataDir, ranges, 'k1')).status).toBe(0);
     expect(await check(cfg, { containerId: 'k1', ifName: 'eth0' })).toBeUndefined();
     // Requesting one of ours through host-local fails.
-    expect(hostLocal('ADD', t.dataDir, ranges, 'h9', { CNI_ARGS: 'IgnoreUnknown=1;IP=10.0.0.3' }).msg).toContain('10.0.0.3 is not available');
+    expect((await hostLocal('ADD', t.dataDir, ranges, 'h9', { CNI_ARGS: 'IgnoreUnknown=1;IP=10.0.0.3' })).msg).toContain('10.0.0.3 is not available');
   });
 
   it('keeps recycled sticky addresses away from host-local', async () => {
@@ -41,10 +41,10 @@ describe.skipIf(!existsSync(HOST_LOCAL))('host-local compatibility', () => {
     const cfg = t.config({ ...tight, sticky: true });
     await allocate(cfg, { containerId: 'k1', ifName: 'eth0', podNamespace: 'ns', podName: 'a' });
     await release(cfg, { containerId: 'k1', ifName: 'eth0' });
-    expect(addresses(hostLocal('ADD', t.dataDir, tight, 'h1'))).toEqual(['10.0.0.3/24']);
-    expect(hostLocal('ADD', t.dataDir, tight, 'h2')).toMatchObject({ status: 1, msg: expect.stringContaining('no IP addresses available') });
+    expect(addresses(await hostLocal('ADD', t.dataDir, tight, 'h1'))).toEqual(['10.0.0.3/24']);
+    expect(await hostLocal('ADD', t.dataDir, tight, 'h2')).toMatchObject({ status: 1, msg: expect.stringContaining('no IP addresses available') });
     // host-local's walk into kpr-sticky/ does not confuse its DEL either.
-    expect(hostLocal('DEL', t.dataDir, tight, 'h1').status).toBe(0);
+    expect((await hostLocal('DEL', t.dataDir, tight, 'h1')).status).toBe(0);
     expect(Object.keys(t.files()).filter((f) => f.startsWith('10.') || f.startsWith('kpr-sticky/'))).toEqual(['10.0.0.2', 'kpr-sticky/10.0.0.2']);
   });
 });

@@ -1,5 +1,5 @@
 // Shared by the ipam tests: a throwaway data directory and configs pointing at it.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,13 +50,17 @@ export async function kprError(p: Promise<unknown>): Promise<KprError> {
 /** Debian's containernetworking-plugins host-local, the compatibility target. */
 export const HOST_LOCAL = '/usr/lib/cni/host-local';
 
-/** Runs host-local for one CNI command; returns its parsed stdout (result or error object). */
+/** Runs host-local for one CNI command; resolves to its exit status and parsed stdout (result or error object). */
 export function hostLocal(command: 'ADD' | 'DEL' | 'CHECK', dataDir: string, ipam: object, containerId: string, env: Record<string, string> = {}) {
-  const r = spawnSync(HOST_LOCAL, {
-    input: JSON.stringify({ cniVersion: '1.0.0', name: 'net', type: 'bridge', ipam: { type: 'host-local', dataDir, ...ipam } }),
+  const child = spawn(HOST_LOCAL, {
     env: { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_IFNAME: 'eth0', CNI_NETNS: '/nonexistent', CNI_PATH: '/usr/lib/cni', ...env },
-    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const out = r.stdout.trim() === '' ? {} : (JSON.parse(r.stdout) as { ips?: { address: string }[]; code?: number; msg?: string });
-  return { status: r.status, ...out };
+  child.stdin.end(JSON.stringify({ cniVersion: '1.0.0', name: 'net', type: 'bridge', ipam: { type: 'host-local', dataDir, ...ipam } }));
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  return new Promise<{ status: number | null; ips?: { address: string }[]; code?: number; msg?: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, ...(stdout.trim() === '' ? {} : JSON.parse(stdout)) }));
+  });
 }
