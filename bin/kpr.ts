@@ -17,6 +17,7 @@ const commands: Record<string, Entry> = {
   version: { summary: 'print the version', load: async () => ({ main: async () => { process.stdout.write('kpr 0.1.0\n'); return 0; } }) },
   cni: { summary: 'the CNI plugin (run as kpr-cni)', load: () => import('../cni/main.ts') },
   'ipam-plugin': { summary: 'the IPAM plugin (run as kpr-ipam)', load: () => import('../cni/ipam-plugin.ts') },
+  ipam: { summary: 'list, show and release pod IP allocations', load: () => import('../ipam/cli.ts') },
   apiserver: { summary: 'serve Services, EndpointSlices and Nodes over the Kubernetes list/watch protocol (tests and lab)', load: () => import('../apiserver/cli.ts') },
 };
 
