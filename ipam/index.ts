@@ -42,7 +42,9 @@ export interface IpamOptions {
 
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const IF_NAME = /^[^\s/:]{1,15}$/;
-const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+// Kubernetes names, and the container names podman passes as K8S_POD_NAME: no '/' or
+// whitespace, which would break the "namespace/name" line of a recycled address's file.
+const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function checkAttachment(att: Attachment): void {
   if (!CONTAINER_ID.test(att.containerId)) {
@@ -53,10 +55,12 @@ function checkAttachment(att: Attachment): void {
   }
 }
 
-function checkPod(req: AllocateRequest): void {
+/** The pod identity is only used (and so only checked) when stickiness is on. */
+function checkPod(cfg: IpamConfig, req: AllocateRequest): void {
+  if (!cfg.sticky) return;
   for (const key of ['podNamespace', 'podName'] as const) {
     const v = req[key];
-    if (v !== undefined && v !== '' && !K8S_NAME.test(v)) throw new KprError('INVALID_ARGS', `invalid ${key} "${v}"`, { object: key });
+    if (v !== undefined && v !== '' && !POD_NAME.test(v)) throw new KprError('INVALID_ARGS', `invalid ${key} "${v}"`, { object: key });
   }
 }
 
@@ -83,7 +87,7 @@ function warnProblems(opts: IpamOptions, problems: readonly KprError[]): void {
  */
 export async function allocate(cfg: IpamConfig, req: AllocateRequest, opts: IpamOptions = {}): Promise<IpamResult> {
   checkAttachment(req);
-  checkPod(req);
+  checkPod(cfg, req);
   const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
   const { ips, problems } = await locked(cfg, opts, (store, now) => allocateLocked(store, cfg, req, now));
   warnProblems(opts, problems);

@@ -91,3 +91,13 @@ describe('sticky addresses', () => {
     expect((await gc(cfg, [], opts)).reclaimed).toEqual(['10.0.0.2']);
   });
 });
+
+describe('pod identity checks', () => {
+  it('accepts podman-style container names and refuses names that would break the record line', async () => {
+    const cfg = t.config(tight);
+    expect(await ips(allocate(cfg, pod('c1', 'My_Container.1'), opts))).toEqual(['10.0.0.2/24']);
+    expect((await kprError(allocate(cfg, pod('c2', 'a/b'), opts))).message).toBe('podName: invalid podName "a/b"');
+    // Without stickiness the identity is not used, so not checked either.
+    expect(await ips(allocate(t.config({ ...tight, sticky: false }), pod('c3', 'a b'), opts))).toEqual(['10.0.0.3/24']);
+  });
+});
