@@ -59,15 +59,23 @@ export function firstHost(cidr: string): string {
   return formatIP({ family: c.family, value: cidrRange(c).first + 1n });
 }
 
-/** The line that creates the veth pair, the pod end directly inside its netns. */
-export function vethLine(i: AttachInput): BatchLine {
-  return {
-    cmd: `link add ${i.hostVeth} mtu ${i.mtu} address ${i.hostMac} alias ${i.alias} type veth ` +
-      `peer name ${i.ifName} mtu ${i.mtu} address ${i.containerMac} netns ${i.netns}`,
-  };
+/** The lines that create the veth pair, the pod end directly inside its netns, and label the host end. */
+export function vethLines(i: AttachInput): BatchLine[] {
+  return [
+    {
+      cmd: `link add ${i.hostVeth} mtu ${i.mtu} address ${i.hostMac} type veth ` +
+        `peer name ${i.ifName} mtu ${i.mtu} address ${i.containerMac} netns ${i.netns}`,
+    },
+    // `link add` ignores alias; GC reads it back to find stale attachments.
+    { cmd: `link set ${i.hostVeth} alias ${i.alias}` },
+  ];
 }
 
-/** Routes inside the pod: the IPAM ones (gateway filled in per family), then defaults. */
+/**
+ * Routes inside the pod: the IPAM ones (gateway filled in per family); a family for
+ * which IPAM names no route gets a default route. (A second attachment of a pod
+ * should name its routes, or it would compete for the default.)
+ */
 export function podRoutes(routes: readonly Route[], gateways: ReadonlyMap<IPFamily, string>): Route[] {
   const out: Route[] = [];
   for (const r of routes) {
@@ -76,7 +84,7 @@ export function podRoutes(routes: readonly Route[], gateways: ReadonlyMap<IPFami
     out.push(gw ? { ...r, gw } : { ...r });
   }
   for (const [family, gw] of gateways) {
-    if (!out.some((r) => familyOf(r.dst) === family && r.dst.endsWith('/0'))) out.push({ dst: defaultDst(family), gw });
+    if (!out.some((r) => familyOf(r.dst) === family)) out.push({ dst: defaultDst(family), gw });
   }
   return out;
 }

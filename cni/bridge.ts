@@ -1,6 +1,6 @@
 // Bridge mode: the pod's veth is a port of a node bridge that holds each family's
 // gateway address; hairpin lets a pod reach itself through a Service address.
-import { addressOf, dadSysctls, familyOf, firstHost, forwardingSysctls, podRoutes, routeLine, vethLine, type AttachInput, type AttachPlan } from './attach.ts';
+import { addressOf, dadSysctls, familyOf, firstHost, forwardingSysctls, podRoutes, routeLine, vethLines, type AttachInput, type AttachPlan } from './attach.ts';
 import type { BatchLine } from './link.ts';
 import { bridgeMac } from './names.ts';
 import type { IPFamily } from '../lib/ip.ts';
@@ -20,7 +20,7 @@ export function planBridge(i: AttachInput): AttachPlan {
     const prefix = a.address.split('/')[1] ?? '';
     host.push({ cmd: `addr replace ${gw}/${prefix} dev ${br}${family === 6 ? ' nodad' : ''}` });
   }
-  host.push({ cmd: `link set ${br} up` }, vethLine(i), { cmd: `link set ${i.hostVeth} master ${br}` });
+  host.push({ cmd: `link set ${br} up` }, ...vethLines(i), { cmd: `link set ${i.hostVeth} master ${br}` });
   if (i.conf.hairpinMode) host.push({ cmd: `link set ${i.hostVeth} type bridge_slave hairpin on` });
   host.push({ cmd: `link set ${i.hostVeth} up` });
 

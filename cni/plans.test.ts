@@ -25,7 +25,8 @@ describe('bridge mode plan', () => {
       'addr replace 10.244.1.1/24 dev kpr0',
       'addr replace fd00:244:1::1/64 dev kpr0 nodad',
       'link set kpr0 up',
-      'link add kpr0123456789ab mtu 1450 address 02:00:00:00:00:01 alias kpr-cni/net/c1/eth0 type veth peer name eth0 mtu 1450 address 02:00:00:00:00:02 netns /run/netns/p',
+      'link add kpr0123456789ab mtu 1450 address 02:00:00:00:00:01 type veth peer name eth0 mtu 1450 address 02:00:00:00:00:02 netns /run/netns/p',
+      'link set kpr0123456789ab alias kpr-cni/net/c1/eth0',
       'link set kpr0123456789ab master kpr0',
       'link set kpr0123456789ab type bridge_slave hairpin on',
       'link set kpr0123456789ab up',
@@ -44,11 +45,11 @@ describe('bridge mode plan', () => {
     expect(p.interfaces[2]).toEqual({ name: 'eth0', mac: '02:00:00:00:00:02', mtu: 1450, sandbox: '/run/netns/p' });
   });
 
-  it('reuses an existing bridge, honours hairpinMode false and keeps IPAM routes', () => {
+  it('reuses an existing bridge, honours hairpinMode false and takes IPAM routes instead of a default', () => {
     const p = planBridge(input({ bridgeExists: true, conf: conf({ hairpinMode: false }), addresses: [{ address: '10.244.1.5/24' }], routes: [{ dst: '10.96.0.0/12' }] }));
     expect(p.hostLines.some((l) => l.cmd.includes('type bridge'))).toBe(false);
     expect(p.hostLines.some((l) => l.cmd.includes('hairpin'))).toBe(false);
-    expect(p.routes).toEqual([{ dst: '10.96.0.0/12', gw: '10.244.1.1' }, { dst: '0.0.0.0/0', gw: '10.244.1.1' }]);
+    expect(p.routes).toEqual([{ dst: '10.96.0.0/12', gw: '10.244.1.1' }]);
     expect(p.containerSysctls).toEqual([]);
   });
 });
@@ -56,7 +57,7 @@ describe('bridge mode plan', () => {
 describe('routed mode plan', () => {
   it('gives the pod /32 and /128 behind link-local gateways answered by proxy ARP / NDP', () => {
     const p = planRouted(input({ conf: conf({ mode: 'routed' }), routes: [{ dst: '10.96.0.0/12', gw: '10.244.1.1' }] }));
-    expect(p.hostLines.map((l) => l.cmd).slice(1)).toEqual([
+    expect(p.hostLines.map((l) => l.cmd).slice(2)).toEqual([
       'link set kpr0123456789ab up',
       'route replace 10.244.1.5/32 dev kpr0123456789ab scope link',
       'route replace fd00:244:1::5/128 dev kpr0123456789ab scope link',
@@ -68,8 +69,7 @@ describe('routed mode plan', () => {
     expect(p.containerLines.map((l) => l.cmd)).toEqual([
       'addr add 10.244.1.5/32 dev eth0', 'addr add fd00:244:1::5/128 dev eth0 nodad', 'link set eth0 up',
       'route add 169.254.1.1 dev eth0 scope link',
-      'route add 10.96.0.0/12 via 169.254.1.1 dev eth0',
-      'route add 0.0.0.0/0 via 169.254.1.1 dev eth0', 'route add ::/0 via fe80::1 dev eth0',
+      'route add 10.96.0.0/12 via 169.254.1.1 dev eth0', 'route add ::/0 via fe80::1 dev eth0',
     ]);
     expect(p.ips).toEqual([
       { address: '10.244.1.5/32', gateway: '169.254.1.1', interface: 1 },
