@@ -148,3 +148,39 @@ export function ipFiles(lab: Lab, network: string): string[] {
 export function buildExists(): boolean {
   return existsSync(KPR_CNI);
 }
+
+export interface ConflistPlugin {
+  type: string;
+  capabilities?: Record<string, boolean>;
+  [key: string]: unknown;
+}
+
+export interface Conflist {
+  cniVersion: string;
+  name: string;
+  plugins: ConflistPlugin[];
+}
+
+/**
+ * What libcni does with a conflist: ADD runs the plugins in order, each getting
+ * name, cniVersion, runtimeConfig (its declared capabilities only) and the previous
+ * result; CHECK runs in order and DEL in reverse, both with the final ADD result.
+ * Returns the final result, or throws with the failing plugin's output.
+ */
+export async function runConflist(
+  ns: Netns, list: Conflist, command: 'ADD' | 'CHECK' | 'DEL', inv: Omit<Invocation, 'command'>,
+  capabilityArgs: Record<string, unknown>, prevResult?: unknown,
+): Promise<unknown> {
+  const order = command === 'DEL' ? [...list.plugins].reverse() : list.plugins;
+  let prev = prevResult;
+  for (const p of order) {
+    const runtimeConfig = Object.fromEntries(Object.entries(capabilityArgs).filter(([k]) => p.capabilities?.[k]));
+    const conf: Record<string, unknown> = { ...p, name: list.name, cniVersion: list.cniVersion, runtimeConfig };
+    if (prev !== undefined) conf.prevResult = prev;
+    const bin = p.type === 'kpr-cni' ? KPR_CNI : join(REF_CNI_DIR, p.type);
+    const r = await runPlugin(ns, bin, { ...inv, command }, JSON.stringify(conf));
+    if (r.code !== 0) throw new Error(`${command} ${p.type} failed: ${r.stdout}${r.stderr}`);
+    if (command === 'ADD') prev = r.json;
+  }
+  return prev;
+}
