@@ -1,0 +1,148 @@
+// The only code of the IPVS mode that talks to the kernel: ipvsadm, ipset,
+// iptables-restore / iptables-save, ip (kube-ipvs0) and sysctl, each run once per step.
+import * as z from 'zod';
+import { KprError } from '../../lib/errors.ts';
+import { run as execRun, type RunResult } from '../../lib/exec.ts';
+import { ipFamily, normalizeIP, type IPFamily } from '../../lib/ip.ts';
+
+export const DUMMY_INTERFACE = 'kube-ipvs0';
+
+/** lib/exec.ts's run, or a stand-in with the same contract. */
+export type Runner = (cmd: string, args: readonly string[], opts?: { input?: string; allowFailure?: boolean }) => Promise<RunResult>;
+
+export interface LocalAddresses {
+  /** Addresses of the family on kube-ipvs0; undefined when the interface does not exist. */
+  dummy: string[] | undefined;
+  /** Addresses of the family on every other interface, except loopback and link-local ones. */
+  others: string[];
+}
+
+const ipAddrSchema = z.array(
+  z.object({
+    ifname: z.string(),
+    addr_info: z.array(z.object({ local: z.string(), scope: z.string().optional() })).default([]),
+  }),
+);
+
+/** Parses `ip -j addr show` into the addresses the mode cares about. */
+export function parseLocalAddresses(json: string, family: IPFamily): LocalAddresses {
+  let links;
+  try {
+    links = ipAddrSchema.parse(JSON.parse(json));
+  } catch (cause) {
+    throw new KprError('IP_ADDR_PARSE', 'cannot parse ip -j addr show output', { cause });
+  }
+  let dummy: string[] | undefined;
+  const others: string[] = [];
+  for (const link of links) {
+    const addrs = link.addr_info
+      .filter((a) => ipFamily(a.local) === family)
+      .map((a) => ({ ip: normalizeIP(a.local) as string, scope: a.scope ?? 'global' }));
+    if (link.ifname === DUMMY_INTERFACE) dummy = addrs.map((a) => a.ip);
+    else others.push(...addrs.filter((a) => a.scope !== 'host' && a.scope !== 'link').map((a) => a.ip));
+  }
+  return { dummy, others };
+}
+
+export class IpvsKernel {
+  private readonly family: IPFamily;
+  private readonly runner: Runner;
+  private readonly wrap: readonly string[];
+
+  /** `wrap` prefixes every command (tests: ["ip", "netns", "exec", NS]); the daemon needs none. */
+  constructor(family: IPFamily, opts: { run?: Runner; wrap?: readonly string[] } = {}) {
+    this.family = family;
+    this.runner = opts.run ?? execRun;
+    this.wrap = opts.wrap ?? [];
+  }
+
+  private exec(cmd: string, args: readonly string[], opts: { input?: string; allowFailure?: boolean } = {}): Promise<RunResult> {
+    const [head, ...rest] = [...this.wrap, cmd, ...args];
+    return this.runner(head as string, rest, opts);
+  }
+
+  private get iptables(): string {
+    return this.family === 4 ? 'iptables' : 'ip6tables';
+  }
+
+  async localAddresses(): Promise<LocalAddresses> {
+    return parseLocalAddresses((await this.exec('ip', ['-j', 'addr', 'show'])).stdout, this.family);
+  }
+
+  async ensureDummy(): Promise<void> {
+    await this.exec('ip', ['link', 'add', DUMMY_INTERFACE, 'type', 'dummy']);
+  }
+
+  /** Adds and removes kube-ipvs0 addresses in one `ip -batch`. */
+  async changeAddresses(verb: 'add' | 'del', addresses: readonly string[]): Promise<void> {
+    if (addresses.length === 0) return;
+    const bits = this.family === 4 ? 32 : 128;
+    const lines = addresses.map((a) => `address ${verb} ${a}/${bits} dev ${DUMMY_INTERFACE}\n`).join('');
+    await this.exec('ip', ['-batch', '-'], { input: lines });
+  }
+
+  /** Whether kube-ipvs0 still holds addresses of any family. */
+  async dummyHasAddresses(): Promise<boolean> {
+    const r = await this.exec('ip', ['-j', 'addr', 'show', 'dev', DUMMY_INTERFACE]);
+    return ([4, 6] as const).some((f) => (parseLocalAddresses(r.stdout, f).dummy ?? []).length > 0);
+  }
+
+  async deleteDummy(): Promise<void> {
+    await this.exec('ip', ['link', 'del', DUMMY_INTERFACE]);
+  }
+
+  async ipvsSave(): Promise<string> {
+    return (await this.exec('ipvsadm', ['-S', '-n'])).stdout;
+  }
+
+  /** `ipvsadm -S -n`, or undefined when IPVS is unavailable (no ip_vs module, no ipvsadm). */
+  async ipvsSaveIfAvailable(): Promise<string | undefined> {
+    const r = await this.exec('ipvsadm', ['-S', '-n'], { allowFailure: true });
+    return r.exitCode === 0 ? r.stdout : undefined;
+  }
+
+  async ipvsList(): Promise<string> {
+    return (await this.exec('ipvsadm', ['-L', '-n'])).stdout;
+  }
+
+  /** `ipvsadm -R`: it reports failed lines on stderr but still exits 0, so stderr decides. */
+  async ipvsRestore(text: string): Promise<void> {
+    if (text === '') return;
+    const r = await this.exec('ipvsadm', ['-R'], { input: text, allowFailure: true });
+    if (r.exitCode !== 0 || r.stderr.trim() !== '') {
+      throw new KprError('IPVSADM_RESTORE', `ipvsadm -R exited ${r.exitCode}: ${r.stderr.trim()}`);
+    }
+  }
+
+  async setTimeouts(tcp: number, tcpFin: number, udp: number): Promise<void> {
+    await this.exec('ipvsadm', ['--set', String(tcp), String(tcpFin), String(udp)]);
+  }
+
+  async ipsetSave(): Promise<string> {
+    return (await this.exec('ipset', ['save'])).stdout;
+  }
+
+  /** `ipset save`, or undefined when ipset is unavailable. */
+  async ipsetSaveIfAvailable(): Promise<string | undefined> {
+    const r = await this.exec('ipset', ['save'], { allowFailure: true });
+    return r.exitCode === 0 ? r.stdout : undefined;
+  }
+
+  async ipsetRestore(text: string): Promise<void> {
+    if (text !== '') await this.exec('ipset', ['restore', '-exist'], { input: text });
+  }
+
+  async iptablesSave(table: 'filter' | 'nat'): Promise<string> {
+    return (await this.exec(`${this.iptables}-save`, ['-t', table])).stdout;
+  }
+
+  async iptablesRestore(text: string): Promise<void> {
+    // -w: wait for the xtables lock rather than fail while another writer holds it.
+    if (text !== '') await this.exec(`${this.iptables}-restore`, ['--noflush', '-w', '5', '-W', '100000'], { input: text });
+  }
+
+  async sysctl(settings: Readonly<Record<string, string | number>>): Promise<void> {
+    const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
+    if (args.length) await this.exec('sysctl', ['-qw', ...args]);
+  }
+}
