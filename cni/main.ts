@@ -1,7 +1,7 @@
 // kpr-cni's entry (dist/bin/kpr-cni runs it): CNI_* environment and stdin in, one
 // result or error object on stdout, logs on stderr only. Verbs load on first use so
 // that VERSION and the runtime's probes stay cheap.
-import { readFileSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { CniCode, CniError } from './errors.ts';
 import { dispatch, type Env, type Outcome, type Plugin } from './skel.ts';
 
@@ -13,13 +13,30 @@ const plugin: Plugin = {
   gc: async (req) => (await import('./gc.ts')).cmdGc(req),
 };
 
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * All of stdin, synchronously. The runtime's pipe may be non-blocking and still
+ * empty when we start (EAGAIN under load): wait briefly and read on until EOF.
+ */
 export function readStdin(): string {
   if (process.stdin.isTTY) return '';
-  try {
-    return readFileSync(0, 'utf8');
-  } catch (err) {
-    throw new CniError(CniCode.ioFailure, 'cannot read the network config from stdin', (err as Error).message);
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(64 * 1024);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') { Atomics.wait(sleeper, 0, 0, 1); continue; }
+      if (code === 'EOF') break;
+      throw new CniError(CniCode.ioFailure, 'cannot read the network config from stdin', (err as Error).message);
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Writes the outcome; logs the failure (and, with KPR_LOG_LEVEL=debug, every call) to stderr. */
