@@ -1,0 +1,62 @@
+// The only code of the nftables mode that runs `nft`. A transaction goes to one
+// `nft -f -` (one atomic batch); listing the table is only for full syncs.
+import { run, type RunResult } from '../../lib/exec.ts';
+import { KprError } from '../../lib/errors.ts';
+import type { KernelTable } from './diff.ts';
+import { parseKernelTable } from './kernel-table.ts';
+import type { NftFamily, Transaction } from './transaction.ts';
+
+export type Runner = (cmd: string, args: readonly string[], opts: { input?: string; allowFailure?: boolean }) => Promise<RunResult>;
+
+export interface NftOptions {
+  runner?: Runner;
+  /** The command line that runs nft, e.g. ["ip", "netns", "exec", "ns1", "nft"]; default ["nft"]. */
+  command?: readonly string[];
+}
+
+const missing = (stderr: string) => /No such file or directory/.test(stderr);
+
+export class Nft {
+  private readonly runner: Runner;
+  private readonly command: readonly string[];
+
+  constructor(
+    private readonly family: NftFamily,
+    private readonly table: string,
+    opts: NftOptions = {},
+  ) {
+    this.runner = opts.runner ?? run;
+    this.command = opts.command ?? ['nft'];
+  }
+
+  private nft(args: readonly string[], opts: { input?: string; allowFailure?: boolean } = {}) {
+    const [cmd, ...pre] = this.command as [string, ...string[]];
+    return this.runner(cmd, [...pre, ...args], opts);
+  }
+
+  async apply(tx: Transaction): Promise<void> {
+    if (tx.size === 0) return;
+    const res = await this.nft(['-f', '-'], { input: tx.render(), allowFailure: true });
+    if (res.exitCode !== 0) {
+      throw new KprError('NFT_APPLY', `nft -f failed (${tx.size} operations): ${res.stderr.trim().slice(0, 2000)}`, { object: `table ${this.family} ${this.table}` });
+    }
+  }
+
+  /** The table as the kernel holds it, or undefined when it does not exist. */
+  async list(): Promise<KernelTable | undefined> {
+    const res = await this.nft(['-j', 'list', 'table', this.family, this.table], { allowFailure: true });
+    if (res.exitCode !== 0) {
+      if (missing(res.stderr)) return undefined;
+      throw new KprError('NFT_LIST', `nft list failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
+    }
+    return parseKernelTable(res.stdout, this.table);
+  }
+
+  /** Deletes the table; a missing table is not an error. */
+  async deleteTable(): Promise<void> {
+    const res = await this.nft(['delete', 'table', this.family, this.table], { allowFailure: true });
+    if (res.exitCode !== 0 && !missing(res.stderr)) {
+      throw new KprError('NFT_CLEANUP', `nft delete table failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// Desired state versus what the kernel holds -> the one transaction that makes them
+// equal. Pure. Two entry points: `diffChanges` for a partial sync (the changes the
+// desired table recorded since the last sync), `diffFull` for a full sync against
+// the table as listed from the kernel. Operation order makes every reference valid
+// at each step: objects are created before anything points at them and deleted
+// after everything that pointed at them is gone.
+import type { Changes, ChainState } from './state.ts';
+import { Transaction, type ChainSpec, type Element, type NftFamily, type SetSpec } from './transaction.ts';
+
+/** The parts of the kernel's table a full sync compares against. */
+export interface KernelTable {
+  chains: ReadonlySet<string>;
+  /** Set or map name -> which of the two. */
+  sets: ReadonlyMap<string, 'set' | 'map'>;
+  /** Set name -> key -> value ("" for sets); dynamic sets are left out. */
+  elements: ReadonlyMap<string, ReadonlyMap<string, string>>;
+}
+
+/** The read-only view of the desired table a full sync needs. */
+export interface DesiredView {
+  chains(): Iterable<ChainState>;
+  sets(): Iterable<SetSpec>;
+  elements(set: string): ReadonlyMap<string, { value: string }>;
+}
+
+interface Plan {
+  addTable: boolean;
+  addSets: SetSpec[];
+  addChains: ChainSpec[];
+  deleteElements: Element[];
+  flushChains: ChainSpec[];
+  /** Chains whose rules are (re)written, after any flush. */
+  writeChains: ChainState[];
+  addElements: Element[];
+  deleteChains: ChainSpec[];
+  deleteSets: SetSpec[];
+}
+
+const emptyPlan = (): Plan => ({
+  addTable: false, addSets: [], addChains: [], deleteElements: [], flushChains: [], writeChains: [], addElements: [], deleteChains: [], deleteSets: [],
+});
+
+function toTransaction(family: NftFamily, table: string, p: Plan): Transaction {
+  const tx = new Transaction(family, table);
+  if (p.addTable) tx.add({ verb: 'add', type: 'table' });
+  for (const set of p.addSets) tx.add({ verb: 'add', type: 'set', set });
+  for (const chain of p.addChains) tx.add({ verb: 'add', type: 'chain', chain });
+  for (const element of p.deleteElements) tx.add({ verb: 'delete', type: 'element', element });
+  for (const chain of p.flushChains) tx.add({ verb: 'flush', type: 'chain', chain });
+  for (const c of p.writeChains) for (const rule of c.rules) tx.add({ verb: 'add', type: 'rule', chain: c.spec.name, rule });
+  for (const element of p.addElements) tx.add({ verb: 'add', type: 'element', element });
+  for (const chain of p.deleteChains) tx.add({ verb: 'flush', type: 'chain', chain });
+  // Stale maps may still point at stale chains: maps go first, then the (empty) chains.
+  for (const set of p.deleteSets) tx.add({ verb: 'delete', type: 'set', set });
+  for (const chain of p.deleteChains) tx.add({ verb: 'delete', type: 'chain', chain });
+  return tx;
+}
+
+const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** Sorted by chain name, so that rendering is deterministic. */
+function sortChains(p: Plan): Plan {
+  p.addSets.sort(byName);
+  p.addChains.sort(byName);
+  p.flushChains.sort(byName);
+  p.writeChains.sort((a, b) => byName(a.spec, b.spec));
+  p.deleteChains.sort(byName);
+  p.deleteSets.sort(byName);
+  return p;
+}
+
+export function diffChanges(family: NftFamily, table: string, changes: Changes): Transaction {
+  const p = emptyPlan();
+  const deletedSets = new Set<string>();
+  for (const [name, { before, after }] of changes.sets) {
+    if (!before && after) p.addSets.push(after);
+    else if (before && !after) { p.deleteSets.push(before); deletedSets.add(name); }
+  }
+  for (const { before, after } of changes.chains.values()) {
+    if (after) {
+      if (!before) p.addChains.push(after.spec);
+      else p.flushChains.push(after.spec);
+      p.writeChains.push(after);
+    } else if (before) {
+      p.deleteChains.push(before.spec);
+    }
+  }
+  for (const set of [...changes.elements.keys()].sort()) {
+    const keys = changes.elements.get(set) as Map<string, { before: string | undefined; after: string | undefined }>;
+    for (const [key, { before, after }] of [...keys].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (before !== undefined && !deletedSets.has(set)) p.deleteElements.push({ set, key, value: before });
+      if (after !== undefined) p.addElements.push({ set, key, value: after });
+    }
+  }
+  return toTransaction(family, table, sortChains(p));
+}
+
+/** Every desired chain is rewritten (there are few); sets and elements are compared. */
+export function diffFull(family: NftFamily, table: string, desired: DesiredView, kernel: KernelTable | undefined): Transaction {
+  const p = emptyPlan();
+  p.addTable = kernel === undefined;
+  const kChains = kernel?.chains ?? new Set<string>();
+  const kSets = kernel?.sets ?? new Map<string, 'set' | 'map'>();
+  const wantedChains = new Set<string>();
+  for (const c of desired.chains()) {
+    wantedChains.add(c.spec.name);
+    if (kChains.has(c.spec.name)) p.flushChains.push(c.spec);
+    else p.addChains.push(c.spec);
+    p.writeChains.push(c);
+  }
+  for (const name of kChains) if (!wantedChains.has(name)) p.deleteChains.push({ name });
+  const wantedSets = new Set<string>();
+  for (const s of desired.sets()) {
+    wantedSets.add(s.name);
+    if (!kSets.has(s.name)) p.addSets.push(s);
+    // Members of dynamic sets are written by packets, not by us.
+    if (s.flags?.includes('dynamic')) continue;
+    const want = desired.elements(s.name);
+    const have = kernel?.elements.get(s.name) ?? new Map<string, string>();
+    for (const [key, value] of [...have].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const w = want.get(key);
+      if (w === undefined || w.value !== value) p.deleteElements.push({ set: s.name, key, value });
+    }
+    for (const [key, { value }] of want) {
+      if (have.get(key) !== value) p.addElements.push({ set: s.name, key, value });
+    }
+  }
+  for (const [name, kind] of kSets) if (!wantedSets.has(name)) p.deleteSets.push({ name, kind, type: '' });
+  return toTransaction(family, table, sortChains(p));
+}

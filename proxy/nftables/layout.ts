@@ -1,0 +1,106 @@
+// The names and shapes of kpr's nftables layout, chosen for programming speed (see
+// README.md): per-Service state lives in map elements, never in per-Service chains
+// (except ClientIP affinity), because the nft binary re-reads every chain and rule
+// of the table on each call that adds a rule, and because every rule that binds a
+// named map costs the kernel time proportional to the rules already bound.
+import type { IPFamily } from '../../lib/ip.ts';
+import { hashPrefix } from '../naming.ts';
+import { endpointString, type Endpoint, type ServicePort } from '../model/types.ts';
+import type { NftFamily, SetSpec } from './transaction.ts';
+
+export const TABLE = 'kpr';
+
+/** Which endpoint list a dispatch uses: Cluster policy or Local policy. */
+export type ListKind = 'cluster' | 'local';
+/** How a frontend is keyed: by destination address . protocol . port, or (NodePorts) protocol . port. */
+export type KeyKind = 'ip' | 'nodeport';
+
+export interface FamilyWords {
+  nft: NftFamily;
+  /** The payload keyword: "ip" or "ip6". */
+  ip: 'ip' | 'ip6';
+  addrType: 'ipv4_addr' | 'ipv6_addr';
+  loopback: string;
+}
+
+export function familyWords(family: IPFamily): FamilyWords {
+  return family === 4
+    ? { nft: 'ip', ip: 'ip', addrType: 'ipv4_addr', loopback: '127.0.0.0/8' }
+    : { nft: 'ip6', ip: 'ip6', addrType: 'ipv6_addr', loopback: '::1' };
+}
+
+export const SET = {
+  clusterIPs: 'cluster-ips',
+  nodePortIPs: 'nodeport-ips',
+  serviceCIDRs: 'service-cidrs',
+  serviceIPs: 'service-ips',
+  serviceNodePorts: 'service-nodeports',
+  noEndpointServices: 'no-endpoint-services',
+  noEndpointNodePorts: 'no-endpoint-nodeports',
+  firewallIPs: 'firewall-ips',
+  firewallAllow: 'firewall-allow',
+  hairpin: 'hairpin',
+} as const;
+
+export const CHAIN = {
+  services: 'services',
+  masquerading: 'masquerading',
+  markForMasquerade: 'mark-for-masquerade',
+  reject: 'reject-chain',
+  firewallCheck: 'firewall-check',
+  serviceEndpointsCheck: 'service-endpoints-check',
+  nodePortEndpointsCheck: 'nodeport-endpoints-check',
+  clusterIPsCheck: 'cluster-ips-check',
+} as const;
+
+const prefixOf = (key: KeyKind) => (key === 'nodeport' ? 'nodeport-' : '');
+
+/** Verdict map from a frontend to the DNAT chain (or affinity chain) of its endpoint list. */
+export const dispatchMap = (key: KeyKind, list: ListKind) => `${prefixOf(key)}${list}-dispatch`;
+/** Data map from frontend . slot to endpoint address . port. */
+export const endpointsMap = (key: KeyKind, list: ListKind) => `${prefixOf(key)}${list}-endpoints`;
+/** The chain shared by every frontend with `n` endpoints in that list. */
+export const dnatChain = (key: KeyKind, list: ListKind, n: number) => `dnat-${prefixOf(key)}${list}-${n}`;
+/** Fixed chain applying the masquerade policy of internal (ClusterIP) traffic. */
+export const internalChain = (list: ListKind) => `internal-${list}`;
+/** Fixed chain applying the masquerade policy of external traffic (externalIPs, LB IPs, NodePorts). */
+export const externalChain = (key: KeyKind, list: ListKind) => (key === 'nodeport' ? `nodeport-${list}` : `external-${list}`);
+
+/** The lookup key of a frontend, as nft writes it: "daddr . meta l4proto . th dport" or "meta l4proto . th dport". */
+export function frontendExpr(w: FamilyWords, key: KeyKind): string {
+  return key === 'ip' ? `${w.ip} daddr . meta l4proto . th dport` : 'meta l4proto . th dport';
+}
+
+export function verdictMapSpec(w: FamilyWords, name: string, key: KeyKind): SetSpec {
+  const k = key === 'ip' ? `${w.addrType} . inet_proto . inet_service` : 'inet_proto . inet_service';
+  return { name, kind: 'map', type: `${k} : verdict` };
+}
+
+export function endpointsMapSpec(w: FamilyWords, name: string, key: KeyKind): SetSpec {
+  // `typeof` lets the slot be numgen's 32-bit integer (the modulus is irrelevant to the
+  // type). It says `tcp dport` where the rules say `th dport` (same type): nft 1.0.6
+  // cannot add a rule against a map it read back from the kernel with `th` in its typeof.
+  const front = key === 'ip' ? `${w.ip} daddr . meta l4proto . tcp dport` : 'meta l4proto . tcp dport';
+  return { name, kind: 'map', typeof: true, type: `${front} . numgen random mod 1 : ${w.ip} daddr . tcp dport` };
+}
+
+// Per-ServicePort objects, only for ClientIP affinity; named as upstream:
+// <prefix>-<first 8 base32 chars of sha256(name)>-<name>, name = ns/svc/proto/port.
+
+function servicePortID(sp: ServicePort): string {
+  return `${sp.namespace}/${sp.name}/${sp.protocol.toLowerCase()}/${sp.portName}`;
+}
+
+function endpointID(sp: ServicePort, ep: Endpoint): string {
+  return `${servicePortID(sp)}__${ep.ip.replaceAll(':', '.')}/${ep.port}`;
+}
+
+const hashed = (prefix: string, id: string) => `${prefix}-${hashPrefix(id, 8)}-${id}`;
+
+export const affinityServiceChain = (sp: ServicePort, list: ListKind) =>
+  hashed(list === 'cluster' ? 'service' : 'local', servicePortID(sp));
+export const affinityEndpointChain = (sp: ServicePort, ep: Endpoint) => hashed('endpoint', endpointID(sp, ep));
+/** The timeout is part of the set's identity: a new timeout is a new set, so no set is ever redefined in place. */
+export const affinitySet = (sp: ServicePort, ep: Endpoint) =>
+  `affinity-${hashPrefix(`${endpointID(sp, ep)}/${sp.affinityTimeoutSeconds}`, 8)}-${endpointID(sp, ep)}`;
+

@@ -1,0 +1,61 @@
+// `--proxy-mode nftables` for one IP family: the ProxyBackend glue between the
+// planner (pure) and nft (apply.ts). Partial syncs write only what changed, from
+// kpr's own record of what it programmed; full syncs (first, requested, after a
+// failure, and every `reconcileIntervalMs`) list the kernel's table and repair drift.
+import type { IPFamily } from '../../lib/ip.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
+import { ipFamily } from '../../lib/ip.ts';
+import type { ProxyBackend, SyncRequest, SyncResult } from '../backend.ts';
+import { Nft, type NftOptions } from './apply.ts';
+import { TABLE, familyWords } from './layout.ts';
+import { Planner } from './planner.ts';
+
+export interface NftablesProxierOptions extends NftOptions {
+  family: IPFamily;
+  /** Service CIDRs (any family; the other family's are ignored): unallocated ClusterIPs in them are dropped. */
+  serviceCIDRs?: readonly string[];
+  log?: Logger;
+  /** Interval between full syncs that compare with the kernel; default 5 minutes. */
+  reconcileIntervalMs?: number;
+  now?: () => number;
+}
+
+export class NftablesProxier implements ProxyBackend {
+  readonly mode = 'nftables' as const;
+  readonly family: IPFamily;
+  private readonly nft: Nft;
+  private readonly planner: Planner;
+  private readonly log: Logger;
+  private readonly reconcileIntervalMs: number;
+  private readonly now: () => number;
+  private needFull = true;
+  private lastFull = 0;
+
+  constructor(opts: NftablesProxierOptions) {
+    this.family = opts.family;
+    this.nft = new Nft(familyWords(opts.family).nft, TABLE, opts);
+    const serviceCIDRs = (opts.serviceCIDRs ?? []).filter((c) => ipFamily(c.split('/')[0] ?? '') === opts.family);
+    this.planner = new Planner({ serviceCIDRs });
+    this.log = opts.log ?? createLogger('nftables');
+    this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 5 * 60_000;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async sync(req: SyncRequest): Promise<SyncResult> {
+    const full = this.needFull || req.changed === undefined || this.now() - this.lastFull >= this.reconcileIntervalMs;
+    this.planner.update(req.snapshot, req.config, full ? undefined : req.changed);
+    // Until this transaction is known to be in the kernel, the next sync must compare with it.
+    this.needFull = true;
+    const tx = full ? this.planner.full(await this.nft.list()) : this.planner.partial();
+    await this.nft.apply(tx);
+    this.needFull = false;
+    if (full) this.lastFull = this.now();
+    this.log.debug({ family: this.family, full, operations: tx.size }, 'nftables sync');
+    return { full, operations: tx.size };
+  }
+
+  async cleanup(): Promise<void> {
+    await this.nft.deleteTable();
+    this.needFull = true;
+  }
+}
