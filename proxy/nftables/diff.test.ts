@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import type { ProxySnapshot, ServicePort, Endpoint } from '../model/types.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from './fixtures.ts';
+import { Planner } from './planner.ts';
+import { parseKernelTable } from './kernel-table.ts';
+
+const config = rulesConfig({ nodePortIPs: ['192.168.0.2'] });
+const web = servicePort('ns1', 'web', { clusterIP: '10.96.0.10' });
+const api = servicePort('ns1', 'api', { clusterIP: '10.96.0.20' });
+const eps = (...ips: string[]) => ips.map((ip) => endpoint(ip, 8080));
+
+/** A planner that has synced `base`; returns the text of the partial transaction after `next`. */
+function step(base: [ServicePort, readonly Endpoint[]][], next: [ServicePort, readonly Endpoint[]][], changed: string[]): string[] {
+  const p = new Planner({ serviceCIDRs: [] });
+  p.update(snapshot(4, base), config, undefined);
+  p.full(undefined);
+  const snap: ProxySnapshot = snapshot(4, next);
+  p.update(snap, config, new Set(changed));
+  return p.partial().render().split('\n').filter(Boolean);
+}
+
+describe('nftables partial diff', () => {
+  it('a no-op sync is 0 operations', () => {
+    const p = new Planner({ serviceCIDRs: [] });
+    const snap = snapshot(4, [[web, eps('10.244.1.5')]]);
+    p.update(snap, config, undefined);
+    p.full(undefined);
+    p.update(snap, config, new Set([web.key]));
+    expect(p.partial().size).toBe(0);
+    p.update(snap, config, new Set());
+    expect(p.partial().size).toBe(0);
+  });
+
+  it('adding a Service adds only its elements', () => {
+    expect(step([[web, eps('10.244.1.5')]], [[web, eps('10.244.1.5')], [api, eps('10.244.2.1', '10.244.2.2')]], [api.key])).toEqual([
+      'add chain ip kpr dnat-cluster-2',
+      'add rule ip kpr dnat-cluster-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @cluster-endpoints',
+      'add element ip kpr cluster-dispatch { 10.96.0.20 . tcp . 80 : goto dnat-cluster-2 }',
+      'add element ip kpr cluster-endpoints { 10.96.0.20 . tcp . 80 . 0 : 10.244.2.1 . 8080 , 10.96.0.20 . tcp . 80 . 1 : 10.244.2.2 . 8080 }',
+      'add element ip kpr cluster-ips { 10.96.0.20 }',
+      'add element ip kpr hairpin { 10.244.2.1 . 10.244.2.1 , 10.244.2.2 . 10.244.2.2 }',
+      'add element ip kpr service-ips { 10.96.0.20 . tcp . 80 : goto internal-cluster }',
+    ]);
+  });
+
+  it('removing a Service deletes its elements and its unused DNAT chain', () => {
+    expect(step([[web, eps('10.244.1.5')], [api, eps('10.244.2.1', '10.244.2.2')]], [[web, eps('10.244.1.5')]], [api.key])).toEqual([
+      'delete element ip kpr cluster-dispatch { 10.96.0.20 . tcp . 80 }',
+      'delete element ip kpr cluster-endpoints { 10.96.0.20 . tcp . 80 . 0 , 10.96.0.20 . tcp . 80 . 1 }',
+      'delete element ip kpr cluster-ips { 10.96.0.20 }',
+      'delete element ip kpr hairpin { 10.244.2.1 . 10.244.2.1 , 10.244.2.2 . 10.244.2.2 }',
+      'delete element ip kpr service-ips { 10.96.0.20 . tcp . 80 }',
+      'flush chain ip kpr dnat-cluster-2',
+      'delete chain ip kpr dnat-cluster-2',
+    ]);
+  });
+
+  it('replacing one endpoint rewrites one slot', () => {
+    expect(step([[web, eps('10.244.1.5', '10.244.1.6', '10.244.1.7')]], [[web, eps('10.244.1.5', '10.244.1.8', '10.244.1.7')]], [web.key])).toEqual([
+      'delete element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 1 }',
+      'delete element ip kpr hairpin { 10.244.1.6 . 10.244.1.6 }',
+      'add element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 1 : 10.244.1.8 . 8080 }',
+      'add element ip kpr hairpin { 10.244.1.8 . 10.244.1.8 }',
+    ]);
+  });
+
+  it('removing an endpoint moves the last one into its slot and switches the DNAT chain', () => {
+    const lines = step([[web, eps('10.244.1.5', '10.244.1.6', '10.244.1.7')], [api, eps('10.244.2.1', '10.244.2.2', '10.244.2.3')]],
+      [[web, eps('10.244.1.6', '10.244.1.7')], [api, eps('10.244.2.1', '10.244.2.2', '10.244.2.3')]], [web.key]);
+    expect(lines).toEqual([
+      'add chain ip kpr dnat-cluster-2',
+      'delete element ip kpr cluster-dispatch { 10.96.0.10 . tcp . 80 }',
+      'delete element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 0 , 10.96.0.10 . tcp . 80 . 2 }',
+      'delete element ip kpr hairpin { 10.244.1.5 . 10.244.1.5 }',
+      'add rule ip kpr dnat-cluster-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @cluster-endpoints',
+      'add element ip kpr cluster-dispatch { 10.96.0.10 . tcp . 80 : goto dnat-cluster-2 }',
+      'add element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 0 : 10.244.1.7 . 8080 }',
+    ]);
+  });
+
+  it('last endpoint gone: the Service turns to REJECT', () => {
+    const lines = step([[web, eps('10.244.1.5')]], [[web, []]], [web.key]);
+    expect(lines).toContain('add element ip kpr no-endpoint-services { 10.96.0.10 . tcp . 80 : goto reject-chain }');
+    expect(lines).toContain('delete element ip kpr service-ips { 10.96.0.10 . tcp . 80 }');
+    expect(lines).not.toContain('delete element ip kpr cluster-ips { 10.96.0.10 }');
+  });
+});
+
+describe('nftables full diff against the kernel listing', () => {
+  it('repairs a deleted element and removes a stray one, and nothing else', () => {
+    const p = new Planner({ serviceCIDRs: [] });
+    p.update(snapshot(4, [[web, eps('10.244.1.5')]]), config, undefined);
+    const json = JSON.stringify({ nftables: [
+      { chain: { name: 'services' } },
+      { set: { name: 'cluster-ips', elem: ['10.96.0.10', '10.96.0.99'] } },
+      { map: { name: 'service-ips', elem: [] } },
+      { map: { name: 'cluster-endpoints', elem: [[{ concat: ['10.96.0.10', 'tcp', 80, 0] }, { concat: ['10.244.1.5', 8080] }]] } },
+      { map: { name: 'stray', elem: [] } },
+    ] });
+    const lines = p.full(parseKernelTable(json, 'kpr')).render().split('\n');
+    expect(lines).toContain('delete element ip kpr cluster-ips { 10.96.0.99 }');
+    expect(lines).toContain('add element ip kpr service-ips { 10.96.0.10 . tcp . 80 : goto internal-cluster }');
+    expect(lines).toContain('delete map ip kpr stray');
+    expect(lines.some((l) => l.startsWith('add element ip kpr cluster-endpoints'))).toBe(false);
+    expect(lines.some((l) => l.startsWith('add element ip kpr cluster-ips'))).toBe(false);
+  });
+});

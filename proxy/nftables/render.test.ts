@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeIP } from '../../lib/ip.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from './fixtures.ts';
+import { Planner } from './planner.ts';
+import { assignSlots } from './render.ts';
+
+// A node with ClusterIP, NodePort + externalIP + LB with source ranges (eTP Local),
+// ClientIP affinity, a Service without endpoints, and a terminating-only Service.
+function fixture(family: 4 | 6) {
+  const v6 = family === 6;
+  const ip = (s: string) => (v6 ? (normalizeIP(`fd00::${s.split('.').slice(-2).join(':')}`) as string) : s);
+  const web = servicePort('ns1', 'web', { clusterIP: ip('10.96.0.10') });
+  const lb = servicePort('ns1', 'lb', {
+    clusterIP: ip('10.96.0.20'), nodePort: 30080, externalIPs: [ip('192.168.9.9')], loadBalancerVIPs: [ip('5.6.7.8')],
+    loadBalancerSourceRanges: [v6 ? 'fd00::/120' : '192.168.0.0/24'], externalPolicyLocal: true,
+  });
+  const dns = servicePort('ns1', 'dns', { clusterIP: ip('10.96.0.30'), protocol: 'UDP', portName: 'dns', port: 53, affinityTimeoutSeconds: 600 });
+  const none = servicePort('ns1', 'none', { clusterIP: ip('10.96.0.40') });
+  const term = servicePort('ns1', 'term', { clusterIP: ip('10.96.0.50'), protocol: 'SCTP' });
+  return snapshot(family, [
+    [web, [endpoint(ip('10.244.1.5'), 8080), endpoint(ip('10.244.2.7'), 8080)]],
+    [lb, [endpoint(ip('10.244.1.9'), 8080, { isLocal: true }), endpoint(ip('10.244.2.9'), 8080)]],
+    [dns, [endpoint(ip('10.244.1.53'), 53)]],
+    [none, []],
+    [term, [endpoint(ip('10.244.2.10'), 9000, { ready: false, serving: true, terminating: true })]],
+  ]);
+}
+
+describe('nftables render (golden)', () => {
+  for (const family of [4, 6] as const) {
+    it(`renders the full IPv${family} transaction`, async () => {
+      const p = new Planner({ serviceCIDRs: [family === 4 ? '10.96.0.0/16' : 'fd00::/112'] });
+      const config = rulesConfig(family === 4
+        ? { nodePortIPs: ['192.168.0.2', '127.0.0.1'] }
+        : { family: 6, nodeIP: 'fd00::2', localDetector: { mode: 'ClusterCIDR', cidrs: ['fd00::/104'] } });
+      p.update(fixture(family), config, undefined);
+      await expect(p.full(undefined).render()).toMatchFileSnapshot(`testdata/full-ipv${family}.nft`);
+    });
+  }
+
+  it('is deterministic', () => {
+    const render = () => { const p = new Planner({ serviceCIDRs: [] }); p.update(fixture(4), rulesConfig(), undefined); return p.full(undefined).render(); };
+    expect(render()).toBe(render());
+  });
+});
+
+describe('assignSlots', () => {
+  it('keeps surviving endpoints in place and fills holes with the newcomers', () => {
+    expect(assignSlots([], ['a', 'b', 'c'])).toEqual(['a', 'b', 'c']);
+    expect(assignSlots(['a', 'b', 'c', 'd'], ['a', 'c', 'd'])).toEqual(['a', 'd', 'c']);
+    expect(assignSlots(['a', 'b'], ['a', 'b', 'x'])).toEqual(['a', 'b', 'x']);
+    expect(assignSlots(['a', 'b', 'c'], ['x', 'c'])).toEqual(['x', 'c']);
+  });
+});
