@@ -44,6 +44,12 @@ describe('ipsets', () => {
     expect(text).toContain('create KUBE-6-NODE-PORT-TCP bitmap:port range 0-65535\n');
   });
 
+  it('keeps every name within the kernel limit of 31 characters', () => {
+    const names = [...ownedIpsets(4).keys(), ...ownedIpsets(6).keys()];
+    expect(names.filter((n) => n.length > 31)).toEqual([]);
+    expect(new Set(names).size).toBe(names.length);
+  });
+
   it('destroys only existing owned sets', () => {
     expect(planIpsetDestroy(parseIpsetSave(SAVE, owned))).toBe('destroy KUBE-CLUSTER-IP\ndestroy KUBE-NODE-PORT-TCP\n');
   });

@@ -37,9 +37,15 @@ export const IPSETS = {
 
 export type IpsetId = keyof typeof IPSETS;
 
+/** Set names are at most 31 characters: two IPv6 names of upstream's scheme would exceed that. */
+const SHORT_IPV6_NAMES: Partial<Record<IpsetId, string>> = {
+  loadBalancerSourceCIDR: 'KUBE-6-LOAD-BALANCER-SRC-CIDR',
+  nodePortLocalSCTP: 'KUBE-6-NODE-PORT-LOCAL-SCTP',
+};
+
 export function ipsetName(id: IpsetId, family: IPFamily): string {
-  const name = IPSETS[id].name;
-  return family === 6 ? name.replace(/^KUBE-/, 'KUBE-6-') : name;
+  if (family === 4) return IPSETS[id].name;
+  return SHORT_IPV6_NAMES[id] ?? IPSETS[id].name.replace(/^KUBE-/, 'KUBE-6-');
 }
 
 /** Desired or current members per set name. */

@@ -105,7 +105,7 @@ describe('renderIpvs', () => {
     expect(table(snap, { nodeIP: '', nodePortAddresses: [], otherLocalAddresses: new Set() })).toContain('-a -t [fd00:96::1]:80 -r [fd00:244::5]:8080 -m -w 1');
     const sets = nonEmptySets(snap, { nodeIP: '' });
     expect(sets['KUBE-6-CLUSTER-IP']).toEqual(['fd00:96::1,tcp:80']);
-    expect(sets['KUBE-6-LOAD-BALANCER-SOURCE-CIDR']).toEqual(['2001:db8::7,tcp:80,::/1', '2001:db8::7,tcp:80,8000::/1', '2001:db8::7,tcp:80,2001:db8::5']);
+    expect(sets['KUBE-6-LOAD-BALANCER-SRC-CIDR']).toEqual(['2001:db8::7,tcp:80,::/1', '2001:db8::7,tcp:80,8000::/1', '2001:db8::7,tcp:80,2001:db8::5']);
   });
 
   it('is deterministic: the same input gives the same output whatever the insertion order', () => {

@@ -29,6 +29,8 @@ describe('renderIptables', () => {
     expect(v6.nat.rules.join('\n')).toContain('--match-set KUBE-6-CLUSTER-IP dst,dst ! -i veth+ -j');
     expect(renderIptables(rulesConfig({ conntrackTCPLiberal: true })).filter.rules.join('\n')).not.toContain('INVALID');
     expect(() => renderIptables(rulesConfig({ localDetector: { mode: 'ClusterCIDR', cidrs: ['10.0.0.0/16', '10.1.0.0/16'] } }))).toThrow(/one CIDR/);
+    const both = { mode: 'ClusterCIDR' as const, cidrs: ['10.244.0.0/16', 'fd00:10:244::/48'] };
+    expect(renderIptables(rulesConfig({ family: 6, localDetector: both })).nat.rules.join('\n')).toContain('! -s fd00:10:244::/48 -j');
   });
 
   it('does not insert jumps that already exist', () => {

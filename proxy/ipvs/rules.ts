@@ -4,7 +4,7 @@
 // chain carries a KUBE-IPVS- prefix so that the IPVS mode and the iptables mode never
 // own the same chain (upstream shares KUBE-SERVICES & co. between the two).
 import { KprError } from '../../lib/errors.ts';
-import type { IPFamily } from '../../lib/ip.ts';
+import { parseCIDR, type IPFamily } from '../../lib/ip.ts';
 import type { LocalDetector, RulesConfig } from '../backend.ts';
 import { ipsetName, type IpsetId } from './ipset.ts';
 
@@ -53,14 +53,16 @@ export interface IptablesRules {
 }
 
 /** The match that selects traffic not from this node's pods (upstream's IfNotLocal). */
-function notLocalMatch(d: LocalDetector): string | undefined {
+function notLocalMatch(d: LocalDetector, family: IPFamily): string | undefined {
   switch (d.mode) {
     case 'ClusterCIDR':
-    case 'NodeCIDR':
-      if (d.cidrs.length > 1) {
-        throw new KprError('IPVS_CONFIG', `local traffic detection by ${d.mode} supports one CIDR per family, got ${d.cidrs.join(', ')}`);
+    case 'NodeCIDR': {
+      const cidrs = d.cidrs.filter((c) => parseCIDR(c)?.family === family);
+      if (cidrs.length > 1) {
+        throw new KprError('IPVS_CONFIG', `local traffic detection by ${d.mode} supports one CIDR per family, got ${cidrs.join(', ')}`);
       }
-      return d.cidrs[0] === undefined ? undefined : `! -s ${d.cidrs[0]}`;
+      return cidrs[0] === undefined ? undefined : `! -s ${cidrs[0]}`;
+    }
     case 'BridgeInterface': return `! -i ${d.interfaceName}`;
     case 'InterfaceNamePrefix': return `! -i ${d.prefix}+`;
     case 'None': return undefined;
@@ -79,7 +81,7 @@ export function renderIptables(config: RulesConfig): IptablesRules {
   // ClusterIP traffic is masqueraded unless it comes from this node's pods; without a
   // detector only node-originated traffic with a VIP source (src,dst) is.
   let clusterMasq: string;
-  const notLocal = notLocalMatch(config.localDetector);
+  const notLocal = notLocalMatch(config.localDetector, family);
   if (config.masqueradeAll) clusterMasq = `${set('clusterIP', 'dst,dst')} -j ${N.markMasq}`;
   else if (notLocal) clusterMasq = `${set('clusterIP', 'dst,dst')} ${notLocal} -j ${N.markMasq}`;
   else clusterMasq = `${set('clusterIP', 'src,dst')} -j ${N.markMasq}`;
