@@ -33,10 +33,10 @@ describe('nftables partial diff', () => {
 
   it('adding a Service adds only its elements', () => {
     expect(step([[web, eps('10.244.1.5')]], [[web, eps('10.244.1.5')], [api, eps('10.244.2.1', '10.244.2.2')]], [api.key])).toEqual([
-      'add chain ip kpr dnat-cluster-2',
-      'add rule ip kpr dnat-cluster-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @cluster-endpoints',
-      'add element ip kpr cluster-dispatch { 10.96.0.20 . tcp . 80 : goto dnat-cluster-2 }',
-      'add element ip kpr cluster-endpoints { 10.96.0.20 . tcp . 80 . 0 : 10.244.2.1 . 8080 , 10.96.0.20 . tcp . 80 . 1 : 10.244.2.2 . 8080 }',
+      'add chain ip kpr dnat-cluster-tcp-2',
+      'add rule ip kpr dnat-cluster-tcp-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @cluster-endpoints-tcp',
+      'add element ip kpr cluster-dispatch { 10.96.0.20 . tcp . 80 : goto dnat-cluster-tcp-2 }',
+      'add element ip kpr cluster-endpoints-tcp { 10.96.0.20 . tcp . 80 . 0 : 10.244.2.1 . 8080 , 10.96.0.20 . tcp . 80 . 1 : 10.244.2.2 . 8080 }',
       'add element ip kpr cluster-ips { 10.96.0.20 }',
       'add element ip kpr hairpin { 10.244.2.1 . 10.244.2.1 , 10.244.2.2 . 10.244.2.2 }',
       'add element ip kpr service-ips { 10.96.0.20 . tcp . 80 : goto internal-cluster }',
@@ -46,20 +46,20 @@ describe('nftables partial diff', () => {
   it('removing a Service deletes its elements and its unused DNAT chain', () => {
     expect(step([[web, eps('10.244.1.5')], [api, eps('10.244.2.1', '10.244.2.2')]], [[web, eps('10.244.1.5')]], [api.key])).toEqual([
       'delete element ip kpr cluster-dispatch { 10.96.0.20 . tcp . 80 }',
-      'delete element ip kpr cluster-endpoints { 10.96.0.20 . tcp . 80 . 0 , 10.96.0.20 . tcp . 80 . 1 }',
+      'delete element ip kpr cluster-endpoints-tcp { 10.96.0.20 . tcp . 80 . 0 , 10.96.0.20 . tcp . 80 . 1 }',
       'delete element ip kpr cluster-ips { 10.96.0.20 }',
       'delete element ip kpr hairpin { 10.244.2.1 . 10.244.2.1 , 10.244.2.2 . 10.244.2.2 }',
       'delete element ip kpr service-ips { 10.96.0.20 . tcp . 80 }',
-      'flush chain ip kpr dnat-cluster-2',
-      'delete chain ip kpr dnat-cluster-2',
+      'flush chain ip kpr dnat-cluster-tcp-2',
+      'delete chain ip kpr dnat-cluster-tcp-2',
     ]);
   });
 
   it('replacing one endpoint rewrites one slot', () => {
     expect(step([[web, eps('10.244.1.5', '10.244.1.6', '10.244.1.7')]], [[web, eps('10.244.1.5', '10.244.1.8', '10.244.1.7')]], [web.key])).toEqual([
-      'delete element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 1 }',
+      'delete element ip kpr cluster-endpoints-tcp { 10.96.0.10 . tcp . 80 . 1 }',
       'delete element ip kpr hairpin { 10.244.1.6 . 10.244.1.6 }',
-      'add element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 1 : 10.244.1.8 . 8080 }',
+      'add element ip kpr cluster-endpoints-tcp { 10.96.0.10 . tcp . 80 . 1 : 10.244.1.8 . 8080 }',
       'add element ip kpr hairpin { 10.244.1.8 . 10.244.1.8 }',
     ]);
   });
@@ -68,13 +68,13 @@ describe('nftables partial diff', () => {
     const lines = step([[web, eps('10.244.1.5', '10.244.1.6', '10.244.1.7')], [api, eps('10.244.2.1', '10.244.2.2', '10.244.2.3')]],
       [[web, eps('10.244.1.6', '10.244.1.7')], [api, eps('10.244.2.1', '10.244.2.2', '10.244.2.3')]], [web.key]);
     expect(lines).toEqual([
-      'add chain ip kpr dnat-cluster-2',
+      'add chain ip kpr dnat-cluster-tcp-2',
       'delete element ip kpr cluster-dispatch { 10.96.0.10 . tcp . 80 }',
-      'delete element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 0 , 10.96.0.10 . tcp . 80 . 2 }',
+      'delete element ip kpr cluster-endpoints-tcp { 10.96.0.10 . tcp . 80 . 0 , 10.96.0.10 . tcp . 80 . 2 }',
       'delete element ip kpr hairpin { 10.244.1.5 . 10.244.1.5 }',
-      'add rule ip kpr dnat-cluster-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @cluster-endpoints',
-      'add element ip kpr cluster-dispatch { 10.96.0.10 . tcp . 80 : goto dnat-cluster-2 }',
-      'add element ip kpr cluster-endpoints { 10.96.0.10 . tcp . 80 . 0 : 10.244.1.7 . 8080 }',
+      'add rule ip kpr dnat-cluster-tcp-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @cluster-endpoints-tcp',
+      'add element ip kpr cluster-dispatch { 10.96.0.10 . tcp . 80 : goto dnat-cluster-tcp-2 }',
+      'add element ip kpr cluster-endpoints-tcp { 10.96.0.10 . tcp . 80 . 0 : 10.244.1.7 . 8080 }',
     ]);
   });
 
@@ -94,14 +94,14 @@ describe('nftables full diff against the kernel listing', () => {
       { chain: { name: 'services' } },
       { set: { name: 'cluster-ips', elem: ['10.96.0.10', '10.96.0.99'] } },
       { map: { name: 'service-ips', elem: [] } },
-      { map: { name: 'cluster-endpoints', elem: [[{ concat: ['10.96.0.10', 'tcp', 80, 0] }, { concat: ['10.244.1.5', 8080] }]] } },
+      { map: { name: 'cluster-endpoints-tcp', elem: [[{ concat: ['10.96.0.10', 'tcp', 80, 0] }, { concat: ['10.244.1.5', 8080] }]] } },
       { map: { name: 'stray', elem: [] } },
     ] });
     const lines = p.full(parseKernelTable(json, 'kpr')).render().split('\n');
     expect(lines).toContain('delete element ip kpr cluster-ips { 10.96.0.99 }');
     expect(lines).toContain('add element ip kpr service-ips { 10.96.0.10 . tcp . 80 : goto internal-cluster }');
     expect(lines).toContain('delete map ip kpr stray');
-    expect(lines.some((l) => l.startsWith('add element ip kpr cluster-endpoints'))).toBe(false);
+    expect(lines.some((l) => l.startsWith('add element ip kpr cluster-endpoints-tcp'))).toBe(false);
     expect(lines.some((l) => l.startsWith('add element ip kpr cluster-ips'))).toBe(false);
   });
 });

@@ -57,10 +57,13 @@ const prefixOf = (key: KeyKind) => (key === 'nodeport' ? 'nodeport-' : '');
 
 /** Verdict map from a frontend to the DNAT chain (or affinity chain) of its endpoint list. */
 export const dispatchMap = (key: KeyKind, list: ListKind) => `${prefixOf(key)}${list}-dispatch`;
-/** Data map from frontend . slot to endpoint address . port. */
-export const endpointsMap = (key: KeyKind, list: ListKind) => `${prefixOf(key)}${list}-endpoints`;
-/** The chain shared by every frontend with `n` endpoints in that list. */
-export const dnatChain = (key: KeyKind, list: ListKind, n: number) => `dnat-${prefixOf(key)}${list}-${n}`;
+export const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+export type Proto = (typeof PROTOCOLS)[number];
+
+/** Data map from frontend . slot to endpoint address . port; one per protocol (see endpointsMapSpec). */
+export const endpointsMap = (key: KeyKind, list: ListKind, proto: Proto) => `${prefixOf(key)}${list}-endpoints-${proto}`;
+/** The chain shared by every frontend of that protocol with `n` endpoints in that list. */
+export const dnatChain = (key: KeyKind, list: ListKind, proto: Proto, n: number) => `dnat-${prefixOf(key)}${list}-${proto}-${n}`;
 /** Fixed chain applying the masquerade policy of internal (ClusterIP) traffic. */
 export const internalChain = (list: ListKind) => `internal-${list}`;
 /** Fixed chain applying the masquerade policy of external traffic (externalIPs, LB IPs, NodePorts). */
@@ -76,12 +79,14 @@ export function verdictMapSpec(w: FamilyWords, name: string, key: KeyKind): SetS
   return { name, kind: 'map', type: `${k} : verdict` };
 }
 
-export function endpointsMapSpec(w: FamilyWords, name: string, key: KeyKind): SetSpec {
+export function endpointsMapSpec(w: FamilyWords, name: string, key: KeyKind, proto: Proto): SetSpec {
   // `typeof` lets the slot be numgen's 32-bit integer (the modulus is irrelevant to the
-  // type). It says `tcp dport` where the rules say `th dport` (same type): nft 1.0.6
-  // cannot add a rule against a map it read back from the kernel with `th` in its typeof.
-  const front = key === 'ip' ? `${w.ip} daddr . meta l4proto . tcp dport` : 'meta l4proto . tcp dport';
-  return { name, kind: 'map', typeof: true, type: `${front} . numgen random mod 1 : ${w.ip} daddr . tcp dport` };
+  // type). The protocol is spelled out (`tcp dport`, not `th dport`) because nft 1.0.6
+  // cannot add a rule against a map read back from the kernel with `th` in its typeof;
+  // the data type then makes nft add `meta l4proto <proto>` to the DNAT rule, hence one
+  // map (and DNAT chain) per protocol.
+  const front = key === 'ip' ? `${w.ip} daddr . meta l4proto . ${proto} dport` : `meta l4proto . ${proto} dport`;
+  return { name, kind: 'map', typeof: true, type: `${front} . numgen random mod 1 : ${w.ip} daddr . ${proto} dport` };
 }
 
 // Per-ServicePort objects, only for ClientIP affinity; named as upstream:

@@ -3,7 +3,7 @@
 import type { LocalDetector, RulesConfig } from '../backend.ts';
 import { ipFamily } from '../../lib/ip.ts';
 import {
-  CHAIN, SET, dispatchMap, endpointsMap, endpointsMapSpec, externalChain, familyWords, frontendExpr,
+  CHAIN, PROTOCOLS, SET, dispatchMap, endpointsMap, endpointsMapSpec, externalChain, familyWords, frontendExpr,
   internalChain, verdictMapSpec, type FamilyWords, type KeyKind, type ListKind,
 } from './layout.ts';
 import type { ChainState, Contribution } from './state.ts';
@@ -87,7 +87,8 @@ function sets(w: FamilyWords): SetSpec[] {
   ];
   for (const key of ['ip', 'nodeport'] as const) {
     for (const list of ['cluster', 'local'] as const) {
-      out.push(verdictMapSpec(w, dispatchMap(key, list), key), endpointsMapSpec(w, endpointsMap(key, list), key));
+      out.push(verdictMapSpec(w, dispatchMap(key, list), key));
+      for (const proto of PROTOCOLS) out.push(endpointsMapSpec(w, endpointsMap(key, list, proto), key, proto));
     }
   }
   return out;

@@ -8,7 +8,7 @@ import { endpointString, type Endpoint, type NodeInfo, type ServicePort } from '
 import { cidrContains, parseCIDR, parseIP } from '../../lib/ip.ts';
 import {
   CHAIN, SET, affinityEndpointChain, affinityServiceChain, affinitySet, dispatchMap, dnatChain, endpointsMap,
-  externalChain, familyWords, frontendExpr, internalChain, type FamilyWords, type KeyKind, type ListKind,
+  externalChain, familyWords, frontendExpr, internalChain, type FamilyWords, type KeyKind, type ListKind, type Proto,
 } from './layout.ts';
 import type { ChainState, Contribution } from './state.ts';
 import type { Element, SetSpec } from './transaction.ts';
@@ -73,11 +73,13 @@ class Builder {
       this.el(dispatchMap(key, list), frontend, `goto ${affinityServiceChain(this.sp, list)}`);
       return;
     }
-    const dnat = dnatChain(key, list, n);
+    const proto = this.sp.protocol.toLowerCase() as Proto;
+    const dnat = dnatChain(key, list, proto, n);
     const from = `${frontendExpr(this.w, key)} . numgen random mod ${n}`;
-    this.chains.set(dnat, { spec: { name: dnat }, rules: [`dnat ${this.w.ip} to ${from} map @${endpointsMap(key, list)}`] });
+    const map = endpointsMap(key, list, proto);
+    this.chains.set(dnat, { spec: { name: dnat }, rules: [`dnat ${this.w.ip} to ${from} map @${map}`] });
     this.el(dispatchMap(key, list), frontend, `goto ${dnat}`);
-    this.slots[list].forEach((ep, slot) => this.el(endpointsMap(key, list), `${frontend} . ${slot}`, dataValue(ep)));
+    this.slots[list].forEach((ep, slot) => this.el(map, `${frontend} . ${slot}`, dataValue(ep)));
   }
 
   /** ClientIP affinity as upstream: one dynamic set and one chain per endpoint. */
