@@ -3,6 +3,8 @@
 // serialising the same objects from scratch as the baseline measured in the same run.
 // Run: node --import tsx apiserver/bench-list.ts [services=10000] [endpointsPerService=10]
 import { CoreV1Api, DiscoveryV1Api, makeInformer } from '@kubernetes/client-node';
+import { RESOURCES } from './resources.ts';
+import { listBody } from './routes.ts';
 import { startApiServer } from './server.ts';
 
 const services = Number(process.argv[2] ?? 10_000);
@@ -44,6 +46,8 @@ try {
   await timed(`create ${services} Services + ${services} EndpointSlices (in-process)`, () => { for (const o of objects) server.create(o); });
   const stored = server.list('EndpointSlice');
   await timed('baseline: JSON.stringify of the stored slices', () => JSON.stringify(stored));
+  const sliceType = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
+  await timed('server side: list + body of all slices (no HTTP)', () => listBody(sliceType, server.store.list(sliceType)));
   let bytes = 0;
   await timed('GET /apis/discovery.k8s.io/v1/endpointslices (raw body)', async () => {
     bytes = (await (await fetch(`${server.url}/apis/discovery.k8s.io/v1/endpointslices`)).text()).length;

@@ -101,7 +101,8 @@ function isTrue(v: string | null): boolean {
   return v === 'true' || v === '1';
 }
 
-function listBody(resource: ResourceType, result: ReturnType<Store['list']>): string {
+/** A *List document; exported for the scale measurement. */
+export function listBody(resource: ResourceType, result: ReturnType<Store['list']>): string {
   const meta: Record<string, string | number> = { resourceVersion: String(result.rv) };
   if (result.continue) meta.continue = result.continue;
   if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
