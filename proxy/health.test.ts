@@ -1,9 +1,9 @@
-import type { V1Node } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.ts';
 import { ProxyHealth, startProxyHealthServer, TO_BE_DELETED_TAINT } from './health.ts';
 import type { RunningServer } from './http-server.ts';
 import { createProxyMetrics } from './metrics.ts';
+import { parseNode, type Node } from './objects.ts';
 
 const TIMEOUT = 60_000;
 
@@ -14,7 +14,7 @@ function setup() {
   return { clock, metrics, health };
 }
 
-const node = (extra: Partial<V1Node> = {}): V1Node => ({ metadata: { name: 'n1' }, spec: {}, ...extra });
+const node = (extra: Record<string, unknown> = {}): Node => parseNode({ metadata: { name: 'n1' }, spec: {}, ...extra });
 
 describe('ProxyHealth', () => {
   it('is healthy and eligible at start', () => {

@@ -1,9 +1,9 @@
 // kube-proxy's own health (/healthz and /livez on 10256): healthy unless a queued
 // update has waited longer than healthTimeout without a sync; /healthz also reports
 // unhealthy while the Node is being deleted, so load balancers drain it first.
-import type { V1Node } from '@kubernetes/client-node';
 import type { Counter } from 'prom-client';
 import type { IPFamily } from '../lib/ip.ts';
+import type { Node } from './objects.ts';
 import { realClock, type Clock } from './clock.ts';
 import { listenHTTP, type BindAddress, type RunningServer } from './http-server.ts';
 
@@ -50,9 +50,9 @@ export class ProxyHealth {
   }
 
   /** Tracks whether this node should still receive traffic (not deleting, not being scaled away). */
-  setNode(node: V1Node): void {
-    const deleting = node.metadata?.deletionTimestamp != null;
-    const tainted = (node.spec?.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
+  setNode(node: Node): void {
+    const deleting = node.metadata.deletionTimestamp != null;
+    const tainted = (node.spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
     this.eligible = !deleting && !tainted;
   }
 

@@ -37,8 +37,6 @@ export class IptablesProxier implements ProxyBackend {
   private readonly tables: IptablesTables;
   /** What the last successful sync left in the kernel; undefined forces a full sync. */
   private programmed: Programmed | undefined;
-  /** Per ServicePort: it has no local endpoint under a Local policy (for metrics). */
-  readonly noLocalEndpoints = new Map<string, { internal: boolean; external: boolean }>();
 
   constructor(opts: IptablesProxierOptions) {
     this.family = opts.family;
@@ -80,8 +78,6 @@ export class IptablesProxier implements ProxyBackend {
     }
     await this.tables.restore(text);
     this.programmed = { base, largeCluster: ctx.largeCluster, services };
-    this.noLocalEndpoints.clear();
-    for (const [key, r] of services) if (r.noLocalEndpoints.internal || r.noLocalEndpoints.external) this.noLocalEndpoints.set(key, r.noLocalEndpoints);
     return { full, operations: text === '' ? 0 : text.split('\n').length - 1 };
   }
 

@@ -19,8 +19,6 @@ export interface ServiceRules {
   natShared: string[];
   /** Its rules in shared filter chains (REJECT/DROP, firewall, health-check accepts). */
   filterShared: string[];
-  /** Traffic policy Local with no local endpoint, for kubeproxy_sync_proxy_rules_no_local_endpoints_total. */
-  noLocalEndpoints: { internal: boolean; external: boolean };
 }
 
 /** The rules that do not depend on any Service. */
@@ -196,15 +194,7 @@ export function renderServicePort(sp: ServicePort, endpoints: readonly Endpoint[
       `${head}${affinity} ${match} -j DNAT --to-destination ${endpointString(ep)}`,
     ]);
   }
-  return {
-    natChains,
-    natShared,
-    filterShared,
-    noLocalEndpoints: {
-      internal: hasAnyEndpoints && sp.internalPolicyLocal && localEndpoints.length === 0,
-      external: hasAnyEndpoints && sp.externalPolicyLocal && externallyAccessible(sp) && localEndpoints.length === 0,
-    },
-  };
+  return { natChains, natShared, filterShared };
 }
 
 export function renderBase(config: RulesConfig): BaseRules {

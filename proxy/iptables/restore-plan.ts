@@ -31,7 +31,7 @@ export function planFull(base: BaseRules, services: ReadonlyMap<string, ServiceR
   const stale = [...kernel.natChains].filter((c) => isServiceChain(c) && !wanted.has(c)).sort();
   const jumps = (table: 'filter' | 'nat') =>
     base.jumps
-      .filter(([t, chain, spec]) => t === table && !kernel.jumps.has(jumpKey(t, chain, spec.split(' -j ').pop() ?? '')))
+      .filter(([t, chain, spec]) => t === table && !kernel.jumps.has(jumpKey(t, chain, /-j (\S+)$/.exec(spec)?.[1] ?? '')))
       .map(([, chain, spec]) => `-I ${chain} 1 ${spec}`);
 
   const filter = [

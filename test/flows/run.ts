@@ -31,7 +31,8 @@ export async function checkFlow(topo: Topology, flow: Flow, mode: ProxyMode): Pr
   if ('blocked' in want) {
     const r = await probe(want.blocked === 'REJECT' ? REJECT_TIMEOUT_MS : PROBE_TIMEOUT_MS);
     const got = r.ok ? `answered "${r.reply}"` : r.error === 'ECONNREFUSED' ? 'REJECT' : r.error === 'timeout' ? 'DROP' : r.error;
-    return got === want.blocked ? '' : `expected ${want.blocked}, got ${got}`;
+    const unrouted = got === 'DROP' || got === 'EHOSTUNREACH';
+    return got === want.blocked || (want.blocked === 'UNROUTED' && unrouted) ? '' : `expected ${want.blocked}, got ${got}`;
   }
   const tries = Math.max(8, 8 * want.reach.length);
   const seen = new Map<string, Set<string>>();

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.ts';
 import type { AgentReply } from './agent.ts';
 
+export type { AgentReply };
+
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 export type AgentCall = Distribute<import('./agent.ts').AgentRequest>;
 

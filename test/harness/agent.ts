@@ -11,7 +11,16 @@ export type AgentRequest =
   | { id: number; op: 'hold'; host: string; port: number; timeoutMs: number }
   | { id: number; op: 'send'; handle: number; data: string };
 
-export type AgentReply = { id: number; ok: true; reply?: string; handle?: number } | { id: number; ok: false; error: string };
+export interface AgentReply {
+  id: number;
+  ok: boolean;
+  /** The server's answer line ('<name> <peer address>'). */
+  reply?: string;
+  /** A held connection's handle, for 'send'. */
+  handle?: number;
+  /** Why the request failed: an errno code (ECONNREFUSED…) or 'timeout'. */
+  error?: string;
+}
 
 const held = new Map<number, net.Socket>();
 let nextHandle = 1;

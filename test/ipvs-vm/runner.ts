@@ -8,9 +8,15 @@ interface Case {
 }
 
 const cases: Case[] = [];
+const finalizers: Array<() => Promise<void>> = [];
 
 export function test(name: string, fn: () => Promise<void>): void {
   cases.push({ name, fn });
+}
+
+/** Runs after every test, even failed ones (e.g. to delete shared namespaces). */
+export function afterAll(fn: () => Promise<void>): void {
+  finalizers.push(fn);
 }
 
 export function assert(cond: unknown, message: string): asserts cond {
@@ -44,6 +50,9 @@ export async function runTests(filter = ''): Promise<number> {
       console.log(`not ok - ${c.name}`);
       note(err instanceof Error ? (err.stack ?? err.message) : String(err));
     }
+  }
+  for (const fn of finalizers) {
+    try { await fn(); } catch (err) { failed++; console.log(`not ok - afterAll: ${String(err)}`); }
   }
   console.log(`# total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`${passed} passed, ${failed} failed`);

@@ -1,0 +1,130 @@
+// `kpr proxy` (the built executable) in a node namespace, fed by the embedded API
+// server through unchanged client-node informers: the flow table, then the ways a
+// real cluster changes and fails around it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster } from '../test/flows/cluster.ts';
+import { FLOWS } from '../test/flows/table.ts';
+import { checkFlow, runFlows } from '../test/flows/run.ts';
+import { NS, service, slices } from '../test/flows/objects.ts';
+import { isSync } from '../test/flows/proxy-process.ts';
+
+const MODE = 'iptables';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `fn` returns "" (success) or the time is up; returns the elapsed ms or throws the last problem. */
+async function within(ms: number, fn: () => Promise<string>): Promise<number> {
+  const start = Date.now();
+  let last = '';
+  while (Date.now() - start < ms) {
+    last = await fn();
+    if (last === '') return Date.now() - start;
+    await sleep(50);
+  }
+  throw new Error(`not within ${ms} ms: ${last}`);
+}
+
+describe(`kpr proxy --proxy-mode ${MODE}`, () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await Cluster.create(MODE);
+  }, 90_000);
+  afterAll(async () => c?.destroy());
+
+  const flow = (name: string) => {
+    const f = FLOWS.find((x) => x.name.startsWith(name) && x.family === 4);
+    if (!f) throw new Error(`no flow ${name}`);
+    return f;
+  };
+  const probe = (host: string, port: number, proto: 'tcp' | 'udp' = 'tcp', localPort?: number) =>
+    c.topo.agent(c.topo.pods.client).call({ op: 'probe', proto, host, port, timeoutMs: 800, ...(localPort ? { localPort } : {}) });
+
+  it('programs the whole flow table from the API server', async () => {
+    expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
+  });
+
+  it('follows changes arriving through the watch within a bounded time', async () => {
+    const web = [{ port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP' as const, targetPort: 5353 }];
+    for (const s of slices('web', web, ['s2'])) c.api.apply(s);
+    const ms = await within(3000, async () => {
+      const r = await probe('10.96.0.10', 80);
+      return r.ok && r.reply?.startsWith('s2 ') ? '' : `got ${JSON.stringify(r)}`;
+    });
+    // With a 50 ms min-sync-period the change is in the kernel within a second.
+    expect(ms).toBeLessThan(1500);
+    // A new Service appears, then goes away.
+    c.api.apply(service({ name: 'late', clusterIP: '10.96.1.1', ports: [{ port: 80, targetPort: 8080 }] }));
+    for (const s of slices('late', [{ port: 80, targetPort: 8080 }], ['s1'], [4])) c.api.apply(s);
+    await within(3000, async () => ((await probe('10.96.1.1', 80)).reply?.startsWith('s1 ') ? '' : 'late not reachable'));
+    c.api.remove('Service', NS, 'late');
+    await within(3000, async () => ((await probe('10.96.1.1', 80)).ok ? 'late still reachable' : ''));
+    for (const s of slices('web', web, ['s1', 's2', 'r1'])) c.api.apply(s);
+    await within(3000, () => checkFlow(c.topo, flow('pod to ClusterIP reaches every endpoint'), MODE));
+  });
+
+  it('skips a malformed Service and EndpointSlice, naming them, while the others keep working', async () => {
+    c.api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: NS, name: 'broken' }, spec: { clusterIP: '10.96.1.2', ports: [{ port: 'eighty' }] } });
+    c.api.apply({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { namespace: NS, name: 'broken-slice', labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4', endpoints: 'not-a-list',
+    });
+    await c.proxy.waitForLog((l) => String(l.err ?? '').includes('Service flows/broken'), 10_000, true);
+    await c.proxy.waitForLog((l) => String(l.err ?? '').includes('EndpointSlice flows/broken-slice'), 10_000, true);
+    // A later change still goes through, and the table still holds.
+    c.api.apply(service({ name: 'after-broken', clusterIP: '10.96.1.3', ports: [{ port: 80, targetPort: 8080 }] }));
+    for (const s of slices('after-broken', [{ port: 80, targetPort: 8080 }], ['s2'], [4])) c.api.apply(s);
+    await within(3000, async () => ((await probe('10.96.1.3', 80)).reply?.startsWith('s2 ') ? '' : 'after-broken not reachable'));
+    expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
+  });
+
+  it('clears stale UDP conntrack entries when endpoints go away, also down to zero', async () => {
+    const dns = [{ name: 'dns', port: 53, protocol: 'UDP' as const, targetPort: 5353 }];
+    c.api.apply(service({ name: 'udp', clusterIP: '10.96.1.4', ports: dns }));
+    for (const s of slices('udp', dns, ['s1'], [4])) c.api.apply(s);
+    const port = 40_053;
+    await within(3000, async () => {
+      const r = await probe('10.96.1.4', 53, 'udp', port);
+      return r.reply?.startsWith('s1 ') ? '' : `udp not reachable: ${JSON.stringify(r)}`;
+    });
+    // The client keeps its source port, so without cleanup its conntrack entry keeps it on s1.
+    for (const s of slices('udp', dns, ['s2'], [4])) c.api.apply(s);
+    await within(3000, async () => {
+      const r = await probe('10.96.1.4', 53, 'udp', port);
+      return r.reply?.startsWith('s2 ') ? '' : `still ${JSON.stringify(r)}`;
+    });
+    for (const s of slices('udp', dns, [], [4])) c.api.apply(s);
+    await within(3000, async () => {
+      const r = await probe('10.96.1.4', 53, 'udp', port);
+      return !r.ok && r.error === 'ECONNREFUSED' ? '' : `still ${JSON.stringify(r)}`;
+    });
+  });
+
+  it('keeps its rules while the API server is away, and catches up after a 410', async () => {
+    await c.api.stop();
+    await sleep(1500);
+    expect(await runFlows(c.topo, FLOWS.filter((f) => f.family === 4), MODE)).toEqual([]);
+    c.api.apply(service({ name: 'while-away', clusterIP: '10.96.1.5', ports: [{ port: 80, targetPort: 8080 }] }));
+    for (const s of slices('while-away', [{ port: 80, targetPort: 8080 }], ['s1'], [4])) c.api.apply(s);
+    c.api.compact();
+    await c.api.start();
+    await within(15_000, async () => ((await probe('10.96.1.5', 80)).reply?.startsWith('s1 ') ? '' : 'while-away not reachable'));
+    expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
+  });
+
+  it('survives kill -9 and a restart: established and new traffic flow, no duplicate rules', async () => {
+    const saveAll = async () => (await c.topo.node.exec('iptables-save', [])).stdout.split('\n').filter((l) => l.startsWith('-A')).sort();
+    const before = await saveAll();
+    const client = c.topo.agent(c.topo.pods.client);
+    const held = await client.call({ op: 'hold', host: '10.96.0.80', port: 80, timeoutMs: 2000 });
+    expect(held.ok).toBe(true);
+    await c.proxy.kill('SIGKILL');
+    // With the proxy gone, the kernel keeps serving.
+    expect(await checkFlow(c.topo, flow('pod to ClusterIP reaches every endpoint'), MODE)).toBe('');
+    await c.startProxy();
+    const after = await client.call({ op: 'send', handle: held.handle ?? 0, data: 'still there?' });
+    expect(after).toMatchObject({ ok: true });
+    expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
+    expect(await saveAll()).toEqual(before);
+    expect(c.proxy.logs.filter(isSync).length).toBeGreaterThan(0);
+  });
+});

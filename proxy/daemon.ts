@@ -1,0 +1,206 @@
+// `kpr proxy`: wires informers -> change trackers -> sync runner -> backends, plus the
+// health, metrics and health-check-node-port servers. Informer handlers only validate
+// and record; all kernel work happens in Syncer.sync, called by the runner.
+import { KubeConfig } from '@kubernetes/client-node';
+import { errorMessage, KprError } from '../lib/errors.ts';
+import type { IPFamily } from '../lib/ip.ts';
+import { normalizeIP } from '../lib/ip.ts';
+import type { Logger } from '../lib/log.ts';
+import type { LocalDetector, ProxyBackend, RulesConfig } from './backend.ts';
+import type { ProxyConfig } from './config.ts';
+import { ProxyHealth, startProxyHealthServer } from './health.ts';
+import type { RunningServer } from './http-server.ts';
+import { createProxyMetrics, startMetricsServer } from './metrics.ts';
+import { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tracker.ts';
+import { ProxyState } from './model/proxy-state.ts';
+import type { NodeInfo } from './model/types.ts';
+import { createBackend, otherModes } from './modes.ts';
+import { localAddresses, nodePortIPs, nodePrimaryIP } from './node-addresses.ts';
+import { parseEndpointSlice, parseNode, parseService, SERVICE_NAME_LABEL, type Node } from './objects.ts';
+import { SyncRunner } from './runner.ts';
+import { ServiceHealthServer } from './service-health.ts';
+import { Syncer } from './sync.ts';
+import { watchCluster, type ResourceHandlers } from './watch/informers.ts';
+
+const FAMILIES: IPFamily[] = [4, 6];
+const ZONE_LABEL = 'topology.kubernetes.io/zone';
+const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+export function loadKubeConfig(cfg: ProxyConfig): KubeConfig {
+  const kc = new KubeConfig();
+  if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig);
+  else kc.loadFromCluster();
+  if (cfg.master) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new KprError('INVALID_CONFIG', '--master: the kubeconfig has no current cluster to point at it');
+    kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: cfg.master } : c));
+  }
+  return kc;
+}
+
+function localDetector(cfg: ProxyConfig): LocalDetector {
+  switch (cfg.detectLocalMode) {
+    case 'BridgeInterface':
+      return { mode: 'BridgeInterface', interfaceName: cfg.detectLocal.bridgeInterface };
+    case 'InterfaceNamePrefix':
+      return { mode: 'InterfaceNamePrefix', prefix: cfg.detectLocal.interfaceNamePrefix };
+    default:
+      // Without a cluster CIDR there is nothing to detect with (upstream's no-op detector).
+      return cfg.clusterCIDRs.length ? { mode: cfg.detectLocalMode, cidrs: cfg.clusterCIDRs } : { mode: 'None' };
+  }
+}
+
+/** Removes every mode's rules (kpr proxy --cleanup). */
+export async function cleanupAll(cfg: ProxyConfig, log: Logger): Promise<void> {
+  for (const family of FAMILIES) {
+    for (const b of otherModes(undefined, family, cfg, log)) {
+      await b.cleanup().catch((err: unknown) => log.warn({ mode: b.mode, family, err: errorMessage(err) }, 'cleanup failed'));
+    }
+  }
+}
+
+export interface RunningProxy {
+  /** Resolves once the first sync after the initial lists has finished. */
+  firstSync: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningProxy> {
+  const metrics = createProxyMetrics({ processMetrics: true });
+  const health = new ProxyHealth({ healthTimeoutMs: 2 * cfg.syncPeriodMs, counters: { healthz: metrics.proxyHealthzTotal, livez: metrics.proxyLivezTotal } });
+  const servers: RunningServer[] = [];
+  const bindOrWarn = async (what: string, start: () => Promise<RunningServer>) => {
+    try {
+      servers.push(await start());
+    } catch (err) {
+      if (cfg.bindAddressHardFail) throw err;
+      log.error({ server: what, err: errorMessage(err) }, 'cannot serve; continuing without it');
+    }
+  };
+  if (cfg.healthzBindAddress) {
+    const bind = cfg.healthzBindAddress;
+    await bindOrWarn('healthz', () => startProxyHealthServer(bind, health));
+  }
+  if (cfg.metricsBindAddress) {
+    const bind = cfg.metricsBindAddress;
+    await bindOrWarn('metrics', () => startMetricsServer(bind, metrics.registry, { proxyMode: cfg.mode }));
+  }
+
+  // A restart must not interrupt traffic: nothing is flushed here. Other modes'
+  // leftovers go (a mode switch), this mode's rules are reconciled by the first sync.
+  for (const family of FAMILIES) {
+    for (const b of otherModes(cfg.mode, family, cfg, log)) {
+      await b.cleanup().catch((err: unknown) => log.warn({ mode: b.mode, family, err: errorMessage(err) }, 'removing leftovers of another mode failed'));
+    }
+  }
+  const backends: ProxyBackend[] = FAMILIES.map((f) => createBackend(cfg.mode, f, cfg, log));
+
+  let node: Node | undefined;
+  let nodeInfo: NodeInfo = { name: cfg.hostname, zone: '' };
+  const services = new ServiceChangeTracker();
+  const endpoints = new EndpointsChangeTracker();
+  const state = new ProxyState(FAMILIES, nodeInfo);
+  let addresses: readonly string[] = [];
+  const refreshAddresses = async () => (addresses = await localAddresses());
+  await refreshAddresses();
+  const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log });
+
+  const rulesConfig = async (family: IPFamily): Promise<RulesConfig> => {
+    await refreshAddresses();
+    const primary = (cfg.bindAddress && !/^(0\.0\.0\.0|::)$/.test(cfg.bindAddress) && normalizeIP(cfg.bindAddress)) || nodePrimaryIP(node, family);
+    return {
+      family,
+      masqueradeAll: cfg.masqueradeAll,
+      masqueradeMark: `0x${(1 << cfg.masqueradeBit).toString(16)}`,
+      localDetector: localDetector(cfg),
+      nodePortIPs: nodePortIPs(cfg.nodePortAddresses, family, addresses, primary.includes(':') === (family === 6) ? primary : ''),
+      nodeIP: primary.includes(':') === (family === 6) ? primary : '',
+      localhostNodePorts: cfg.localhostNodePorts,
+      conntrackTCPLiberal: cfg.conntrack.tcpBeLiberal,
+    };
+  };
+  const syncer = new Syncer({
+    state, services, endpoints, backends, rulesConfig, metrics, health, serviceHealth, log,
+    node: () => nodeInfo,
+    localAddresses: async () => addresses,
+  });
+  let firstSynced!: () => void;
+  const firstSync = new Promise<void>((resolve) => (firstSynced = resolve));
+  const runner = new SyncRunner({
+    minInterval: cfg.minSyncPeriodMs,
+    maxInterval: cfg.syncPeriodMs,
+    retryInterval: Math.min(cfg.syncPeriodMs, 5000),
+    sync: async () => {
+      await syncer.sync();
+      firstSynced();
+    },
+    log,
+  });
+
+  let synced = false;
+  const changed = () => {
+    for (const f of FAMILIES) health.queued(f);
+    metrics.serviceChangesPending.set(services.pendingCount);
+    metrics.endpointChangesPending.set(endpoints.pendingCount);
+    if (synced) runner.run();
+  };
+  /** Validates at the edge: an invalid object is logged by name and skipped, nothing else is affected. */
+  const handle = <T>(kind: string, parse: (raw: unknown) => T, record: (obj: T | null, raw: unknown) => void): ResourceHandlers => ({
+    upsert(raw) {
+      let obj: T;
+      try {
+        obj = parse(raw);
+      } catch (err) {
+        log.error({ kind, err: errorMessage(err) }, 'ignoring invalid object; its last valid version stays in effect');
+        return;
+      }
+      record(obj, raw);
+      changed();
+    },
+    delete(raw) {
+      record(null, raw);
+      changed();
+    },
+  });
+  const metaOf = (raw: unknown) => (raw as { metadata?: { namespace?: string; name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } }).metadata ?? {};
+
+  const watch = watchCluster(loadKubeConfig(cfg), cfg.hostname, {
+    services: handle('Service', parseService, (svc, raw) => {
+      const md = metaOf(raw);
+      services.update(`${md.namespace}/${md.name}`, svc);
+      metrics.serviceChangesTotal.inc();
+    }),
+    endpointSlices: handle('EndpointSlice', parseEndpointSlice, (slice, raw) => {
+      const md = metaOf(raw);
+      const owner = md.labels?.[SERVICE_NAME_LABEL];
+      if (!owner) return;
+      endpoints.update(`${md.namespace}/${owner}`, `${md.namespace}/${md.name}`, slice);
+      metrics.endpointChangesTotal.inc();
+      const trigger = Date.parse(md.annotations?.[TRIGGER_TIME_ANNOTATION] ?? '');
+      if (!Number.isNaN(trigger)) syncer.noteTrigger(trigger);
+    }),
+    nodes: handle('Node', parseNode, (n) => {
+      if (!n) return;
+      node = n;
+      health.setNode(n);
+      nodeInfo = { name: cfg.hostname, zone: n.metadata.labels[ZONE_LABEL] ?? '' };
+    }),
+  }, log);
+
+  // Never sync before the initial lists: a half-empty first sync would drop rules.
+  void watch.synced.then(() => {
+    log.info({ mode: cfg.mode, node: cfg.hostname }, 'initial lists complete; syncing');
+    synced = true;
+    runner.start();
+    runner.run();
+  });
+  return {
+    firstSync,
+    async stop() {
+      await watch.stop();
+      await runner.stop();
+      await serviceHealth.close();
+      await Promise.all(servers.map((s) => s.close()));
+    },
+  };
+}
