@@ -15,6 +15,7 @@ interface Entry {
 
 const commands: Record<string, Entry> = {
   proxy: { summary: 'the node agent replacing kube-proxy (kube-proxy flags and config file)', load: () => import('../proxy/cli.ts') },
+  render: { summary: 'print the ruleset kpr would program for objects in files (no kernel)', load: () => import('../proxy/render-cli.ts') },
   version: { summary: 'print the version', load: async () => ({ main: async () => { process.stdout.write('kpr 0.1.0\n'); return 0; } }) },
   cni: { summary: 'the CNI plugin (run as kpr-cni)', load: () => import('../cni/main.ts') },
   'ipam-plugin': { summary: 'the IPAM plugin (run as kpr-ipam)', load: () => import('../cni/ipam-plugin.ts') },

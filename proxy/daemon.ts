@@ -4,9 +4,8 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage, KprError } from '../lib/errors.ts';
 import type { IPFamily } from '../lib/ip.ts';
-import { normalizeIP } from '../lib/ip.ts';
 import type { Logger } from '../lib/log.ts';
-import type { LocalDetector, ProxyBackend, RulesConfig } from './backend.ts';
+import type { ProxyBackend, RulesConfig } from './backend.ts';
 import type { ProxyConfig } from './config.ts';
 import { ProxyHealth, startProxyHealthServer } from './health.ts';
 import type { RunningServer } from './http-server.ts';
@@ -15,7 +14,8 @@ import { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tra
 import { ProxyState } from './model/proxy-state.ts';
 import type { NodeInfo } from './model/types.ts';
 import { createBackend, otherModes } from './modes.ts';
-import { localAddresses, nodePortIPs, nodePrimaryIP } from './node-addresses.ts';
+import { localAddresses } from './node-addresses.ts';
+import { rulesConfigFor } from './rules-config.ts';
 import { parseEndpointSlice, parseNode, parseService, SERVICE_NAME_LABEL, type Node } from './objects.ts';
 import { SyncRunner } from './runner.ts';
 import { ServiceHealthServer } from './service-health.ts';
@@ -36,18 +36,6 @@ export function loadKubeConfig(cfg: ProxyConfig): KubeConfig {
     kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: cfg.master } : c));
   }
   return kc;
-}
-
-function localDetector(cfg: ProxyConfig): LocalDetector {
-  switch (cfg.detectLocalMode) {
-    case 'BridgeInterface':
-      return { mode: 'BridgeInterface', interfaceName: cfg.detectLocal.bridgeInterface };
-    case 'InterfaceNamePrefix':
-      return { mode: 'InterfaceNamePrefix', prefix: cfg.detectLocal.interfaceNamePrefix };
-    default:
-      // Without a cluster CIDR there is nothing to detect with (upstream's no-op detector).
-      return cfg.clusterCIDRs.length ? { mode: cfg.detectLocalMode, cidrs: cfg.clusterCIDRs } : { mode: 'None' };
-  }
 }
 
 /** Removes every mode's rules (kpr proxy --cleanup). */
@@ -105,20 +93,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
   await refreshAddresses();
   const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log });
 
-  const rulesConfig = async (family: IPFamily): Promise<RulesConfig> => {
-    await refreshAddresses();
-    const primary = (cfg.bindAddress && !/^(0\.0\.0\.0|::)$/.test(cfg.bindAddress) && normalizeIP(cfg.bindAddress)) || nodePrimaryIP(node, family);
-    return {
-      family,
-      masqueradeAll: cfg.masqueradeAll,
-      masqueradeMark: `0x${(1 << cfg.masqueradeBit).toString(16)}`,
-      localDetector: localDetector(cfg),
-      nodePortIPs: nodePortIPs(cfg.nodePortAddresses, family, addresses, primary.includes(':') === (family === 6) ? primary : ''),
-      nodeIP: primary.includes(':') === (family === 6) ? primary : '',
-      localhostNodePorts: cfg.localhostNodePorts,
-      conntrackTCPLiberal: cfg.conntrack.tcpBeLiberal,
-    };
-  };
+  const rulesConfig = async (family: IPFamily): Promise<RulesConfig> => rulesConfigFor(cfg, family, node, await refreshAddresses());
   const syncer = new Syncer({
     state, services, endpoints, backends, rulesConfig, metrics, health, serviceHealth, log,
     node: () => nodeInfo,

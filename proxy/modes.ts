@@ -5,6 +5,9 @@ import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, ProxyMode } from './backend.ts';
 import type { ProxyConfig } from './config.ts';
 import { IptablesProxier } from './iptables/proxier.ts';
+import { renderRuleset as renderIptables } from './iptables/ruleset.ts';
+import type { ProxySnapshot } from './model/types.ts';
+import type { RulesConfig } from './backend.ts';
 
 export function createBackend(mode: ProxyMode, family: IPFamily, _cfg: ProxyConfig, log: Logger): ProxyBackend {
   switch (mode) {
@@ -19,4 +22,14 @@ export function createBackend(mode: ProxyMode, family: IPFamily, _cfg: ProxyConf
 export function otherModes(keep: ProxyMode | undefined, family: IPFamily, cfg: ProxyConfig, log: Logger): ProxyBackend[] {
   const modes: ProxyMode[] = ['iptables'];
   return modes.filter((m) => m !== keep).map((m) => createBackend(m, family, cfg, log));
+}
+
+/** The full ruleset text a mode would program for a snapshot (no kernel involved). */
+export function renderRuleset(mode: ProxyMode, snapshot: ProxySnapshot, config: RulesConfig): string {
+  switch (mode) {
+    case 'iptables':
+      return renderIptables(snapshot, config);
+    default:
+      throw new Error(`proxy mode ${mode} is not available in this build`);
+  }
 }

@@ -3,15 +3,12 @@
 import type { Logger } from '../../lib/log.ts';
 import type { IPFamily } from '../../lib/ip.ts';
 import type { ProxyBackend, RulesConfig, SyncRequest, SyncResult } from '../backend.ts';
-import type { ProxySnapshot } from '../model/types.ts';
 import { iptablesTables, type IptablesTables } from './apply.ts';
 import { planCleanup } from './cleanup-plan.ts';
-import { renderBase, renderServicePort, type BaseRules, type RenderContext, type ServiceRules } from './render.ts';
+import { renderBase, renderServicePort, type BaseRules, type ServiceRules } from './render.ts';
+import { renderAllServices, renderContext } from './ruleset.ts';
 import { planFull, planPartial } from './restore-plan.ts';
 import { isDeepStrictEqual } from 'node:util';
-
-/** Upstream's threshold for dropping per-endpoint comments. */
-const LARGE_CLUSTER_ENDPOINTS = 1000;
 
 interface Programmed {
   base: BaseRules;
@@ -23,12 +20,6 @@ export interface IptablesProxierOptions {
   family: IPFamily;
   tables?: IptablesTables;
   log?: Logger;
-}
-
-function endpointCount(snapshot: ProxySnapshot): number {
-  let n = 0;
-  for (const eps of snapshot.endpoints.values()) n += eps.length;
-  return n;
 }
 
 export class IptablesProxier implements ProxyBackend {
@@ -46,7 +37,7 @@ export class IptablesProxier implements ProxyBackend {
   async sync(req: SyncRequest): Promise<SyncResult> {
     const { snapshot, config } = req;
     const base = renderBase(config);
-    const ctx: RenderContext = { config, node: snapshot.node, largeCluster: endpointCount(snapshot) > LARGE_CLUSTER_ENDPOINTS };
+    const ctx = renderContext(snapshot, config);
     const prev = this.programmed;
     const full =
       req.changed === undefined || !prev || prev.largeCluster !== ctx.largeCluster || !isDeepStrictEqual(prev.base, base);
@@ -60,8 +51,7 @@ export class IptablesProxier implements ProxyBackend {
     let services: Map<string, ServiceRules>;
     let text: string;
     if (full) {
-      services = new Map();
-      for (const key of [...snapshot.services.keys()].sort()) services.set(key, render(key) as ServiceRules);
+      services = renderAllServices(snapshot, ctx);
       text = planFull(base, services, await this.tables.view());
     } else {
       services = prev.services;

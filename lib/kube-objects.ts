@@ -1,10 +1,10 @@
-// Loads Kubernetes objects for the embedded API server from YAML or JSON files:
+// Loads Kubernetes objects (for the embedded API server, kpr render, the lab) from YAML or JSON files:
 // multi-document files, directories of them, and `kind: List` flattened.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import * as z from 'zod';
-import { KprError } from '../lib/errors.ts';
+import { KprError } from './errors.ts';
 
 export interface LoadedObject {
   /** Where the object came from: "file.yaml document 2" (1-based), plus "item N" inside a List. */

@@ -1,0 +1,30 @@
+// The whole iptables ruleset of a snapshot, as one iptables-restore input: what a
+// full sync on an empty kernel writes (kpr render, golden tests).
+import type { RulesConfig } from '../backend.ts';
+import type { ProxySnapshot } from '../model/types.ts';
+import { renderBase, renderServicePort, type RenderContext, type ServiceRules } from './render.ts';
+import { planFull } from './restore-plan.ts';
+
+/** Upstream's threshold for dropping per-endpoint comments. */
+const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+export function renderContext(snapshot: ProxySnapshot, config: RulesConfig): RenderContext {
+  let endpoints = 0;
+  for (const eps of snapshot.endpoints.values()) endpoints += eps.length;
+  return { config, node: snapshot.node, largeCluster: endpoints > LARGE_CLUSTER_ENDPOINTS };
+}
+
+/** Every ServicePort's rules, in key order. */
+export function renderAllServices(snapshot: ProxySnapshot, ctx: RenderContext): Map<string, ServiceRules> {
+  const out = new Map<string, ServiceRules>();
+  for (const key of [...snapshot.services.keys()].sort()) {
+    const sp = snapshot.services.get(key);
+    if (sp) out.set(key, renderServicePort(sp, snapshot.endpoints.get(key) ?? [], ctx));
+  }
+  return out;
+}
+
+export function renderRuleset(snapshot: ProxySnapshot, config: RulesConfig): string {
+  const ctx = renderContext(snapshot, config);
+  return planFull(renderBase(config), renderAllServices(snapshot, ctx), { natChains: new Set(), jumps: new Set() });
+}
