@@ -1,12 +1,11 @@
 // The conformance checklist of /work/shared/reference/cni.md §3 (C01-C50), one test
 // per point that applies to kpr-cni, against the BUILT dist/bin/kpr-cni run inside a
 // node namespace as a container runtime runs it.
-import { existsSync, rmSync, symlinkSync, mkdtempSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueToken, type Netns } from '../test/harness/netns.ts';
-import { buildExists, createLab, ipFiles, ipj, KPR_CNI, kprConf, linkNames, REF_CNI_DIR, REPO, runPlugin, type Invocation, type Lab, type PluginRun } from './kernel-fixture.ts';
+import { buildExists, createLab, ipFiles, ipj, KPR_CNI, kprConf, linkNames, PINNED_BIN, REF_CNI_DIR, runPlugin, type Invocation, type Lab, type PluginRun } from './kernel-fixture.ts';
 import { hostVethName } from './names.ts';
 
 let lab: Lab;
@@ -466,9 +465,8 @@ describe('IPAM delegation and kpr-ipam', () => {
     expectError(await add(await pod(), cid(), conf, { path: REF_CNI_DIR }), 4, /no-such-ipam/);
   });
   it('serves the reference bridge plugin as kpr-ipam', async () => {
-    const bin = mkdtempSync(join(tmpdir(), 'kpr-ipam-bin-'));
-    try {
-      symlinkSync(join(REPO, 'dist/bin/kpr'), join(bin, 'kpr-ipam'));
+    {
+      const bin = PINNED_BIN;
       const name = 'kpt-refbr';
       const conf = { cniVersion: '1.0.0', name, type: 'bridge', bridge: 'kptrefbr0', isGateway: true,
         ipam: { type: 'kpr-ipam', dataDir: lab.dataDir, ranges: [[{ subnet: '10.248.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] } };
@@ -481,8 +479,6 @@ describe('IPAM delegation and kpr-ipam', () => {
       expect(ipFiles(lab, name)).toEqual(['10.248.0.2']);
       expectOk(await runPlugin(lab.node, join(REF_CNI_DIR, 'bridge'), { command: 'DEL', ...inv }, JSON.stringify(conf)));
       expect(ipFiles(lab, name)).toEqual([]);
-    } finally {
-      rmSync(bin, { recursive: true, force: true });
     }
   });
 });

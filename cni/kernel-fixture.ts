@@ -3,15 +3,28 @@
 // the node namespace exactly as a container runtime runs it (CNI_* env, config on
 // stdin), so that bridges, veths, routes, sysctls and nft rules land in the node.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseIP } from '../lib/ip.ts';
 import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../test/harness/netns.ts';
 
 export const REPO = resolve(import.meta.dirname, '..');
-export const KPR_CNI = join(REPO, 'dist/bin/kpr-cni');
 export const REF_CNI_DIR = '/usr/lib/cni';
+const BUILT = join(REPO, 'dist/bin/kpr');
+
+/**
+ * The built executable, hard-linked under its plugin names into a private directory
+ * once per test process: a rebuild of dist/ by someone else during the run then
+ * cannot pull it away, and kpr-ipam (which the build does not link) exists too.
+ */
+export const PINNED_BIN = (() => {
+  const dir = mkdtempSync(join(tmpdir(), 'kpr-cni-bin-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  if (existsSync(BUILT)) for (const name of ['kpr-cni', 'kpr-ipam']) linkSync(BUILT, join(dir, name));
+  return dir;
+})();
+export const KPR_CNI = join(PINNED_BIN, 'kpr-cni');
 
 export interface PluginRun {
   code: number;
@@ -41,7 +54,7 @@ export function runPlugin(ns: Netns, binary: string, inv: Invocation, stdin: str
     CNI_NETNS: inv.netns,
     CNI_IFNAME: inv.ifName,
     CNI_ARGS: inv.args,
-    CNI_PATH: inv.path ?? `${join(REPO, 'dist/bin')}:${REF_CNI_DIR}`,
+    CNI_PATH: inv.path ?? `${PINNED_BIN}:${REF_CNI_DIR}`,
     ...inv.env,
   };
   const clean = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));

@@ -2,6 +2,7 @@
 // result or error object on stdout, logs on stderr only. Verbs load on first use so
 // that VERSION and the runtime's probes stay cheap.
 import { readSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { CniCode, CniError } from './errors.ts';
 import { dispatch, type Env, type Outcome, type Plugin } from './skel.ts';
 
@@ -20,7 +21,9 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * empty when we start (EAGAIN under load): wait briefly and read on until EOF.
  */
 export function readStdin(): string {
-  if (process.stdin.isTTY) return '';
+  // tty.isatty, not process.stdin: creating that stream keeps the event loop (and the
+  // runtime) waiting after the work is done.
+  if (isatty(0)) return '';
   const chunks: Buffer[] = [];
   const buf = Buffer.alloc(64 * 1024);
   for (;;) {
