@@ -16,6 +16,8 @@ interface Entry {
 const commands: Record<string, Entry> = {
   proxy: { summary: 'the node agent replacing kube-proxy (kube-proxy flags and config file)', load: () => import('../proxy/cli.ts') },
   render: { summary: 'print the ruleset kpr would program for objects in files (no kernel)', load: () => import('../proxy/render-cli.ts') },
+  lab: { summary: 'a one-node cluster in network namespaces, routed by kpr proxy (needs root)', load: () => import('../lab/cli.ts') },
+  'lab-agent': { summary: 'traffic agent inside a lab namespace (internal)', load: async () => ({ main: async () => { (await import('../test/harness/agent.ts')).runAgent(); return new Promise<number>(() => undefined); } }) },
   version: { summary: 'print the version', load: async () => ({ main: async () => { process.stdout.write('kpr 0.1.0\n'); return 0; } }) },
   cni: { summary: 'the CNI plugin (run as kpr-cni)', load: () => import('../cni/main.ts') },
   'ipam-plugin': { summary: 'the IPAM plugin (run as kpr-ipam)', load: () => import('../cni/ipam-plugin.ts') },
@@ -24,6 +26,9 @@ const commands: Record<string, Entry> = {
 };
 
 /** Executable names that select a subcommand on their own (copied or linked into /opt/cni/bin). */
+/** Commands that are not listed in the usage text. */
+const HIDDEN = new Set(['lab-agent']);
+
 const byExecutableName: Record<string, string> = {
   'kpr-cni': 'cni',
   'kpr-ipam': 'ipam-plugin',
@@ -31,7 +36,7 @@ const byExecutableName: Record<string, string> = {
 
 function usage(): string {
   const rows = Object.entries(commands)
-    .filter(([name]) => !Object.values(byExecutableName).includes(name))
+    .filter(([name]) => !Object.values(byExecutableName).includes(name) && !HIDDEN.has(name))
     .map(([name, e]) => `  ${name.padEnd(10)} ${e.summary}`);
   return `usage: kpr <command> [flags]\n\ncommands:\n${rows.join('\n')}\n`;
 }

@@ -2,10 +2,12 @@
 // run it on a node; its JSON log lines are kept for assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import type { Netns } from '../harness/netns.ts';
 
-export const KPR_BIN = fileURLToPath(new URL('../../dist/bin/kpr', import.meta.url));
+/** The built executable (tests), or this very executable (the lab). */
+export const KPR_BIN = isSea() ? process.execPath : fileURLToPath(new URL('../../dist/bin/kpr', import.meta.url));
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 

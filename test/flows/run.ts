@@ -10,7 +10,8 @@ const PROBE_TIMEOUT_MS = 800;
  */
 const REJECT_TIMEOUT_MS = 2500;
 
-function sourceAddress(src: Source, family: 4 | 6): string {
+/** The address a source sends from. */
+export function sourceAddress(src: Source, family: 4 | 6): string {
   const spec = src === 'node' ? NODE_IP : src in PODS ? PODS[src as keyof typeof PODS] : EXTERNAL[src as keyof typeof EXTERNAL];
   return family === 4 ? spec.ip4 : spec.ip6;
 }
@@ -21,28 +22,49 @@ function namespaceOf(topo: Topology, src: Source) {
   return topo.externals[src as keyof typeof topo.externals];
 }
 
+export interface Observation {
+  /** How often each backend answered. */
+  backends: Map<string, number>;
+  /** Source addresses the backends saw. */
+  peers: Set<string>;
+  /** Set when a probe got no answer: REJECT, DROP (timeout) or another error. */
+  failure?: string;
+}
+
+function probeOnce(topo: Topology, flow: Flow, timeoutMs: number) {
+  return topo.agent(namespaceOf(topo, flow.from)).call({ op: 'probe', proto: flow.proto, host: flow.to.ip, port: flow.to.port, timeoutMs });
+}
+
+/** Sends `tries` probes of a flow and records who answered and what source they saw. */
+export async function observe(topo: Topology, flow: Flow, tries: number): Promise<Observation> {
+  const obs: Observation = { backends: new Map(), peers: new Set() };
+  for (let i = 0; i < tries; i++) {
+    const r = await probeOnce(topo, flow, PROBE_TIMEOUT_MS);
+    if (!r.ok) {
+      obs.failure = `probe ${i + 1} failed: ${r.error}`;
+      return obs;
+    }
+    const [backend = '', peer = ''] = (r.reply ?? '').split(' ');
+    obs.backends.set(backend, (obs.backends.get(backend) ?? 0) + 1);
+    obs.peers.add(peer);
+  }
+  return obs;
+}
+
 /** What one flow did, in words; "" when it matched the table. */
 export async function checkFlow(topo: Topology, flow: Flow, mode: ProxyMode): Promise<string> {
   const want = expectationFor(flow, mode);
-  const agent = topo.agent(namespaceOf(topo, flow.from));
-  const probe = (timeoutMs = PROBE_TIMEOUT_MS) =>
-    agent.call({ op: 'probe', proto: flow.proto, host: flow.to.ip, port: flow.to.port, timeoutMs });
 
   if ('blocked' in want) {
-    const r = await probe(want.blocked === 'REJECT' ? REJECT_TIMEOUT_MS : PROBE_TIMEOUT_MS);
+    const r = await probeOnce(topo, flow, want.blocked === 'REJECT' ? REJECT_TIMEOUT_MS : PROBE_TIMEOUT_MS);
     const got = r.ok ? `answered "${r.reply}"` : r.error === 'ECONNREFUSED' ? 'REJECT' : r.error === 'timeout' ? 'DROP' : r.error;
     const unrouted = got === 'DROP' || got === 'EHOSTUNREACH';
     return got === want.blocked || (want.blocked === 'UNROUTED' && unrouted) ? '' : `expected ${want.blocked}, got ${got}`;
   }
   const tries = Math.max(8, 8 * want.reach.length);
-  const seen = new Map<string, Set<string>>();
-  for (let i = 0; i < tries; i++) {
-    const r = await probe();
-    if (!r.ok) return `probe ${i + 1} failed: ${r.error}`;
-    const [backend = '', peer = ''] = (r.reply ?? '').split(' ');
-    if (!seen.has(backend)) seen.set(backend, new Set());
-    seen.get(backend)?.add(peer);
-  }
+  const obs = await observe(topo, flow, tries);
+  if (obs.failure) return obs.failure;
+  const seen = obs.backends;
   const client = sourceAddress(flow.from, flow.family);
   const problems: string[] = [];
   const backends = [...seen.keys()].sort();
@@ -54,7 +76,7 @@ export async function checkFlow(topo: Topology, flow: Flow, mode: ProxyMode): Pr
     const missing = want.reach.filter((b) => !seen.has(b));
     if (missing.length) problems.push(`never reached ${missing.join(',')} in ${tries} tries (got ${backends.join(',')})`);
   }
-  const peers = new Set([...seen.values()].flatMap((s) => [...s]));
+  const peers = obs.peers;
   const masqueraded = [...peers].some((p) => p !== client);
   const kept = [...peers].some((p) => p === client);
   if (want.masq && kept) problems.push(`not masqueraded (backend saw ${client})`);

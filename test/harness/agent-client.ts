@@ -1,6 +1,7 @@
-// The test side of agent.ts: starts an agent inside a namespace and sends it requests.
+// The controlling side of agent.ts: starts an agent inside a namespace and sends it requests.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.ts';
 import type { AgentReply } from './agent.ts';
@@ -10,7 +11,10 @@ export type { AgentReply };
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 export type AgentCall = Distribute<import('./agent.ts').AgentRequest>;
 
-const agentPath = fileURLToPath(new URL('./agent.ts', import.meta.url));
+/** From source, Node runs the agent file; inside the single executable, kpr runs it. */
+function agentCommand(): string[] {
+  return isSea() ? [process.execPath, 'lab-agent'] : [process.execPath, fileURLToPath(new URL('./agent-main.ts', import.meta.url))];
+}
 
 export class Agent {
   private readonly proc: ChildProcessWithoutNullStreams;
@@ -18,7 +22,7 @@ export class Agent {
   private nextId = 1;
 
   constructor(readonly ns: Netns) {
-    this.proc = spawn('ip', ['netns', 'exec', ns.name, process.execPath, agentPath], { stdio: 'pipe' });
+    this.proc = spawn('ip', ['netns', 'exec', ns.name, ...agentCommand()], { stdio: 'pipe' });
     this.proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[agent ${ns.name}] ${d.toString()}`));
     createInterface({ input: this.proc.stdout }).on('line', (line) => {
       const reply = JSON.parse(line) as AgentReply;

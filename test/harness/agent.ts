@@ -1,6 +1,7 @@
 // A process that lives inside one test namespace and does network things there on
-// request: JSON lines on stdin, one JSON reply line per request on stdout. Run by
-// Node's own type stripping (no tsx) so it starts fast: erasable syntax only.
+// request: JSON lines on stdin, one JSON reply line per request on stdout. Tests run
+// it through agent-main.ts with Node's own type stripping (erasable syntax only); the
+// lab runs it as the hidden `kpr lab-agent` command of the single executable.
 import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 import { createInterface } from 'node:readline';
@@ -99,11 +100,14 @@ function send(req: Extract<AgentRequest, { op: 'send' }>): void {
   sock.write(`${req.data}\n`);
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const req = JSON.parse(line) as AgentRequest;
-  if (req.op === 'listen') listen(req);
-  else if (req.op === 'probe') (req.proto === 'tcp' ? probeTcp : probeUdp)(req);
-  else if (req.op === 'hold') hold(req);
-  else send(req);
-});
-process.stdin.on('end', () => process.exit(0));
+/** Serves requests from stdin until it closes. */
+export function runAgent(): void {
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    const req = JSON.parse(line) as AgentRequest;
+    if (req.op === 'listen') listen(req);
+    else if (req.op === 'probe') (req.proto === 'tcp' ? probeTcp : probeUdp)(req);
+    else if (req.op === 'hold') hold(req);
+    else send(req);
+  });
+  process.stdin.on('end', () => process.exit(0));
+}
