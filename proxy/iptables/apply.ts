@@ -10,6 +10,8 @@ export interface IptablesTables {
   view(): Promise<KernelView>;
   /** The raw iptables-save output of one table. */
   save(table: 'filter' | 'nat'): Promise<string>;
+  /** Lets 127.0.0.1 be DNATed to a pod (localhost NodePorts, IPv4 only). */
+  allowLocalhostNodePorts(): Promise<void>;
 }
 
 /**
@@ -25,6 +27,9 @@ export function iptablesTables(family: IPFamily, wrap: readonly string[] = []): 
   const save = async (table: 'filter' | 'nat') => (await exec(`${bin}-save`, ['-t', table])).stdout;
   return {
     save,
+    async allowLocalhostNodePorts() {
+      await exec('sysctl', ['-qw', 'net.ipv4.conf.all.route_localnet=1']);
+    },
     async restore(text) {
       if (text === '') return;
       // -w waits for the xtables lock instead of failing when another writer (a CNI

@@ -51,6 +51,11 @@ export class IptablesProxier implements ProxyBackend {
     let services: Map<string, ServiceRules>;
     let text: string;
     if (full) {
+      // As upstream: NodePorts on 127.0.0.1 need route_localnet; KUBE-FIREWALL closes
+      // the hole it opens (kubernetes issue 90259).
+      if (this.family === 4 && config.localhostNodePorts && base.natServicesTail.some((r) => r.includes('--dst-type LOCAL') || r.includes('-d 127.'))) {
+        await this.tables.allowLocalhostNodePorts();
+      }
       services = renderAllServices(snapshot, ctx);
       text = planFull(base, services, await this.tables.view());
     } else {

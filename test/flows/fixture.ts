@@ -16,7 +16,7 @@ export function rulesConfig(family: IPFamily, over: Partial<RulesConfig> = {}): 
     localDetector: { mode: 'ClusterCIDR', cidrs: CLUSTER_CIDRS },
     nodePortIPs: undefined,
     nodeIP: family === 4 ? NODE_IP.ip4 : NODE_IP.ip6,
-    localhostNodePorts: false,
+    localhostNodePorts: true,
     conntrackTCPLiberal: false,
     ...over,
   };
@@ -25,11 +25,14 @@ export function rulesConfig(family: IPFamily, over: Partial<RulesConfig> = {}): 
 /** Turns API objects into tracker-style changes, dropping what a default proxy does not select. */
 export function changesFrom(objects: readonly Obj[]): { services: Map<string, Service | null>; slices: SliceChanges } {
   const services = new Map<string, Service | null>();
+  const unselected = new Set<string>();
   const slices: SliceChanges = new Map();
   for (const o of objects) {
     if (o.kind === 'Service') {
       const svc = parseService(o);
-      if (selectedByProxy(svc.metadata.labels)) services.set(`${svc.metadata.namespace}/${svc.metadata.name}`, svc);
+      const name = `${svc.metadata.namespace}/${svc.metadata.name}`;
+      if (selectedByProxy(svc.metadata.labels)) services.set(name, svc);
+      else unselected.add(name);
     } else if (o.kind === 'EndpointSlice') {
       const s: EndpointSlice = parseEndpointSlice(o);
       const owner = `${s.metadata.namespace}/${s.metadata.labels[SERVICE_NAME_LABEL]}`;
@@ -37,8 +40,8 @@ export function changesFrom(objects: readonly Obj[]): { services: Map<string, Se
       slices.get(owner)?.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
     }
   }
-  // A slice whose Service is not selected belongs to nobody we program.
-  for (const owner of [...slices.keys()]) if (!services.has(owner)) slices.delete(owner);
+  // A slice of a Service that another proxy handles is not ours to program.
+  for (const owner of unselected) slices.delete(owner);
   return { services, slices };
 }
 

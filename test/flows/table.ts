@@ -94,6 +94,11 @@ const ROWS: Row[] = [
   { name: 'Service without endpoints is rejected (TCP)', from: 'client', proto: 'tcp', to: v('10.96.0.20', 'fd00:96::20', 80), expect: { blocked: 'REJECT' } },
   { name: 'Service without endpoints is rejected (UDP)', from: 'client', proto: 'udp', to: v('10.96.0.20', 'fd00:96::20', 53), expect: { blocked: 'REJECT' } },
   { name: 'NodePort from outside, Cluster policy: masqueraded', from: 'ext', proto: 'tcp', to: node(30080), expect: { reach: ['r1'], masq: true } },
+  {
+    name: 'NodePort on 127.0.0.1 from the node (localhost NodePorts)', from: 'node', proto: 'tcp', to: v('127.0.0.1', '::1', 30080), families: [4], expect: { reach: ['r1'], masq: true },
+    // Upstream supports localhost NodePorts in iptables mode only; elsewhere nothing listens there.
+    modes: { nftables: { blocked: 'REJECT' }, ipvs: { blocked: 'REJECT' } },
+  },
   { name: 'NodePort from a pod, Cluster policy', from: 'client', proto: 'tcp', to: node(30080), expect: { reach: ['r1'], masq: true } },
   { name: 'NodePort from outside, Local policy: local endpoint, source kept', from: 'ext', proto: 'tcp', to: node(30081), expect: { reach: ['s1'], masq: false } },
   { name: 'NodePort from a pod, Local policy: short-circuit to all endpoints', from: 'client', proto: 'tcp', to: node(30081), expect: { reach: ['s1', 'r1'], masq: false } },
