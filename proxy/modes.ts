@@ -5,6 +5,8 @@ import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, ProxyMode } from './backend.ts';
 import type { ProxyConfig } from './config.ts';
 import { IptablesProxier } from './iptables/proxier.ts';
+import { NftablesProxier } from './nftables/proxier.ts';
+import { renderRuleset as renderNftables } from './nftables/ruleset.ts';
 import { renderRuleset as renderIptables } from './iptables/ruleset.ts';
 import type { ProxySnapshot } from './model/types.ts';
 import type { RulesConfig } from './backend.ts';
@@ -13,6 +15,8 @@ export function createBackend(mode: ProxyMode, family: IPFamily, _cfg: ProxyConf
   switch (mode) {
     case 'iptables':
       return new IptablesProxier({ family, log });
+    case 'nftables':
+      return new NftablesProxier({ family, log });
     default:
       throw new Error(`proxy mode ${mode} is not available in this build`);
   }
@@ -20,7 +24,7 @@ export function createBackend(mode: ProxyMode, family: IPFamily, _cfg: ProxyConf
 
 /** Backends of every mode other than `keep`, for removing their leftovers. */
 export function otherModes(keep: ProxyMode | undefined, family: IPFamily, cfg: ProxyConfig, log: Logger): ProxyBackend[] {
-  const modes: ProxyMode[] = ['iptables'];
+  const modes: ProxyMode[] = ['iptables', 'nftables'];
   return modes.filter((m) => m !== keep).map((m) => createBackend(m, family, cfg, log));
 }
 
@@ -29,6 +33,8 @@ export function renderRuleset(mode: ProxyMode, snapshot: ProxySnapshot, config: 
   switch (mode) {
     case 'iptables':
       return renderIptables(snapshot, config);
+    case 'nftables':
+      return renderNftables(snapshot, config);
     default:
       throw new Error(`proxy mode ${mode} is not available in this build`);
   }

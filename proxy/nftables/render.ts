@@ -139,13 +139,14 @@ export function renderServicePort(
   const externalFronts: [KeyKind, string][] = [...sp.externalIPs, ...sp.loadBalancerVIPs].map((ip) => ['ip', frontendKey(sp, 'ip', ip)]);
   if (sp.nodePort) externalFronts.push(['nodeport', frontendKey(sp, 'nodeport', '')]);
   for (const [key, front] of externalFronts) {
-    if (lists[external].length === 0) {
-      b.el(key === 'ip' ? SET.noEndpointServices : SET.noEndpointNodePorts, front, noEndpoints);
-      continue;
-    }
+    if (lists[external].length === 0) b.el(key === 'ip' ? SET.noEndpointServices : SET.noEndpointNodePorts, front, noEndpoints);
+    // With a Local policy and no endpoint on this node, the external chain still sends
+    // pods (short-circuit) and the node itself to the cluster's endpoints; the rest
+    // falls through to the drop above.
+    if (lists.cluster.length === 0 && lists[external].length === 0) continue;
     b.el(key === 'ip' ? SET.serviceIPs : SET.serviceNodePorts, front, `goto ${externalChain(key, external)}`);
-    b.dispatch(key, 'cluster', front);
-    if (external === 'local') b.dispatch(key, 'local', front);
+    if (lists.cluster.length > 0) b.dispatch(key, 'cluster', front);
+    if (external === 'local' && lists.local.length > 0) b.dispatch(key, 'local', front);
   }
 
   if (sp.loadBalancerSourceRanges.length > 0) {
