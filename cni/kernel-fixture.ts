@@ -11,7 +11,8 @@ import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../test/harness
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const REF_CNI_DIR = '/usr/lib/cni';
-const BUILT = join(REPO, 'dist/bin/kpr');
+// The build links kpr-cni last, so its presence means dist/bin/kpr is complete.
+const BUILT = join(REPO, 'dist/bin/kpr-cni');
 
 /**
  * The built executable, hard-linked under its plugin names into a private directory
@@ -21,6 +22,9 @@ const BUILT = join(REPO, 'dist/bin/kpr');
 export const PINNED_BIN = (() => {
   const dir = mkdtempSync(join(tmpdir(), 'kpr-cni-bin-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  // Someone may be rebuilding dist/ right now: give it a minute.
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; !existsSync(BUILT) && waited < 60_000; waited += 500) Atomics.wait(sleeper, 0, 0, 500);
   if (existsSync(BUILT)) for (const name of ['kpr-cni', 'kpr-ipam']) linkSync(BUILT, join(dir, name));
   return dir;
 })();

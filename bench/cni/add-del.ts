@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const REPO = resolve(import.meta.dirname, '../..');
-const BUILT = join(REPO, 'dist/bin/kpr');
+// The build links kpr-cni last: its presence means the executable is complete.
+const BUILT = join(REPO, 'dist/bin/kpr-cni');
 // A private hard link: a rebuild of dist/ during the run cannot pull the binary away.
 const BIN_DIR = mkdtempSync(join(tmpdir(), 'kpr-bench-bin-'));
 const KPR = join(BIN_DIR, 'kpr-cni');
