@@ -4,8 +4,12 @@ import * as z from 'zod';
 import { KprError } from '../../lib/errors.ts';
 import { run as execRun, type RunResult } from '../../lib/exec.ts';
 import { ipFamily, normalizeIP, type IPFamily } from '../../lib/ip.ts';
+import { serviceArgs } from './ipvsadm.ts';
+import type { VirtualServer } from './types.ts';
 
 export const DUMMY_INTERFACE = 'kube-ipvs0';
+/** Up to this many services, listing them one by one beats listing a large table. */
+const LIST_ONE_BY_ONE = 8;
 
 /** lib/exec.ts's run, or a stand-in with the same contract. */
 export type Runner = (cmd: string, args: readonly string[], opts?: { input?: string; allowFailure?: boolean }) => Promise<RunResult>;
@@ -101,8 +105,14 @@ export class IpvsKernel {
     return r.exitCode === 0 ? r.stdout : undefined;
   }
 
-  async ipvsList(): Promise<string> {
-    return (await this.exec('ipvsadm', ['-L', '-n'])).stdout;
+  /**
+   * `ipvsadm -L -n` (connection counts) of the given services: one call per service
+   * when they are few, else one listing of the whole table.
+   */
+  async ipvsList(services: readonly VirtualServer[]): Promise<string> {
+    if (services.length > LIST_ONE_BY_ONE) return (await this.exec('ipvsadm', ['-L', '-n'])).stdout;
+    const lists = await Promise.all(services.map((vs) => this.exec('ipvsadm', ['-L', '-n', ...serviceArgs(vs).split(' ')])));
+    return lists.map((r) => r.stdout).join('');
   }
 
   /** `ipvsadm -R`: it reports failed lines on stderr but still exits 0, so stderr decides. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { diffIpvs, needsConnectionCounts, type DiffOptions } from './diff.ts';
+import { diffIpvs, servicesNeedingCounts, tableAfter, type DiffOptions } from './diff.ts';
 import { formatRestore } from './ipvsadm.ts';
-import type { IpvsProtocol, RealServer, VirtualServer } from './types.ts';
+import { rsKey, type IpvsProtocol, type RealServer, type VirtualServer } from './types.ts';
 
 const rs = (address: string, weight = 1): RealServer => ({ address, port: 8080, weight, forward: 'masq' });
 const vs = (address: string, servers: RealServer[], more: Partial<VirtualServer> = {}): VirtualServer => ({
@@ -72,7 +72,11 @@ describe('diffIpvs', () => {
       '-d -u 10.96.0.1:80 -r 10.244.1.1:8080',
       '-d -u 10.96.0.1:80 -r 10.244.1.2:8080',
     ]);
-    expect(d.draining).toEqual(['tcp/10.96.0.1:80/10.244.1.1:8080', 'tcp/10.96.0.1:80/10.244.1.3:8080']);
+    expect(d.draining.map(({ vs, rs }) => rsKey(vs, rs))).toEqual(['tcp/10.96.0.1:80/10.244.1.1:8080', 'tcp/10.96.0.1:80/10.244.1.3:8080']);
+    // What the kernel holds afterwards: a later diff against it changes nothing.
+    const after = tableAfter(want, d.draining);
+    expect(after[0]?.realServers.map((r) => `${r.address} ${r.weight}`)).toEqual(['10.244.1.1 0', '10.244.1.3 0', '10.244.1.9 1']);
+    expect(diffIpvs(after, want, { owned: () => true, connections }).ops).toEqual([]);
   });
 
   it('deletes stale services last, and only those it owns', () => {
@@ -87,10 +91,10 @@ describe('diffIpvs', () => {
   });
 });
 
-describe('needsConnectionCounts', () => {
-  it('is true only when a TCP or SCTP real server leaves a service that stays', () => {
-    const cur = [vs('10.96.0.1', [rs('10.244.1.1')]), vs('10.96.0.2', [rs('10.244.1.1')], { protocol: 'udp' })];
-    expect(needsConnectionCounts(cur, [vs('10.96.0.2', [], { protocol: 'udp' })])).toBe(false);
-    expect(needsConnectionCounts(cur, [vs('10.96.0.1', [])])).toBe(true);
+describe('servicesNeedingCounts', () => {
+  it('lists the services a TCP or SCTP real server leaves while they stay', () => {
+    const cur = [vs('10.96.0.1', [rs('10.244.1.1')]), vs('10.96.0.2', [rs('10.244.1.1')], { protocol: 'udp' }), vs('10.96.0.3', [rs('10.244.1.1')])];
+    expect(servicesNeedingCounts(cur, [vs('10.96.0.2', [], { protocol: 'udp' })])).toEqual([]);
+    expect(servicesNeedingCounts(cur, [vs('10.96.0.1', []), vs('10.96.0.3', [rs('10.244.1.1')])]).map((v) => v.address)).toEqual(['10.96.0.1']);
   });
 });

@@ -3,7 +3,7 @@
 // and their new real servers come first, removals last. Real servers that leave a TCP or
 // SCTP service while they still carry connections are drained at weight 0 instead of
 // deleted (upstream's graceful termination); UDP ones are deleted at once.
-import type { IpvsOperation } from './ipvsadm.ts';
+import { sortRealServers, type IpvsOperation } from './ipvsadm.ts';
 import { rsKey, vsKey, hostPort, type RealServer, type VirtualServer } from './types.ts';
 
 export interface DiffOptions {
@@ -15,8 +15,8 @@ export interface DiffOptions {
 
 export interface IpvsDiff {
   ops: IpvsOperation[];
-  /** Real servers (rsKey) kept at weight 0 because connections still use them. */
-  draining: string[];
+  /** Real servers kept at weight 0 because connections still use them. */
+  draining: Array<{ vs: VirtualServer; rs: RealServer }>;
 }
 
 const byKey = (list: readonly VirtualServer[]) => new Map(list.map((vs) => [vsKey(vs), vs]));
@@ -38,9 +38,11 @@ function leavingServers(current: readonly VirtualServer[], desired: ReadonlyMap<
   return out;
 }
 
-/** Whether the diff must know connection counts (some TCP/SCTP real server is leaving). */
-export function needsConnectionCounts(current: readonly VirtualServer[], desired: readonly VirtualServer[]): boolean {
-  return leavingServers(current, byKey(desired)).some(({ vs }) => vs.protocol !== 'udp');
+/** The services whose connection counts the diff needs: a TCP/SCTP real server leaves them. */
+export function servicesNeedingCounts(current: readonly VirtualServer[], desired: readonly VirtualServer[]): VirtualServer[] {
+  const out = new Map<string, VirtualServer>();
+  for (const { vs } of leavingServers(current, byKey(desired))) if (vs.protocol !== 'udp') out.set(vsKey(vs), vs);
+  return [...out.values()];
 }
 
 export function diffIpvs(current: readonly VirtualServer[], desired: readonly VirtualServer[], opts: DiffOptions): IpvsDiff {
@@ -53,7 +55,7 @@ export function diffIpvs(current: readonly VirtualServer[], desired: readonly Vi
   const editServers: IpvsOperation[] = [];
   const deleteServers: IpvsOperation[] = [];
   const deleteServices: IpvsOperation[] = [];
-  const draining: string[] = [];
+  const draining: IpvsDiff['draining'] = [];
 
   for (const vs of sortedDesired) {
     const have = cur.get(vsKey(vs));
@@ -72,9 +74,8 @@ export function diffIpvs(current: readonly VirtualServer[], desired: readonly Vi
   }
 
   for (const { vs, rs } of leavingServers([...cur.keys()].sort().map((k) => cur.get(k) as VirtualServer), want)) {
-    const key = rsKey(vs, rs);
-    if (vs.protocol !== 'udp' && (opts.connections.get(key) ?? 0) > 0) {
-      draining.push(key);
+    if (vs.protocol !== 'udp' && (opts.connections.get(rsKey(vs, rs)) ?? 0) > 0) {
+      draining.push({ vs, rs: { ...rs, weight: 0 } });
       if (rs.weight !== 0) editServers.push({ op: 'edit-server', vs, rs: { ...rs, weight: 0 } });
     } else {
       deleteServers.push({ op: 'delete-server', vs, rs });
@@ -90,4 +91,17 @@ export function diffIpvs(current: readonly VirtualServer[], desired: readonly Vi
     ops: [...editServices, ...addServices, ...addServers, ...editServers, ...deleteServers, ...deleteServices],
     draining,
   };
+}
+
+/**
+ * The owned part of the table once the diff is applied: the desired services plus
+ * the draining real servers. Partial syncs diff against it instead of reading the kernel.
+ */
+export function tableAfter(desired: readonly VirtualServer[], draining: IpvsDiff['draining']): VirtualServer[] {
+  const extra = new Map<string, RealServer[]>();
+  for (const { vs, rs } of draining) extra.set(vsKey(vs), [...(extra.get(vsKey(vs)) ?? []), rs]);
+  return desired.map((vs) => {
+    const more = extra.get(vsKey(vs));
+    return more ? { ...vs, realServers: sortRealServers([...vs.realServers, ...more]) } : vs;
+  });
 }

@@ -136,7 +136,8 @@ export function parseIpvsadmConnections(text: string): Map<string, number> {
   return out;
 }
 
-function serviceArgs(vs: VirtualServer): string {
+/** The service selector of an ipvsadm command line, e.g. "-t 10.96.0.1:80". */
+export function serviceArgs(vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>): string {
   return `${PROTOCOL_OPTS[vs.protocol]} ${hostPort(vs.address, vs.port)}`;
 }
 

@@ -8,12 +8,12 @@ import { cidrContains, ipFamily, parseCIDR, parseIP, type CIDR, type IPFamily } 
 import type { Logger } from '../../lib/log.ts';
 import type { ProxyBackend, RulesConfig, SyncRequest, SyncResult } from '../backend.ts';
 import { DUMMY_INTERFACE, IpvsKernel, type Runner } from './apply.ts';
-import { diffIpvs, needsConnectionCounts } from './diff.ts';
+import { diffIpvs, servicesNeedingCounts, tableAfter } from './diff.ts';
 import { ownedIpsets, parseIpsetSave, planIpsetDestroy, planIpsets } from './ipset.ts';
 import { formatRestore, parseIpvsadmConnections, parseIpvsadmSave } from './ipvsadm.ts';
 import { renderIpvs } from './render.ts';
 import { cleanupText, existingJumps, renderIptables, restoreText } from './rules.ts';
-import type { VirtualServer } from './types.ts';
+import { rsKey, type VirtualServer } from './types.ts';
 
 /** Schedulers kube-proxy accepts for --ipvs-scheduler (wlc, lblc, lblcr are IPVS's own too). */
 export const IPVS_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
@@ -49,6 +49,11 @@ export class IpvsProxier implements ProxyBackend {
   private initialized = false;
   /** The iptables rules last written; undefined forces a rewrite (and the jump check). */
   private writtenRules: string | undefined;
+  /**
+   * The owned IPVS table and ipset members after the last successful sync: partial
+   * syncs diff against them instead of reading the kernel (full syncs re-read it).
+   */
+  private applied: { table: VirtualServer[]; ipsets: Map<string, Set<string>> } | undefined;
   /** Real servers currently kept at weight 0 while their connections drain (rsKey). */
   draining: readonly string[] = [];
 
@@ -81,6 +86,7 @@ export class IpvsProxier implements ProxyBackend {
       return { full, operations };
     } catch (err) {
       this.writtenRules = undefined;
+      this.applied = undefined;
       throw err instanceof KprError ? err : new KprError('IPVS_SYNC', errorMessage(err), { cause: err });
     }
   }
@@ -88,8 +94,9 @@ export class IpvsProxier implements ProxyBackend {
   private async apply(config: RulesConfig, req: SyncRequest, full: boolean): Promise<number> {
     const k = this.kernel;
     let ops = 0;
+    const known = full ? undefined : this.applied;
     // Reading the table first also loads ip_vs, whose sysctls follow.
-    const ipvsText = await k.ipvsSave();
+    const ipvsText = known ? undefined : await k.ipvsSave();
     if (!this.initialized) await this.prepareNode();
     let addrs = await k.localAddresses();
     if (addrs.dummy === undefined) {
@@ -105,15 +112,17 @@ export class IpvsProxier implements ProxyBackend {
     });
 
     const owned = new Set(ownedIpsets(this.family).keys());
-    const ipsets = planIpsets(this.family, parseIpsetSave(await k.ipsetSave(), owned), desired.ipsets);
+    const currentSets = known?.ipsets ?? parseIpsetSave(await k.ipsetSave(), owned);
+    const ipsets = planIpsets(this.family, currentSets, desired.ipsets);
     await k.ipsetRestore(ipsets.text);
     ops += ipsets.operations;
 
-    const current = parseIpvsadmSave(ipvsText).filter((vs) => ipFamily(vs.address) === this.family);
-    const connections = needsConnectionCounts(current, desired.virtualServers) ? parseIpvsadmConnections(await k.ipvsList()) : new Map<string, number>();
+    const current = known?.table ?? parseIpvsadmSave(ipvsText ?? '').filter((vs) => ipFamily(vs.address) === this.family);
+    const counted = servicesNeedingCounts(current, desired.virtualServers);
+    const connections = counted.length ? parseIpvsadmConnections(await k.ipvsList(counted)) : new Map<string, number>();
     const diff = diffIpvs(current, desired.virtualServers, { owned: this.owned, connections });
     await k.ipvsRestore(formatRestore(diff.ops));
-    this.draining = diff.draining;
+    this.draining = diff.draining.map(({ vs, rs }) => rsKey(vs, rs));
     ops += diff.ops.length;
 
     const bound = new Set(addrs.dummy);
@@ -135,6 +144,7 @@ export class IpvsProxier implements ProxyBackend {
     await k.changeAddresses('del', unbind);
     ops += unbind.length;
 
+    this.applied = { table: tableAfter(desired.virtualServers, diff.draining), ipsets: desired.ipsets };
     this.opts.log?.debug({ family: this.family, ops, draining: diff.draining.length }, 'ipvs sync applied');
     return ops;
   }
@@ -190,6 +200,7 @@ export class IpvsProxier implements ProxyBackend {
     });
     this.initialized = false;
     this.writtenRules = undefined;
+    this.applied = undefined;
     if (failures.length) throw new KprError('IPVS_CLEANUP', failures.join('; '));
   }
 }
