@@ -101,8 +101,7 @@ export class IpvsKernel {
 
   /** `ipvsadm -S -n`, or undefined when IPVS is unavailable (no ip_vs module, no ipvsadm). */
   async ipvsSaveIfAvailable(): Promise<string | undefined> {
-    const r = await this.exec('ipvsadm', ['-S', '-n'], { allowFailure: true });
-    return r.exitCode === 0 ? r.stdout : undefined;
+    return this.outputIfAvailable('ipvsadm', ['-S', '-n']);
   }
 
   /**
@@ -134,8 +133,18 @@ export class IpvsKernel {
 
   /** `ipset save`, or undefined when ipset is unavailable. */
   async ipsetSaveIfAvailable(): Promise<string | undefined> {
-    const r = await this.exec('ipset', ['save'], { allowFailure: true });
-    return r.exitCode === 0 ? r.stdout : undefined;
+    return this.outputIfAvailable('ipset', ['save']);
+  }
+
+  /** A command's output, or undefined when it fails or is not installed (cleanup on nodes without IPVS). */
+  private async outputIfAvailable(cmd: string, args: readonly string[]): Promise<string | undefined> {
+    try {
+      const r = await this.exec(cmd, args, { allowFailure: true });
+      return r.exitCode === 0 ? r.stdout : undefined;
+    } catch (err) {
+      if (err instanceof KprError && err.code === 'EXEC') return undefined;
+      throw err;
+    }
   }
 
   async ipsetRestore(text: string): Promise<void> {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatRestore } from './ipvsadm.ts';
 import { renderIpvs, type RenderInput } from './render.ts';
-import { endpoint, servicePort, snapshot } from './testing.ts';
+import { renderRuleset } from './ruleset.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from './testing.ts';
 import type { ProxySnapshot } from '../model/types.ts';
 
 function render(snap: ProxySnapshot, over: Partial<RenderInput> = {}) {
@@ -112,5 +113,16 @@ describe('renderIpvs', () => {
     const a = servicePort('a', { clusterIP: '10.96.0.3' });
     const b = servicePort('b', { clusterIP: '10.96.0.2' });
     expect(render(snapshot([[a, [endpoint('10.244.1.1')]], [b, []]]))).toEqual(render(snapshot([[b, []], [a, [endpoint('10.244.1.1')]]])));
+  });
+});
+
+describe('renderRuleset', () => {
+  it('writes ipsets, the table, the VIPs and the iptables input in apply order', () => {
+    const text = renderRuleset(snapshot([[servicePort('np', { nodePort: 30080 }), [endpoint('10.244.1.5')]]]), rulesConfig({ nodeIP: '192.168.0.2' }));
+    const at = (s: string) => text.indexOf(s);
+    expect(at('add KUBE-NODE-PORT-TCP 30080\n')).toBeGreaterThan(at('# ipset restore'));
+    expect(at('-A -t 192.168.0.2:30080 -s rr\n')).toBeGreaterThan(at('# ipvsadm -R'));
+    expect(at('address add 10.96.0.1/32 dev kube-ipvs0\n')).toBeGreaterThan(at('# ip -batch'));
+    expect(at('*nat\n')).toBeGreaterThan(at('# iptables-restore'));
   });
 });
