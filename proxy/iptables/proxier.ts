@@ -10,6 +10,9 @@ import { renderAllServices, renderContext } from './ruleset.ts';
 import { planFull, planPartial } from './restore-plan.ts';
 import { isDeepStrictEqual } from 'node:util';
 
+/** ServicePorts changed at once beyond which a sync goes the full (batched) way. */
+const MAX_PARTIAL_CHANGES = 500;
+
 interface Programmed {
   base: BaseRules;
   largeCluster: boolean;
@@ -39,8 +42,10 @@ export class IptablesProxier implements ProxyBackend {
     const base = renderBase(config);
     const ctx = renderContext(snapshot, config);
     const prev = this.programmed;
+    // A change touching very many ServicePorts goes the full, batched way: one partial
+    // restore creating thousands of chains would hit iptables-nft's quadratic cost.
     const full =
-      req.changed === undefined || !prev || prev.largeCluster !== ctx.largeCluster || !isDeepStrictEqual(prev.base, base);
+      req.changed === undefined || req.changed.size > MAX_PARTIAL_CHANGES || !prev || prev.largeCluster !== ctx.largeCluster || !isDeepStrictEqual(prev.base, base);
     // Forget the record first: if the restore fails, the next sync must be full.
     this.programmed = undefined;
     const render = (key: string) => {
@@ -49,7 +54,7 @@ export class IptablesProxier implements ProxyBackend {
     };
 
     let services: Map<string, ServiceRules>;
-    let text: string;
+    let restores: string[];
     if (full) {
       // As upstream: NodePorts on 127.0.0.1 need route_localnet; KUBE-FIREWALL closes
       // the hole it opens (kubernetes issue 90259).
@@ -57,7 +62,7 @@ export class IptablesProxier implements ProxyBackend {
         await this.tables.allowLocalhostNodePorts();
       }
       services = renderAllServices(snapshot, ctx);
-      text = planFull(base, services, await this.tables.view());
+      restores = planFull(base, services, await this.tables.view());
     } else {
       services = prev.services;
       const before = new Map<string, ServiceRules>();
@@ -69,11 +74,15 @@ export class IptablesProxier implements ProxyBackend {
         if (cur) services.set(key, cur);
         else services.delete(key);
       }
-      text = planPartial(before, services, changed);
+      restores = [planPartial(before, services, changed)];
     }
-    await this.tables.restore(text);
+    let operations = 0;
+    for (const text of restores) {
+      await this.tables.restore(text);
+      operations += text === '' ? 0 : text.split('\n').length - 1;
+    }
     this.programmed = { base, largeCluster: ctx.largeCluster, services };
-    return { full, operations: text === '' ? 0 : text.split('\n').length - 1 };
+    return { full, operations };
   }
 
   async cleanup(): Promise<void> {

@@ -47,6 +47,11 @@ export class ProxyProcess {
     });
   }
 
+  /** The proxy's pid (`ip netns exec` execs it, so the child is the proxy itself). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** Kills the proxy (SIGKILL by default, as a crash would) and waits for it to go. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const proc = this.proc;

@@ -10,7 +10,8 @@ export type AgentRequest =
   | { id: number; op: 'listen'; proto: 'tcp' | 'udp'; port: number; name: string; host?: string }
   | { id: number; op: 'probe'; proto: 'tcp' | 'udp'; host: string; port: number; timeoutMs: number; payload?: string; localPort?: number }
   | { id: number; op: 'hold'; host: string; port: number; timeoutMs: number }
-  | { id: number; op: 'send'; handle: number; data: string };
+  | { id: number; op: 'send'; handle: number; data: string }
+  | { id: number; op: 'connectTimes'; host: string; port: number; count: number };
 
 export interface AgentReply {
   id: number;
@@ -100,6 +101,24 @@ function send(req: Extract<AgentRequest, { op: 'send' }>): void {
   sock.write(`${req.data}\n`);
 }
 
+/**
+ * Times `count` sequential TCP connects (SYN to established) in the agent itself, so
+ * the figures hold no IPC; the reply is the times in microseconds, comma-separated.
+ */
+async function connectTimes(req: Extract<AgentRequest, { op: 'connectTimes' }>): Promise<void> {
+  const times: number[] = [];
+  for (let i = 0; i < req.count; i++) {
+    const t0 = process.hrtime.bigint();
+    const err = await new Promise<string | undefined>((resolve) => {
+      const sock = net.connect({ host: req.host, port: req.port }, () => { sock.destroy(); resolve(undefined); });
+      sock.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    if (err) { answer({ id: req.id, ok: false, error: err }); return; }
+    times.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  answer({ id: req.id, ok: true, reply: times.map((t) => t.toFixed(1)).join(',') });
+}
+
 /** Serves requests from stdin until it closes. */
 export function runAgent(): void {
   createInterface({ input: process.stdin }).on('line', (line) => {
@@ -107,6 +126,7 @@ export function runAgent(): void {
     if (req.op === 'listen') listen(req);
     else if (req.op === 'probe') (req.proto === 'tcp' ? probeTcp : probeUdp)(req);
     else if (req.op === 'hold') hold(req);
+    else if (req.op === 'connectTimes') void connectTimes(req);
     else send(req);
   });
   process.stdin.on('end', () => process.exit(0));

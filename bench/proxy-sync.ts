@@ -1,0 +1,186 @@
+// End-to-end scale benchmark of `kpr proxy` (the built executable) in a node namespace,
+// fed N Services x E endpoints by the embedded API server through client-node informers:
+//  (a) time from process start to the first complete sync,
+//  (b) one EndpointSlice change -> rules in the kernel (the proxy's "synced" log line),
+//  (c) the proxy's RSS,
+//  (d) the floor: a bare iptables-restore / nft -f of the same final ruleset into an empty
+//      namespace, timed in the same run, and the proxy's own full sync as a ratio of it;
+//      for iptables also kube-proxy's way of applying (b): rewriting all of KUBE-SERVICES,
+//  (e) first-packet latency: median TCP connect to the last-created ClusterIP at the
+//      largest size against the same with a single Service.
+// Usage: npm run bench -- [--modes iptables,nftables] [--sizes 100x10,1000x10,10000x10] [--changes 7] [--out FILE]
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startApiServer } from '../apiserver/server.ts';
+import type { ProxyMode } from '../proxy/backend.ts';
+import { forwardIntoNamespace } from '../test/harness/ns-forward.ts';
+import { NamespaceSet } from '../test/harness/netns.ts';
+import { NODE_OBJECT } from '../test/flows/cluster.ts';
+import { NS, service, slices, type Obj } from '../test/flows/objects.ts';
+import { ProxyProcess, isSync, type LogLine } from '../test/flows/proxy-process.ts';
+import { CLUSTER_CIDRS, NODE_NAME, PODS, Topology } from '../test/flows/topology.ts';
+import { median, timeCommand } from './measure.ts';
+
+const PROBE_IP = '10.99.255.254';
+const API_PORT = 16443;
+
+const quad = (n: number) => `${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+const clusterIP = (i: number) => `10.100.${(i >> 8) & 255}.${i & 255}`;
+
+/** N Services with E (unreachable) endpoints each, then the probe Service, created last, whose endpoint is pod s1. */
+function objects(n: number, e: number): Obj[] {
+  const out: Obj[] = [NODE_OBJECT as Obj];
+  const port = [{ port: 80, targetPort: 8080 }];
+  for (let i = 0; i < n; i++) {
+    out.push(service({ name: `svc-${i}`, clusterIP: clusterIP(i), ports: port }));
+    const [slice] = slices(`svc-${i}`, port, [], [4]);
+    if (!slice) continue;
+    (slice as unknown as { endpoints: unknown[] }).endpoints = Array.from({ length: e }, (_, k) => ({ addresses: [`10.${128 + ((i * e + k) >> 16)}.${quad(i * e + k).split('.').slice(1).join('.')}`], nodeName: 'node-b', conditions: { ready: true } }));
+    out.push(slice);
+  }
+  out.push(service({ name: 'probe', clusterIP: PROBE_IP, ports: port }), ...slices('probe', port, ['s1'], [4]));
+  return out;
+}
+
+interface Result {
+  mode: ProxyMode;
+  services: number;
+  endpoints: number;
+  firstSyncMs: number;
+  proxierFullSyncMs: number;
+  floorMs: number;
+  ratioToFloor: number;
+  changeMedianMs: number;
+  changeAllMs: number[];
+  kubeProxyWayMs?: number;
+  rssMB: number;
+  connectMedianUs?: number;
+}
+
+const syncLine = (l: LogLine) => isSync(l) && l.family === 'IPv4';
+
+async function dumpRuleset(topo: Topology, mode: ProxyMode): Promise<string> {
+  if (mode === 'nftables') return (await topo.node.exec('nft', ['list', 'table', 'ip', 'kpr'])).stdout;
+  return (await topo.node.exec('iptables-save', [])).stdout;
+}
+
+/** A bare restore of the same ruleset into a new, empty namespace. */
+async function floor(mode: ProxyMode, ruleset: string): Promise<number> {
+  const set = new NamespaceSet();
+  try {
+    const ns = await set.create('floor');
+    const [cmd, args] = mode === 'nftables' ? ['nft', ['-f', '-']] : ['iptables-restore', ['-w', '5']];
+    return await timeCommand('ip', ['netns', 'exec', ns.name, cmd, ...(args as string[])], ruleset);
+  } finally {
+    await set.destroyAll();
+  }
+}
+
+/** kube-proxy's partial sync: all of nat KUBE-SERVICES rewritten, plus the changed Service's chains. */
+async function kubeProxyWay(topo: Topology, svcIndex: number): Promise<number> {
+  const nat = (await topo.node.exec('iptables-save', ['-t', 'nat'])).stdout.split('\n');
+  const services = nat.filter((l) => l.startsWith('-A KUBE-SERVICES '));
+  const svcChain = /-j (KUBE-SVC-\S+)/.exec(services.find((l) => l.includes(`${NS}/svc-${svcIndex}:p cluster IP`)) ?? '')?.[1] ?? '';
+  const sepChains = nat.filter((l) => l.startsWith(`-A ${svcChain} `)).map((l) => /-j (KUBE-SEP-\S+)/.exec(l)?.[1]).filter((c): c is string => !!c);
+  const own = [svcChain, ...sepChains];
+  const text = ['*nat', ':KUBE-SERVICES - [0:0]', ...own.map((c) => `:${c} - [0:0]`), ...services, ...nat.filter((l) => own.some((c) => l.startsWith(`-A ${c} `))), 'COMMIT', ''].join('\n');
+  return timeCommand('ip', ['netns', 'exec', topo.node.name, 'iptables-restore', '--noflush', '-w', '5'], text);
+}
+
+async function connectMedian(topo: Topology, count: number): Promise<number> {
+  const r = await topo.agent(topo.pods.client).call({ op: 'connectTimes', host: PROBE_IP, port: 80, count });
+  if (!r.ok) throw new Error(`connect to the probe Service failed: ${r.error}`);
+  return median((r.reply ?? '').split(',').map(Number));
+}
+
+async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: number; latency: boolean }): Promise<Result> {
+  const topo = await Topology.create();
+  const dir = mkdtempSync(join(tmpdir(), 'kpr-bench-'));
+  const api = await startApiServer({ objects: objects(n, e) });
+  const forward = await forwardIntoNamespace(topo.node, { host: '127.0.0.1', port: api.port }, API_PORT);
+  let proxy: ProxyProcess | undefined;
+  try {
+    await topo.startServers({ tcp: [8080], udp: [] });
+    const kubeconfig = join(dir, 'kubeconfig');
+    await api.writeKubeconfig(kubeconfig);
+    proxy = new ProxyProcess(topo.node, [
+      `--proxy-mode=${mode}`, `--kubeconfig=${kubeconfig}`, `--master=http://127.0.0.1:${API_PORT}`, `--hostname-override=${NODE_NAME}`,
+      `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`, '--iptables-min-sync-period=0s', '--healthz-bind-address=', '--metrics-bind-address=',
+    ]);
+    const started = Date.now();
+    const first = proxy.waitForLog(syncLine, 600_000);
+    proxy.start();
+    const firstLine = await first;
+    const firstSyncMs = Number(firstLine.time) - started;
+    const proxierFullSyncMs = Number(firstLine.ms);
+
+    const changes: number[] = [];
+    let kubeProxyWayMs: number | undefined;
+    const port = [{ port: 80, targetPort: 8080 }];
+    for (let c = 0; c < opts.changes; c++) {
+      const i = Math.floor((n * (c + 1)) / (opts.changes + 1));
+      const [slice] = slices(`svc-${i}`, port, [], [4]);
+      if (!slice) continue;
+      (slice as unknown as { endpoints: unknown[] }).endpoints = Array.from({ length: e }, (_, k) => ({ addresses: [`10.250.${c}.${k + 1}`], nodeName: 'node-b', conditions: { ready: true } }));
+      const synced = proxy.waitForLog((l) => syncLine(l) && l.full === false, 60_000);
+      const t0 = Date.now();
+      api.apply(slice);
+      changes.push(Number((await synced).time) - t0);
+      if (mode === 'iptables' && c === 0) kubeProxyWayMs = await kubeProxyWay(topo, i);
+    }
+    const rssMB = Number(/VmRSS:\s+(\d+)/.exec((await topo.node.exec('cat', [`/proc/${proxy.pid}/status`])).stdout)?.[1] ?? 0) / 1024;
+    const floorMs = await floor(mode, await dumpRuleset(topo, mode));
+    return {
+      mode, services: n, endpoints: e, firstSyncMs, proxierFullSyncMs, floorMs, ratioToFloor: proxierFullSyncMs / floorMs,
+      changeMedianMs: median(changes), changeAllMs: changes, kubeProxyWayMs, rssMB,
+      connectMedianUs: opts.latency ? await connectMedian(topo, 300) : undefined,
+    };
+  } finally {
+    await proxy?.kill();
+    await forward.stop();
+    await api.close();
+    await topo.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      modes: { type: 'string', default: 'iptables,nftables' },
+      sizes: { type: 'string', default: '100x10,1000x10,10000x10' },
+      changes: { type: 'string', default: '7' },
+      out: { type: 'string', default: join(tmpdir(), 'kpr-proxy-sync-bench.json') },
+    },
+  });
+  const sizes = values.sizes.split(',').map((s) => s.split('x').map(Number) as [number, number]);
+  const largest = sizes.reduce((a, b) => (a[0] * a[1] >= b[0] * b[1] ? a : b));
+  const results: Result[] = [];
+  for (const mode of values.modes.split(',') as ProxyMode[]) {
+    // The latency floor: the same cluster with a single Service.
+    const single = await measure(mode, 0, 1, { changes: 0, latency: true });
+    results.push(single);
+    for (const [n, e] of sizes) {
+      const r = await measure(mode, n, e, { changes: Number(values.changes), latency: n === largest[0] && e === largest[1] });
+      results.push(r);
+      process.stderr.write(`${mode} ${n}x${e}: ${JSON.stringify(r)}\n`);
+    }
+  }
+  const f = (x: number | undefined, d = 0) => (x === undefined ? '-' : x.toFixed(d));
+  process.stdout.write(
+    `${'mode'.padEnd(9)} ${'svc x ep'.padEnd(10)} ${'first sync'.padStart(10)} ${'full sync'.padStart(9)} ${'floor'.padStart(7)} ${'ratio'.padStart(5)} ${'change'.padStart(7)} ${'kube-proxy way'.padStart(14)} ${'RSS MB'.padStart(7)} ${'connect us'.padStart(10)}\n`,
+  );
+  for (const r of results) {
+    const singleLatency = results.find((x) => x.mode === r.mode && x.services === 0)?.connectMedianUs;
+    const latency = r.connectMedianUs === undefined ? '-' : r.services === 0 ? `${f(r.connectMedianUs)}` : `${f(r.connectMedianUs)} (${f(r.connectMedianUs / (singleLatency ?? NaN), 2)}x)`;
+    process.stdout.write(
+      `${r.mode.padEnd(9)} ${`${r.services + 1}x${r.endpoints}`.padEnd(10)} ${`${f(r.firstSyncMs)}ms`.padStart(10)} ${`${f(r.proxierFullSyncMs)}ms`.padStart(9)} ${`${f(r.floorMs)}ms`.padStart(7)} ${f(r.ratioToFloor, 2).padStart(5)} ${`${f(r.changeMedianMs)}ms`.padStart(7)} ${(r.kubeProxyWayMs === undefined ? '-' : `${f(r.kubeProxyWayMs)}ms (${f(r.kubeProxyWayMs / r.changeMedianMs, 1)}x)`).padStart(14)} ${f(r.rssMB).padStart(7)} ${latency.padStart(10)}\n`,
+    );
+  }
+  writeFileSync(values.out, JSON.stringify(results, null, 2));
+  process.stdout.write(`results: ${values.out}\n`);
+}
+
+await main();
