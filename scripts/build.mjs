@@ -41,7 +41,9 @@ execFileSync(
   { stdio: 'ignore' },
 );
 chmodSync(`${out}/bin/kpr`, 0o755);
-// The CNI runtime executes plugins by type name; the same binary answers as kpr-cni.
+// The CNI runtime executes plugins by type name; the same binary answers as kpr-cni
+// and as kpr-ipam.
 linkSync(`${out}/bin/kpr`, `${out}/bin/kpr-cni`);
+linkSync(`${out}/bin/kpr`, `${out}/bin/kpr-ipam`);
 rmSync(`${out}/kpr.blob`);
 console.error(`built ${out}/bin/kpr`);
