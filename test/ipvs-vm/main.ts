@@ -2,6 +2,7 @@
 // those matching argv[2] (all by default) and exits non-zero on a failure.
 import './flows.ts';
 import './ipvs.ts';
+import './mode-switch.ts';
 import './bench.ts';
 import { runTests } from './runner.ts';
 
