@@ -16,6 +16,7 @@ interface Entry {
 const commands: Record<string, Entry> = {
   proxy: { summary: 'the node agent replacing kube-proxy (kube-proxy flags and config file)', load: () => import('../proxy/cli.ts') },
   render: { summary: 'print the ruleset kpr would program for objects in files (no kernel)', load: () => import('../proxy/render-cli.ts') },
+  inspect: { summary: 'show the Services the kernel implements and their backends (ipvsadm -Ln style, any mode)', load: () => import('../proxy/inspect/cli.ts') },
   lab: { summary: 'a one-node cluster in network namespaces, routed by kpr proxy (needs root)', load: () => import('../lab/cli.ts') },
   'lab-agent': { summary: 'traffic agent inside a lab namespace (internal)', load: async () => ({ main: async () => { (await import('../test/harness/agent.ts')).runAgent(); return new Promise<number>(() => undefined); } }) },
   version: { summary: 'print the version', load: async () => ({ main: async () => { process.stdout.write('kpr 0.1.0\n'); return 0; } }) },

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { changesFrom, newState, rulesConfig } from '../../test/flows/fixture.ts';
+import { OBJECTS } from '../../test/flows/table.ts';
+import { renderRuleset } from '../ipvs/ruleset.ts';
+import { hasIpvsServices, parseIpvsView, type IpvsListings } from './ipvs.ts';
+import { frontend, pods } from './testing.ts';
+
+/**
+ * The IPVS mode's state for the flow-table cluster, from kpr render's sections: the
+ * ipset restore and ipvsadm -R text use the same lines as `ipset save` and
+ * `ipvsadm -S -n` print (`-A -t VIP:port -s rr`, `-a -t ... -r EP -m -w 1`).
+ */
+function listings(family: 4 | 6): IpvsListings {
+  const state = newState();
+  const { services, slices } = changesFrom(OBJECTS);
+  state.apply(services, slices);
+  const snapshot = state.snapshot(family);
+  if (!snapshot) throw new Error('no snapshot');
+  const sections = new Map(renderRuleset(snapshot, rulesConfig(family)).split(/^# /m).map((s) => [s.split('\n')[0] ?? '', s]));
+  const section = (prefix: string) => [...sections].find(([title]) => title.startsWith(prefix))?.[1] ?? '';
+  return { ipset: section('ipset'), ipvsadm: section('ipvsadm').replace(/^ipvsadm.*\n/, ''), nat: section(family === 4 ? 'iptables' : 'ip6tables') };
+}
+
+describe('IPVS inspection of the flow-table cluster', () => {
+  for (const family of [4, 6] as const) {
+    it(`shows virtual servers with kinds, policies, affinity and source ranges (IPv${family})`, () => {
+      const view = parseIpvsView(listings(family), family);
+      const ip = (v4: string, v6: string) => (family === 4 ? v4 : v6);
+      const node = ip('192.0.2.1', 'fd00:192::1');
+      const web = frontend(view, 'tcp', { ip4: '10.96.0.10', ip6: 'fd00:96::10' }, 80);
+      expect(web).toMatchObject({ kind: 'ClusterIP', scheduler: 'rr', masquerade: ip('src != 10.244.0.0/16', 'src != fd00:10:244::/48') });
+      expect(web.backends.map((b) => b.weight)).toEqual([1, 1, 1]);
+      expect(Object.keys(pods(family, web.backends))).toEqual(['s1', 's2', 'r1']);
+      expect(frontend(view, 'udp', { ip4: '10.96.0.20', ip6: 'fd00:96::20' }, 53)).toMatchObject({ verdict: 'REJECT', reason: 'no real servers', backends: [] });
+      expect(frontend(view, 'tcp', { ip4: '10.96.0.70', ip6: 'fd00:96::70' }, 80)).toMatchObject({ affinitySeconds: 60 });
+      expect(frontend(view, 'tcp', { ip4: '198.51.100.20', ip6: 'fd00:198::20' }, 80)).toMatchObject({
+        kind: 'LoadBalancer', policy: 'Cluster', masquerade: 'all', sourceRanges: [ip('192.0.2.20', 'fd00:192::20')],
+      });
+      expect(frontend(view, 'tcp', { ip4: '198.51.100.10', ip6: 'fd00:198::10' }, 80)).toMatchObject({ kind: 'ExternalIP', policy: 'Cluster' });
+      expect(frontend(view, 'tcp', node, 30080)).toMatchObject({ kind: 'NodePort', policy: 'Cluster', masquerade: 'all' });
+      expect(frontend(view, 'tcp', node, 30081)).toMatchObject({ kind: 'NodePort', policy: 'Local', masquerade: 'none' });
+      expect(view.frontends.filter((f) => f.kind === 'ClusterIP')).toHaveLength(16);
+    });
+  }
+
+  it('without ipsets, every virtual server is shown as a ClusterIP with its real servers', () => {
+    const { ipvsadm } = listings(4);
+    const view = parseIpvsView({ ipvsadm, ipset: '', nat: '' }, 4);
+    expect(view.frontends.every((f) => f.kind === 'ClusterIP' && f.masquerade === undefined)).toBe(true);
+    expect(view.frontends).toHaveLength(22);
+  });
+
+  it('detects virtual servers per family', () => {
+    expect(hasIpvsServices(listings(4).ipvsadm, 4)).toBe(true);
+    expect(hasIpvsServices(listings(4).ipvsadm, 6)).toBe(false);
+    expect(hasIpvsServices('', 4)).toBe(false);
+  });
+});
