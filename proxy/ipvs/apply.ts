@@ -73,8 +73,12 @@ export class IpvsKernel {
     return parseLocalAddresses((await this.exec('ip', ['-j', 'addr', 'show'])).stdout, this.family);
   }
 
+  /** Creates kube-ipvs0; the proxier of the other family may have just done so. */
   async ensureDummy(): Promise<void> {
-    await this.exec('ip', ['link', 'add', DUMMY_INTERFACE, 'type', 'dummy']);
+    const r = await this.exec('ip', ['link', 'add', DUMMY_INTERFACE, 'type', 'dummy'], { allowFailure: true });
+    if (r.exitCode !== 0 && !r.stderr.includes('File exists')) {
+      throw new KprError('IP_LINK', `cannot create ${DUMMY_INTERFACE}: ${r.stderr.trim()}`, { object: DUMMY_INTERFACE });
+    }
   }
 
   /** Adds and removes kube-ipvs0 addresses in one `ip -batch`. */
