@@ -32,7 +32,7 @@ Prot LocalAddress:Port   Kind          Policy   Affinity  Masquerade            
 TCP  10.96.0.10:80       ClusterIP     Cluster  -         src != 10.244.0.0/16  default/web:http
   -> 10.244.1.5:8080     0.5000
   -> 10.244.2.7:8080     0.5000
-UDP  10.96.0.20:53       ClusterIP     -        -         -                     default/empty:dns   REJECT (no endpoints)
+UDP  10.96.0.20:53       ClusterIP     -        -         -                     default/empty:dns  REJECT (no endpoints)
 TCP  198.51.100.20:80    LoadBalancer  Local    10800s    src-type local        default/lb:http
      only from 192.0.2.0/24; others DROP
   -> 10.244.1.5:8080     1.0000

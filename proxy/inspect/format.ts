@@ -30,15 +30,15 @@ function viewText(v: View): string {
   const addrs = v.frontends.flatMap((f) => [hostPort(f.address, f.port), ...[...f.backends, ...(f.shortCircuit ?? [])].map((b) => hostPort(b.address, b.port))]);
   const aw = Math.max('RemoteAddress:Port'.length, ...addrs.map((a) => a.length)) + 2;
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)) + 2);
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('').trimEnd();
+  // Padded to the last column, so that a REJECT/DROP note lines up after it.
+  const line = (cells: string[], note = '') => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('')}${note}`.trimEnd();
   const out: string[] = [];
   const nodePorts = v.nodePortAddresses ? ` — NodePorts (*) on ${v.nodePortAddresses}` : '';
   out.push(`${v.mode} IPv${v.family}${nodePorts}`);
   out.push(`Prot ${'LocalAddress:Port'.padEnd(aw)}${line(head)}`);
   out.push(`  -> ${'RemoteAddress:Port'.padEnd(aw)}${ipvs ? 'Weight' : 'Prob'}`);
   v.frontends.forEach((f, i) => {
-    const extra = verdictText(f);
-    out.push(`${f.protocol.toUpperCase().padEnd(5)}${hostPort(f.address, f.port).padEnd(aw)}${line(rows[i] ?? [])}${extra ? `   ${extra}` : ''}`);
+    out.push(`${f.protocol.toUpperCase().padEnd(5)}${hostPort(f.address, f.port).padEnd(aw)}${line(rows[i] ?? [], verdictText(f))}`);
     if (f.sourceRanges) out.push(`     only from ${f.sourceRanges.join(', ') || '(none)'}; others DROP`);
     for (const b of f.backends) out.push(`  -> ${hostPort(b.address, b.port).padEnd(aw)}${share(b)}`);
     for (const b of f.shortCircuit ?? []) out.push(`  => ${hostPort(b.address, b.port).padEnd(aw)}${share(b).padEnd(8)}pods and node (short-circuit)`);
