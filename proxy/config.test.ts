@@ -199,7 +199,7 @@ describe('parseProxyArgs: flags', () => {
     expect(errorOf(['--proxy-mode=userspace'])).toBe('--proxy-mode: "userspace" is not one of iptables, ipvs, nftables');
     expect(errorOf(['--iptables-masquerade-bit=32'])).toBe('--iptables-masquerade-bit: must be between 0 and 31');
     expect(errorOf(['--kubeconfig'])).toBe('--kubeconfig: needs a value');
-    expect(errorOf(['--ipvs-scheduler=fastest', '--proxy-mode=ipvs'])).toBe('--ipvs-scheduler: "fastest" is not one of rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh');
+    expect(errorOf(['--ipvs-scheduler=fastest', '--proxy-mode=ipvs'])).toBe('--ipvs-scheduler: "fastest" is not one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh');
     expect(errorOf(['--iptables-sync-period=1s', '--iptables-min-sync-period=2s'])).toBe('--iptables-min-sync-period: must not be longer than syncPeriod');
     expect(errorOf(['--iptables-sync-period=0s'])).toBe('--iptables-sync-period: must be greater than 0');
     expect(errorOf(['--detect-local-mode=BridgeInterface'])).toBe('--pod-bridge-interface: must be set when detectLocalMode is BridgeInterface');

@@ -54,7 +54,7 @@ export interface ProxyConfig {
   /** iptables mode, IPv4: accept NodePorts on 127.0.0.1 (route_localnet). */
   localhostNodePorts: boolean;
   ipvs: {
-    scheduler: string;
+    scheduler: IpvsScheduler;
     strictARP: boolean;
     excludeCIDRs: string[];
     /** 0 = leave the kernel's value. */
@@ -87,7 +87,10 @@ export interface ProxyConfig {
 
 const HEALTHZ_PORT = 10256;
 const METRICS_PORT = 10249;
-const IPVS_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'sh', 'dh', 'sed', 'nq', 'mh'];
+/** IPVS schedulers kube-proxy accepts (--ipvs-scheduler). */
+export const IPVS_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
+export type IpvsScheduler = (typeof IPVS_SCHEDULERS)[number];
+const isScheduler = (s: string): s is IpvsScheduler => (IPVS_SCHEDULERS as readonly string[]).includes(s);
 
 /** Settings kube-proxy accepts that change nothing here: warn when set to a non-zero value. */
 const NO_EFFECT: [path: string, why: string][] = [
@@ -250,8 +253,9 @@ function resolve(
   if (detectLocalMode === 'BridgeInterface' && detectLocal.bridgeInterface === '') problem('detectLocal.bridgeInterface', 'must be set when detectLocalMode is BridgeInterface');
   if (detectLocalMode === 'InterfaceNamePrefix' && detectLocal.interfaceNamePrefix === '') problem('detectLocal.interfaceNamePrefix', 'must be set when detectLocalMode is InterfaceNamePrefix');
 
-  const scheduler = f.ipvs?.scheduler || 'rr';
-  if (!IPVS_SCHEDULERS.includes(scheduler)) problem('ipvs.scheduler', `${JSON.stringify(scheduler)} is not one of ${IPVS_SCHEDULERS.join(', ')}`);
+  const rawScheduler = f.ipvs?.scheduler || 'rr';
+  if (!isScheduler(rawScheduler)) problem('ipvs.scheduler', `${JSON.stringify(rawScheduler)} is not one of ${IPVS_SCHEDULERS.join(', ')}`);
+  const scheduler: IpvsScheduler = isScheduler(rawScheduler) ? rawScheduler : 'rr';
 
   const configSyncPeriodMs = period('configSyncPeriod', f.configSyncPeriod) ?? 15 * 60_000;
   if (configSyncPeriodMs <= 0) problem('configSyncPeriod', 'must be greater than 0');

@@ -6,7 +6,7 @@ import { Cluster } from '../test/flows/cluster.ts';
 import { FLOWS } from '../test/flows/table.ts';
 import { checkFlow, runFlows } from '../test/flows/run.ts';
 import { NS, service, slices } from '../test/flows/objects.ts';
-import { isSync } from '../test/flows/proxy-process.ts';
+import { isSync, KPR_BIN } from '../test/flows/proxy-process.ts';
 import type { ProxyMode } from './backend.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,7 +39,9 @@ async function dumpRules(c: Cluster, mode: ProxyMode): Promise<string[]> {
     const [kind, o] = Object.entries(item)[0] ?? [];
     if (!o) continue;
     if (kind === 'chain') out.push(`chain ${String(o.family)} ${String(o.table)} ${String(o.name)}`);
-    if (kind === 'rule') out.push(`rule ${String(o.family)} ${String(o.chain)} ${JSON.stringify(o.expr)}`);
+    // nft prints a transport-port match as "tcp dport" or "th dport" depending on how it
+    // decodes the rule, for the same kernel bytecode.
+    if (kind === 'rule') out.push(`rule ${String(o.family)} ${String(o.chain)} ${JSON.stringify(o.expr).replace(/"protocol":"(tcp|udp|sctp)","field":"dport"/g, '"protocol":"th","field":"dport"')}`);
     // Affinity sets fill with client addresses as traffic flows: count only the others.
     const dynamic = String(o.name).startsWith('affinity-');
     if (kind === 'set' || kind === 'map') out.push(`${kind} ${String(o.family)} ${String(o.name)} ${dynamic || !Array.isArray(o.elem) ? '' : o.elem.length}`);
@@ -149,5 +151,24 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
     expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
     expect(await dumpRules(c, MODE)).toEqual(before);
     expect(c.proxy.logs.filter(isSync).length).toBeGreaterThan(0);
+  });
+  it('--cleanup removes what kpr owns in every mode, and nothing else', async () => {
+    const node = c.topo.node;
+    await node.exec('iptables', ['-t', 'nat', '-N', 'OTHER-CHAIN']);
+    await node.exec('iptables', ['-t', 'nat', '-A', 'PREROUTING', '-j', 'OTHER-CHAIN']);
+    await node.exec('nft', ['add', 'table', 'ip', 'someone-else']);
+    await c.proxy.kill('SIGTERM');
+    const out = await node.exec(KPR_BIN, ['proxy', '--cleanup'], { allowFailure: true });
+    expect(out.exitCode, out.stderr).toBe(0);
+    const save = (await node.exec('iptables-save', [])).stdout + (await node.exec('ip6tables-save', [])).stdout;
+    // kubelet's KUBE-FIREWALL is not kpr's to delete (as upstream's cleanup leaves it).
+    expect(save.split('\n').filter((l) => /KUBE-/.test(l) && !/KUBE-FIREWALL/.test(l))).toEqual([]);
+    expect(save).toContain('-A PREROUTING -j OTHER-CHAIN');
+    const tables = (await node.exec('nft', ['list', 'tables'])).stdout;
+    expect(tables).not.toMatch(/table ip6? kpr\b/);
+    expect(tables).toContain('table ip someone-else');
+    // And the cluster is back once the proxy runs again.
+    await c.startProxy();
+    expect(await runFlows(c.topo, FLOWS.filter((f) => f.family === 4), MODE)).toEqual([]);
   });
 });

@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     const snapshot = state.snapshot(family);
     if (!snapshot) continue;
     process.stdout.write(`# kpr ${cfg.mode} ruleset, IPv${family}, node ${cfg.hostname}\n`);
-    process.stdout.write(renderRuleset(cfg.mode, snapshot, rulesConfigFor(cfg, family, node, nodeAddresses)));
+    process.stdout.write(renderRuleset(cfg.mode, snapshot, rulesConfigFor(cfg, family, node, nodeAddresses), cfg));
   }
   return 0;
 }

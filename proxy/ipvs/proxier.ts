@@ -7,6 +7,9 @@ import { KprError, errorMessage } from '../../lib/errors.ts';
 import { cidrContains, ipFamily, parseCIDR, parseIP, type CIDR, type IPFamily } from '../../lib/ip.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ProxyBackend, RulesConfig, SyncRequest, SyncResult } from '../backend.ts';
+import { IPVS_SCHEDULERS, type IpvsScheduler } from '../config.ts';
+
+export type { IpvsScheduler };
 import { DUMMY_INTERFACE, IpvsKernel, type Runner } from './apply.ts';
 import { diffIpvs, servicesNeedingCounts, tableAfter } from './diff.ts';
 import { ownedIpsets, parseIpsetSave, planIpsetDestroy, planIpsets } from './ipset.ts';
@@ -16,8 +19,6 @@ import { cleanupText, existingJumps, renderIptables, restoreText } from './rules
 import { rsKey, type VirtualServer } from './types.ts';
 
 /** Schedulers kube-proxy accepts for --ipvs-scheduler (wlc, lblc, lblcr are IPVS's own too). */
-export const IPVS_SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
-export type IpvsScheduler = (typeof IPVS_SCHEDULERS)[number];
 
 export interface IpvsProxierOptions {
   family: IPFamily;

@@ -12,7 +12,6 @@ import { newState, program } from '../flows/fixture.ts';
 import { checkFlow } from '../flows/run.ts';
 import { FLOWS, OBJECTS } from '../flows/table.ts';
 import { Topology } from '../flows/topology.ts';
-import { ipvsFlows } from './flows.ts';
 import { assert, test } from './runner.ts';
 
 function backend(mode: ProxyMode, family: IPFamily, ns: string): ProxyBackend {
@@ -52,7 +51,7 @@ test('mode switching iptables -> ipvs -> nftables -> iptables leaves nothing beh
         for (const other of all.filter((m) => m !== mode)) await backend(other, family, topo.node.name).cleanup();
       }
       await program(newState(), [4, 6].map((f) => backend(mode, f as IPFamily, topo.node.name)), OBJECTS, true);
-      const flows = (mode === 'ipvs' ? ipvsFlows() : FLOWS).filter((f) => ROWS.some((r) => f.name.startsWith(r)));
+      const flows = FLOWS.filter((f) => ROWS.some((r) => f.name.startsWith(r)));
       const problems = (await Promise.all(flows.map(async (f) => ({ f, p: await checkFlow(topo, f, mode) })))).filter((x) => x.p);
       assert(problems.length === 0, `${mode}: ${problems.map((x) => `${x.f.name}: ${x.p}`).join('; ')}`);
       const state = await kernelState(topo);
