@@ -1,24 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { changesFrom, newState, rulesConfig } from '../../test/flows/fixture.ts';
-import { OBJECTS } from '../../test/flows/table.ts';
-import { renderRuleset } from '../ipvs/ruleset.ts';
 import { hasIpvsServices, parseIpvsView, type IpvsListings } from './ipvs.ts';
 import { frontend, pods } from './testing.ts';
 
-/**
- * The IPVS mode's state for the flow-table cluster, from kpr render's sections: the
- * ipset restore and ipvsadm -R text use the same lines as `ipset save` and
- * `ipvsadm -S -n` print (`-A -t VIP:port -s rr`, `-a -t ... -r EP -m -w 1`).
- */
+const data = (name: string) => readFileSync(join(import.meta.dirname, 'testdata', name), 'utf8');
+
+/** The flow-table cluster as the IPVS mode left it in a kernel with IP_VS (testdata/generate-ipvs.ts). */
 function listings(family: 4 | 6): IpvsListings {
-  const state = newState();
-  const { services, slices } = changesFrom(OBJECTS);
-  state.apply(services, slices);
-  const snapshot = state.snapshot(family);
-  if (!snapshot) throw new Error('no snapshot');
-  const sections = new Map(renderRuleset(snapshot, rulesConfig(family)).split(/^# /m).map((s) => [s.split('\n')[0] ?? '', s]));
-  const section = (prefix: string) => [...sections].find(([title]) => title.startsWith(prefix))?.[1] ?? '';
-  return { ipset: section('ipset'), ipvsadm: section('ipvsadm').replace(/^ipvsadm.*\n/, ''), nat: section(family === 4 ? 'iptables' : 'ip6tables') };
+  return { ipvsadm: data('flows.ipvsadm'), ipset: data('flows.ipset'), nat: data(`flows-ipv${family}.ipvs.iptables-save`) };
 }
 
 describe('IPVS inspection of the flow-table cluster', () => {
@@ -51,8 +41,10 @@ describe('IPVS inspection of the flow-table cluster', () => {
   });
 
   it('detects virtual servers per family', () => {
-    expect(hasIpvsServices(listings(4).ipvsadm, 4)).toBe(true);
-    expect(hasIpvsServices(listings(4).ipvsadm, 6)).toBe(false);
+    const all = listings(4).ipvsadm;
+    const v4only = all.split('\n').filter((l) => !l.includes('[')).join('\n');
+    expect([hasIpvsServices(all, 4), hasIpvsServices(all, 6)]).toEqual([true, true]);
+    expect([hasIpvsServices(v4only, 4), hasIpvsServices(v4only, 6)]).toEqual([true, false]);
     expect(hasIpvsServices('', 4)).toBe(false);
   });
 });
