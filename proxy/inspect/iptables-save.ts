@@ -21,7 +21,7 @@ export interface Rule {
 export type Tables = Map<string, Map<string, Rule[]>>;
 
 /** Splits a rule into words; "double quoted" words keep their spaces (\" escapes a quote). */
-export function words(line: string): string[] {
+function words(line: string): string[] {
   const out: string[] = [];
   const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
   for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? ''));
