@@ -1,12 +1,34 @@
 // The only code of the nftables mode that runs `nft`. A transaction goes to one
-// `nft -f -` (one atomic batch); listing the table is only for full syncs.
+// `nft -f -` (one atomic batch), streamed to its stdin as it is rendered so that nft
+// parses the beginning while the rest is generated; listing the table is only for full syncs.
+import { Readable } from 'node:stream';
+import { execa } from 'execa';
 import { run, type RunResult } from '../../lib/exec.ts';
 import { KprError } from '../../lib/errors.ts';
 import type { KernelTable } from './diff.ts';
 import { parseKernelTable } from './kernel-table.ts';
 import type { NftFamily, Transaction } from './transaction.ts';
 
-export type Runner = (cmd: string, args: readonly string[], opts: { input?: string; allowFailure?: boolean }) => Promise<RunResult>;
+export interface RunOptions {
+  /** Text for stdin, whole or as chunks written as they are produced. */
+  input?: string | Iterable<string>;
+  allowFailure?: boolean;
+}
+
+export type Runner = (cmd: string, args: readonly string[], opts: RunOptions) => Promise<RunResult>;
+
+/** lib/exec.ts's `run`, except that chunked input is streamed (`run` takes one string). */
+async function runStreaming(cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const { input } = opts;
+  if (input === undefined || typeof input === 'string') return run(cmd, args, { input, allowFailure: opts.allowFailure });
+  const result = await execa(cmd, args, { input: Readable.from(input), reject: false, stripFinalNewline: false, maxBuffer: 1024 * 1024 * 1024 });
+  if (result.failed && result.exitCode === undefined) {
+    throw new KprError('EXEC', `cannot run ${cmd}: ${result.shortMessage}`, { cause: result.cause });
+  }
+  const out = { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
+  if (out.exitCode !== 0 && !opts.allowFailure) throw new KprError('EXEC', `${cmd} ${args.join(' ')} exited ${out.exitCode}: ${out.stderr.trim()}`);
+  return out;
+}
 
 export interface NftOptions {
   runner?: Runner;
@@ -25,18 +47,18 @@ export class Nft {
     private readonly table: string,
     opts: NftOptions = {},
   ) {
-    this.runner = opts.runner ?? run;
+    this.runner = opts.runner ?? runStreaming;
     this.command = opts.command ?? ['nft'];
   }
 
-  private nft(args: readonly string[], opts: { input?: string; allowFailure?: boolean } = {}) {
+  private nft(args: readonly string[], opts: RunOptions = {}) {
     const [cmd, ...pre] = this.command as [string, ...string[]];
     return this.runner(cmd, [...pre, ...args], opts);
   }
 
   async apply(tx: Transaction): Promise<void> {
     if (tx.size === 0) return;
-    const res = await this.nft(['-f', '-'], { input: tx.render(), allowFailure: true });
+    const res = await this.nft(['-f', '-'], { input: tx.chunks(), allowFailure: true });
     if (res.exitCode !== 0) {
       throw new KprError('NFT_APPLY', `nft -f failed (${tx.size} operations): ${res.stderr.trim().slice(0, 2000)}`, { object: `table ${this.family} ${this.table}` });
     }

@@ -5,7 +5,7 @@
 // at each step: objects are created before anything points at them and deleted
 // after everything that pointed at them is gone.
 import type { Changes, ChainState } from './state.ts';
-import { Transaction, type ChainSpec, type Element, type NftFamily, type SetSpec } from './transaction.ts';
+import { Transaction, type ChainSpec, type ElementEntries, type NftFamily, type SetSpec } from './transaction.ts';
 
 /** The parts of the kernel's table a full sync compares against. */
 export interface KernelTable {
@@ -20,18 +20,25 @@ export interface KernelTable {
 export interface DesiredView {
   chains(): Iterable<ChainState>;
   sets(): Iterable<SetSpec>;
-  elements(set: string): ReadonlyMap<string, { value: string }>;
+  elements(set: string): ReadonlyMap<string, string>;
+}
+
+/** Elements of one set to add or delete. */
+interface ElementBatch {
+  set: string;
+  entries: ElementEntries;
+  count: number;
 }
 
 interface Plan {
   addTable: boolean;
   addSets: SetSpec[];
   addChains: ChainSpec[];
-  deleteElements: Element[];
+  deleteElements: ElementBatch[];
   flushChains: ChainSpec[];
   /** Chains whose rules are (re)written, after any flush. */
   writeChains: ChainState[];
-  addElements: Element[];
+  addElements: ElementBatch[];
   deleteChains: ChainSpec[];
   deleteSets: SetSpec[];
 }
@@ -45,10 +52,10 @@ function toTransaction(family: NftFamily, table: string, p: Plan): Transaction {
   if (p.addTable) tx.add({ verb: 'add', type: 'table' });
   for (const set of p.addSets) tx.add({ verb: 'add', type: 'set', set });
   for (const chain of p.addChains) tx.add({ verb: 'add', type: 'chain', chain });
-  for (const element of p.deleteElements) tx.add({ verb: 'delete', type: 'element', element });
+  for (const b of p.deleteElements) tx.add({ verb: 'delete', type: 'elements', ...b });
   for (const chain of p.flushChains) tx.add({ verb: 'flush', type: 'chain', chain });
   for (const c of p.writeChains) for (const rule of c.rules) tx.add({ verb: 'add', type: 'rule', chain: c.spec.name, rule });
-  for (const element of p.addElements) tx.add({ verb: 'add', type: 'element', element });
+  for (const b of p.addElements) tx.add({ verb: 'add', type: 'elements', ...b });
   for (const chain of p.deleteChains) tx.add({ verb: 'flush', type: 'chain', chain });
   // Stale maps may still point at stale chains: maps go first, then the (empty) chains.
   for (const set of p.deleteSets) tx.add({ verb: 'delete', type: 'set', set });
@@ -87,10 +94,14 @@ export function diffChanges(family: NftFamily, table: string, changes: Changes):
   }
   for (const set of [...changes.elements.keys()].sort()) {
     const keys = changes.elements.get(set) as Map<string, { before: string | undefined; after: string | undefined }>;
+    const del: [string, string][] = [];
+    const add: [string, string][] = [];
     for (const [key, { before, after }] of [...keys].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (before !== undefined && !deletedSets.has(set)) p.deleteElements.push({ set, key, value: before });
-      if (after !== undefined) p.addElements.push({ set, key, value: after });
+      if (before !== undefined && !deletedSets.has(set)) del.push([key, before]);
+      if (after !== undefined) add.push([key, after]);
     }
+    p.deleteElements.push({ set, entries: del, count: del.length });
+    p.addElements.push({ set, entries: add, count: add.length });
   }
   return toTransaction(family, table, sortChains(p));
 }
@@ -116,14 +127,20 @@ export function diffFull(family: NftFamily, table: string, desired: DesiredView,
     // Members of dynamic sets are written by packets, not by us.
     if (s.flags?.includes('dynamic')) continue;
     const want = desired.elements(s.name);
-    const have = kernel?.elements.get(s.name) ?? new Map<string, string>();
+    const have = kernel?.elements.get(s.name);
+    if (!have?.size) {
+      // Nothing to compare with (first sync, or the set was emptied): the desired map itself is written.
+      p.addElements.push({ set: s.name, entries: want, count: want.size });
+      continue;
+    }
+    const del: [string, string][] = [];
     for (const [key, value] of [...have].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const w = want.get(key);
-      if (w === undefined || w.value !== value) p.deleteElements.push({ set: s.name, key, value });
+      if (want.get(key) !== value) del.push([key, value]);
     }
-    for (const [key, { value }] of want) {
-      if (have.get(key) !== value) p.addElements.push({ set: s.name, key, value });
-    }
+    const add: [string, string][] = [];
+    for (const [key, value] of want) if (have.get(key) !== value) add.push([key, value]);
+    p.deleteElements.push({ set: s.name, entries: del, count: del.length });
+    p.addElements.push({ set: s.name, entries: add, count: add.length });
   }
   for (const [name, kind] of kSets) if (!wantedSets.has(name)) p.deleteSets.push({ name, kind, type: '' });
   return toTransaction(family, table, sortChains(p));

@@ -2,6 +2,7 @@
 // transactions. Pure (no kernel): partial syncs re-render only the changed
 // ServicePorts and emit only what changed; full syncs compare with the kernel table.
 import { isDeepStrictEqual } from 'node:util';
+import { KprError } from '../../lib/errors.ts';
 import type { RulesConfig } from '../backend.ts';
 import type { ProxySnapshot } from '../model/types.ts';
 import { diffChanges, diffFull, type KernelTable } from './diff.ts';
@@ -24,8 +25,10 @@ export class Planner {
   /**
    * Brings the desired table up to date: only `changed` ServicePorts, or all of them
    * when `changed` is undefined or the config changed (it shapes every rule).
+   * `changed` undefined means a full sync follows (`full`), so no changes are recorded.
    */
   update(snapshot: ProxySnapshot, config: RulesConfig, changed: ReadonlySet<string> | undefined): void {
+    if (changed === undefined) this.desired.stopTracking();
     let keys: Iterable<string> | undefined = changed;
     if (!isDeepStrictEqual(config, this.lastConfig)) {
       this.desired.set(BASE, renderBase(config, this.base));
@@ -51,10 +54,14 @@ export class Planner {
 
   /** The changes since the previous transaction. */
   partial(): Transaction {
+    if (!this.desired.isTracking) throw new KprError('NFT_PLAN', 'a full update (changed undefined) must be followed by a full sync', { object: `table ${TABLE}` });
     return diffChanges(this.family(), TABLE, this.desired.takeChanges());
   }
 
-  /** Everything that differs from the kernel's table (undefined: no table yet). */
+  /**
+   * Everything that differs from the kernel's table (undefined: no table yet). The
+   * transaction reads the desired table's elements: render it before the next update.
+   */
   full(kernel: KernelTable | undefined): Transaction {
     this.desired.clearChanges();
     return diffFull(this.family(), TABLE, this.desired, kernel);

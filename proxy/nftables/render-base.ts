@@ -7,7 +7,7 @@ import {
   internalChain, verdictMapSpec, type FamilyWords, type KeyKind, type ListKind,
 } from './layout.ts';
 import type { ChainState, Contribution } from './state.ts';
-import type { BaseChainHook, Element, SetSpec } from './transaction.ts';
+import type { BaseChainHook, SetSpec } from './transaction.ts';
 
 export interface BaseOptions {
   /** Service CIDRs of this family: traffic to unallocated addresses in them is dropped. */
@@ -125,11 +125,11 @@ export function renderBase(config: RulesConfig, opts: BaseOptions): Contribution
     chain(CHAIN.services, [`${front} vmap @${SET.serviceIPs}`, `${np} meta l4proto . th dport vmap @${SET.serviceNodePorts}`]),
     ...policyChains(w, config),
   ];
-  const elements: Element[] = [];
+  const elements: string[] = [];
   for (const ip of config.nodePortIPs ?? []) {
     if (ip.startsWith('127.') || ip === '::1') continue; // never NodePorts on loopback in nftables mode
-    elements.push({ set: SET.nodePortIPs, key: ip, value: '' });
+    elements.push(SET.nodePortIPs, ip, '');
   }
-  for (const cidr of opts.serviceCIDRs) elements.push({ set: SET.serviceCIDRs, key: cidr, value: '' });
+  for (const cidr of opts.serviceCIDRs) elements.push(SET.serviceCIDRs, cidr, '');
   return { chains, sets: sets(w), elements };
 }

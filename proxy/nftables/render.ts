@@ -11,7 +11,7 @@ import {
   externalChain, familyWords, frontendExpr, internalChain, type FamilyWords, type KeyKind, type ListKind, type Proto,
 } from './layout.ts';
 import type { ChainState, Contribution } from './state.ts';
-import type { Element, SetSpec } from './transaction.ts';
+import type { SetSpec } from './transaction.ts';
 
 /** A ServicePort's contribution plus the slot order of its endpoint lists (endpoint strings). */
 export interface ServiceContribution extends Contribution {
@@ -50,7 +50,8 @@ function dataValue(epString: string): string {
 class Builder {
   readonly chains = new Map<string, ChainState>();
   readonly sets: SetSpec[] = [];
-  readonly elements: Element[] = [];
+  /** Flat `set, key, value` triples (see ElementTriples). */
+  readonly elements: string[] = [];
   private readonly affinityDone = new Set<ListKind>();
 
   constructor(
@@ -61,7 +62,7 @@ class Builder {
   ) {}
 
   el(set: string, key: string, value = ''): void {
-    this.elements.push({ set, key, value });
+    this.elements.push(set, key, value);
   }
 
   /** Sends a frontend to the endpoints of one list. */

@@ -1,19 +1,26 @@
 // What kpr wants in its table, kept as the union of contributions (one per
 // ServicePort, one for the fixed skeleton). Objects several contributions share (a
 // ClusterIP in cluster-ips, a DNAT chain per endpoint count, a hairpin pair) are
-// reference-counted. Every change is remembered with its previous value until
-// `takeChanges`, which is what a partial sync turns into a transaction.
-import type { ChainSpec, Element, SetSpec } from './transaction.ts';
+// reference-counted. While tracking, every change is remembered with its previous
+// value until `takeChanges`, which is what a partial sync turns into a transaction.
+//
+// Memory (10,000 Services x 10 endpoints = 230,000 elements): an element is its key
+// and value strings in one Map per set, plus three array slots in its owner's
+// contribution; a reference count exists only for keys held by two or more owners.
+import type { ChainSpec, SetSpec } from './transaction.ts';
 
 export interface ChainState {
   spec: ChainSpec;
   rules: readonly string[];
 }
 
+/** Elements as flat triples `set, key, value` (value "" for sets): no object per element. */
+export type ElementTriples = readonly string[];
+
 export interface Contribution {
   chains: readonly ChainState[];
   sets: readonly SetSpec[];
-  elements: readonly Element[];
+  elements: ElementTriples;
 }
 
 /** Before and after of one object touched since the last `takeChanges`; undefined = absent. */
@@ -38,7 +45,11 @@ export class DesiredTable {
   private readonly contributions = new Map<string, Contribution>();
   private readonly chainMap = new Map<string, Counted<ChainState>>();
   private readonly setMap = new Map<string, Counted<SetSpec>>();
-  private readonly elementMap = new Map<string, Map<string, Counted<string>>>();
+  /** Set -> key -> value of the latest writer. */
+  private readonly elementMap = new Map<string, Map<string, string>>();
+  /** Set -> key -> owners beyond the first, only for keys held by several owners. */
+  private readonly extraOwners = new Map<string, Map<string, number>>();
+  private tracking = true;
   private changedChains = new Map<string, ChainState | undefined>();
   private changedSets = new Map<string, SetSpec | undefined>();
   private changedElements = new Map<string, Map<string, string | undefined>>();
@@ -51,6 +62,11 @@ export class DesiredTable {
     return this.contributions.keys();
   }
 
+  /** Whether changes are being recorded (false after `stopTracking` until `clearChanges`). */
+  get isTracking(): boolean {
+    return this.tracking;
+  }
+
   /** Replaces (or with undefined, removes) what `owner` contributes. */
   set(owner: string, next: Contribution | undefined): void {
     const prev = this.contributions.get(owner);
@@ -61,12 +77,14 @@ export class DesiredTable {
     if (next) {
       for (const c of next.chains) this.ref(this.chainMap, this.changedChains, c.spec.name, c);
       for (const s of next.sets) this.ref(this.setMap, this.changedSets, s.name, s);
-      for (const e of next.elements) this.ref(this.elementsOf(e.set), this.changedElementsOf(e.set), e.key, e.value);
+      const e = next.elements;
+      for (let i = 0; i < e.length; i += 3) this.refElement(e[i] as string, e[i + 1] as string, e[i + 2] as string);
     }
     if (prev) {
       for (const c of prev.chains) this.unref(this.chainMap, this.changedChains, c.spec.name);
       for (const s of prev.sets) this.unref(this.setMap, this.changedSets, s.name);
-      for (const e of prev.elements) this.unref(this.elementsOf(e.set), this.changedElementsOf(e.set), e.key);
+      const e = prev.elements;
+      for (let i = 0; i < e.length; i += 3) this.unrefElement(e[i] as string, e[i + 1] as string);
     }
   }
 
@@ -78,9 +96,9 @@ export class DesiredTable {
     return mapValues(this.setMap);
   }
 
-  /** Key -> value of one set's desired elements. */
-  elements(set: string): ReadonlyMap<string, Counted<string>> {
-    return this.elementMap.get(set) ?? new Map();
+  /** Key -> value of one set's desired elements (the table's own map: read only). */
+  elements(set: string): ReadonlyMap<string, string> {
+    return this.elementMap.get(set) ?? EMPTY;
   }
 
   /** What changed since the last call (objects changed and changed back are left out). */
@@ -97,41 +115,70 @@ export class DesiredTable {
     for (const [set, keys] of this.changedElements) {
       const current = this.elementMap.get(set);
       for (const [key, before] of keys) {
-        const after = current?.get(key)?.value;
+        const after = current?.get(key);
         if (before === after) continue;
         let m = out.elements.get(set);
         if (!m) out.elements.set(set, (m = new Map()));
         m.set(key, { before, after });
       }
     }
-    this.changedChains = new Map();
-    this.changedSets = new Map();
-    this.changedElements = new Map();
+    this.clearChanges();
     return out;
   }
 
-  /** Forgets pending changes: after a full sync the kernel matches the whole desired state. */
+  /** Forgets pending changes and records from now on: the kernel matches the whole desired state. */
   clearChanges(): void {
-    this.takeChanges();
+    this.changedChains = new Map();
+    this.changedSets = new Map();
+    this.changedElements = new Map();
+    this.tracking = true;
   }
 
-  private elementsOf(set: string): Map<string, Counted<string>> {
+  /** Forgets pending changes and records none until `clearChanges`: a full sync will follow. */
+  stopTracking(): void {
+    this.clearChanges();
+    this.tracking = false;
+  }
+
+  private refElement(set: string, key: string, value: string): void {
     let m = this.elementMap.get(set);
     if (!m) this.elementMap.set(set, (m = new Map()));
-    return m;
+    const cur = m.get(key);
+    if (this.tracking) this.recordElement(set, key, cur);
+    // Two owners disagreeing on one key (e.g. two Services claiming one externalIP:port):
+    // the latest writer wins.
+    if (cur !== value) m.set(key, value);
+    if (cur !== undefined) {
+      let extra = this.extraOwners.get(set);
+      if (!extra) this.extraOwners.set(set, (extra = new Map()));
+      extra.set(key, (extra.get(key) ?? 0) + 1);
+    }
   }
 
-  private changedElementsOf(set: string): Map<string, string | undefined> {
+  private unrefElement(set: string, key: string): void {
+    const m = this.elementMap.get(set);
+    const cur = m?.get(key);
+    if (!m || cur === undefined) return;
+    if (this.tracking) this.recordElement(set, key, cur);
+    const extra = this.extraOwners.get(set);
+    const n = extra?.get(key);
+    if (extra && n !== undefined) {
+      if (n > 1) extra.set(key, n - 1);
+      else extra.delete(key);
+    } else {
+      m.delete(key);
+    }
+  }
+
+  private recordElement(set: string, key: string, before: string | undefined): void {
     let m = this.changedElements.get(set);
     if (!m) this.changedElements.set(set, (m = new Map()));
-    return m;
+    if (!m.has(key)) m.set(key, before);
   }
 
   private ref<T>(map: Map<string, Counted<T>>, changed: Map<string, T | undefined>, key: string, value: T): void {
     const cur = map.get(key);
-    if (!changed.has(key)) changed.set(key, cur?.value);
-    // Two owners disagreeing on one key (e.g. two Services claiming one externalIP:port):
-    // the latest writer wins until it goes away.
+    if (this.tracking && !changed.has(key)) changed.set(key, cur?.value);
     if (cur) {
       cur.count += 1;
       cur.value = value;
@@ -143,11 +190,13 @@ export class DesiredTable {
   private unref<T>(map: Map<string, Counted<T>>, changed: Map<string, T | undefined>, key: string): void {
     const cur = map.get(key);
     if (!cur) return;
-    if (!changed.has(key)) changed.set(key, cur.value);
+    if (this.tracking && !changed.has(key)) changed.set(key, cur.value);
     cur.count -= 1;
     if (cur.count === 0) map.delete(key);
   }
 }
+
+const EMPTY: ReadonlyMap<string, string> = new Map();
 
 function* mapValues<T>(m: Map<string, Counted<T>>): IterableIterator<T> {
   for (const c of m.values()) yield c.value;

@@ -27,20 +27,17 @@ export interface SetSpec {
   timeoutSeconds?: number;
 }
 
-export interface Element {
-  set: string;
-  /** The key as nft writes it, e.g. "10.96.0.1 . tcp . 80". */
-  key: string;
-  /** For maps, the value, e.g. "goto service-cluster"; "" for sets. */
-  value: string;
-}
+/** Elements of one set as [key, value] pairs: key as nft writes it ("10.96.0.1 . tcp . 80"), value "" for sets. */
+export type ElementEntries = Iterable<readonly [key: string, value: string]>;
 
 export type Operation =
   | { verb: 'add' | 'delete'; type: 'table' }
   | { verb: 'add' | 'flush' | 'delete'; type: 'chain'; chain: ChainSpec }
   | { verb: 'add'; type: 'rule'; chain: string; rule: string }
   | { verb: 'add' | 'delete'; type: 'set'; set: SetSpec }
-  | { verb: 'add' | 'delete'; type: 'element'; element: Element };
+  // Many elements of one set in one operation (counted as `count` operations): a full
+  // sync hands over the desired table's own maps, with no object per element.
+  | { verb: 'add' | 'delete'; type: 'elements'; set: string; entries: ElementEntries; count: number };
 
 /** Elements per rendered line: one line becomes one netlink message batch in nft. */
 const ELEMENTS_PER_LINE = 1000;
@@ -57,61 +54,72 @@ function setDecl(s: SetSpec): string {
   return `${s.name} { ${parts.join(' ')} }`;
 }
 
-function elementText(e: Element, withValue: boolean): string {
-  return withValue && e.value !== '' ? `${e.key} : ${e.value}` : e.key;
-}
-
 export class Transaction {
   readonly operations: Operation[] = [];
+  private count = 0;
 
   constructor(
     readonly family: NftFamily,
     readonly table: string,
   ) {}
 
+  /** Number of operations, each element counted. */
   get size(): number {
-    return this.operations.length;
+    return this.count;
   }
 
   add(op: Operation): this {
+    if (op.type === 'elements' && op.count === 0) return this;
     this.operations.push(op);
+    this.count += op.type === 'elements' ? op.count : 1;
     return this;
   }
 
-  /** The `nft -f` text; consecutive element operations on one set share a line. */
-  render(): string {
+  /**
+   * The `nft -f` text, one line per chunk, generated as it is consumed (so that nft
+   * can parse the beginning while the rest is being written).
+   */
+  *chunks(): Generator<string> {
     const t = `${this.family} ${this.table}`;
-    const lines: string[] = [];
-    const ops = this.operations;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i] as Operation;
+    for (const op of this.operations) {
       switch (op.type) {
         case 'table':
-          lines.push(`${op.verb} table ${t}`);
+          yield `${op.verb} table ${t}\n`;
           break;
         case 'chain':
-          lines.push(op.verb === 'add' ? `add chain ${t} ${chainDecl(op.chain)}` : `${op.verb} chain ${t} ${op.chain.name}`);
+          yield op.verb === 'add' ? `add chain ${t} ${chainDecl(op.chain)}\n` : `${op.verb} chain ${t} ${op.chain.name}\n`;
           break;
         case 'rule':
-          lines.push(`add rule ${t} ${op.chain} ${op.rule}`);
+          yield `add rule ${t} ${op.chain} ${op.rule}\n`;
           break;
         case 'set':
-          lines.push(op.verb === 'add' ? `add ${op.set.kind} ${t} ${setDecl(op.set)}` : `delete ${op.set.kind} ${t} ${op.set.name}`);
+          yield op.verb === 'add' ? `add ${op.set.kind} ${t} ${setDecl(op.set)}\n` : `delete ${op.set.kind} ${t} ${op.set.name}\n`;
           break;
-        case 'element': {
-          const batch = [op.element];
-          while (batch.length < ELEMENTS_PER_LINE) {
-            const next = ops[i + 1];
-            if (next?.type !== 'element' || next.verb !== op.verb || next.element.set !== op.element.set) break;
-            batch.push(next.element);
-            i++;
-          }
-          const withValue = op.verb === 'add';
-          lines.push(`${op.verb} element ${t} ${op.element.set} { ${batch.map((e) => elementText(e, withValue)).join(' , ')} }`);
+        case 'elements':
+          yield* elementLines(`${op.verb} element ${t} ${op.set} { `, op.entries, op.verb === 'add');
           break;
-        }
       }
     }
-    return lines.length ? `${lines.join('\n')}\n` : '';
   }
+
+  /** The whole `nft -f` text at once. */
+  render(): string {
+    return [...this.chunks()].join('');
+  }
+}
+
+/** Element lines of at most ELEMENTS_PER_LINE elements: nft turns a line into one netlink batch. */
+function* elementLines(head: string, entries: ElementEntries, withValue: boolean): Generator<string> {
+  let line = head;
+  let n = 0;
+  for (const [key, value] of entries) {
+    if (n > 0) line += ' , ';
+    line += withValue && value !== '' ? `${key} : ${value}` : key;
+    if (++n === ELEMENTS_PER_LINE) {
+      yield `${line} }\n`;
+      line = head;
+      n = 0;
+    }
+  }
+  if (n > 0) yield `${line} }\n`;
 }
