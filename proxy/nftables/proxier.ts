@@ -43,10 +43,19 @@ export class NftablesProxier implements ProxyBackend {
 
   async sync(req: SyncRequest): Promise<SyncResult> {
     const full = this.needFull || req.changed === undefined || this.now() - this.lastFull >= this.reconcileIntervalMs;
+    // The kernel's table is listed (by a child process) while the desired table is rendered.
+    const listing = full ? this.nft.list().then((table) => ({ table }), (error: unknown) => ({ error })) : undefined;
     this.planner.update(req.snapshot, req.config, full ? undefined : req.changed);
     // Until this transaction is known to be in the kernel, the next sync must compare with it.
     this.needFull = true;
-    const tx = full ? this.planner.full(await this.nft.list()) : this.planner.partial();
+    let tx;
+    if (listing) {
+      const listed = await listing;
+      if ('error' in listed) throw listed.error;
+      tx = this.planner.full(listed.table);
+    } else {
+      tx = this.planner.partial();
+    }
     await this.nft.apply(tx);
     this.needFull = false;
     if (full) this.lastFull = this.now();

@@ -23,6 +23,7 @@ export interface ServiceContribution extends Contribution {
  * where it was, and fills the holes with the newcomers in sorted order.
  */
 export function assignSlots(prev: readonly string[], next: readonly string[]): string[] {
+  if (prev.length === 0) return [...next];
   const wanted = new Set(next);
   const out: (string | undefined)[] = new Array<string | undefined>(next.length).fill(undefined);
   const placed = new Set<string>();
@@ -44,7 +45,8 @@ function frontendKey(sp: ServicePort, key: KeyKind, ip: string): string {
 function dataValue(epString: string): string {
   // "ip:port" or "[ip6]:port" -> "ip . port"
   const i = epString.lastIndexOf(':');
-  return `${epString.slice(0, i).replace(/^\[|\]$/g, '')} . ${epString.slice(i + 1)}`;
+  const ip = epString.startsWith('[') ? epString.slice(1, i - 1) : epString.slice(0, i);
+  return `${ip} . ${epString.slice(i + 1)}`;
 }
 
 class Builder {

@@ -143,12 +143,21 @@ export class DesiredTable {
   private refElement(set: string, key: string, value: string): void {
     let m = this.elementMap.get(set);
     if (!m) this.elementMap.set(set, (m = new Map()));
-    const cur = m.get(key);
-    if (this.tracking) this.recordElement(set, key, cur);
     // Two owners disagreeing on one key (e.g. two Services claiming one externalIP:port):
     // the latest writer wins.
-    if (cur !== value) m.set(key, value);
-    if (cur !== undefined) {
+    let held: boolean;
+    if (this.tracking) {
+      const cur = m.get(key);
+      this.recordElement(set, key, cur);
+      held = cur !== undefined;
+      if (cur !== value) m.set(key, value);
+    } else {
+      // One hash lookup instead of two (full re-render of 100,000s of elements).
+      const size = m.size;
+      m.set(key, value);
+      held = m.size === size;
+    }
+    if (held) {
       let extra = this.extraOwners.get(set);
       if (!extra) this.extraOwners.set(set, (extra = new Map()));
       extra.set(key, (extra.get(key) ?? 0) + 1);
