@@ -88,16 +88,25 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
   const services = new ServiceChangeTracker();
   const endpoints = new EndpointsChangeTracker();
   const state = new ProxyState(FAMILIES, nodeInfo);
-  let addresses: readonly string[] = [];
-  const refreshAddresses = async () => (addresses = await localAddresses());
-  await refreshAddresses();
+  // Node addresses decide NodePort addresses; they rarely change, and reading them costs
+  // a spawn, so a sync re-reads them only when the last read is older than this.
+  const ADDRESS_REFRESH_MS = 10_000;
+  let addresses: readonly string[] = await localAddresses();
+  let addressesRead = Date.now();
+  const currentAddresses = async () => {
+    if (Date.now() - addressesRead > ADDRESS_REFRESH_MS) {
+      addresses = await localAddresses();
+      addressesRead = Date.now();
+    }
+    return addresses;
+  };
   const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log });
 
-  const rulesConfig = async (family: IPFamily): Promise<RulesConfig> => rulesConfigFor(cfg, family, node, await refreshAddresses());
+  const rulesConfig = async (family: IPFamily): Promise<RulesConfig> => rulesConfigFor(cfg, family, node, await currentAddresses());
   const syncer = new Syncer({
     state, services, endpoints, backends, rulesConfig, metrics, health, serviceHealth, log,
     node: () => nodeInfo,
-    localAddresses: async () => addresses,
+    localAddresses: currentAddresses,
   });
   let firstSynced!: () => void;
   const firstSync = new Promise<void>((resolve) => (firstSynced = resolve));

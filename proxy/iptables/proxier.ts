@@ -7,7 +7,7 @@ import { iptablesTables, type IptablesTables } from './apply.ts';
 import { planCleanup } from './cleanup-plan.ts';
 import { renderBase, renderServicePort, type BaseRules, type ServiceRules } from './render.ts';
 import { renderAllServices, renderContext } from './ruleset.ts';
-import { planFull, planPartial } from './restore-plan.ts';
+import { planFull, planPartial, programmedOf, type ProgrammedService } from './restore-plan.ts';
 import { isDeepStrictEqual } from 'node:util';
 
 /** ServicePorts changed at once beyond which a sync goes the full (batched) way. */
@@ -16,7 +16,7 @@ const MAX_PARTIAL_CHANGES = 500;
 interface Programmed {
   base: BaseRules;
   largeCluster: boolean;
-  services: Map<string, ServiceRules>;
+  services: Map<string, ProgrammedService>;
 }
 
 export interface IptablesProxierOptions {
@@ -53,7 +53,7 @@ export class IptablesProxier implements ProxyBackend {
       return sp && renderServicePort(sp, snapshot.endpoints.get(key) ?? [], ctx);
     };
 
-    let services: Map<string, ServiceRules>;
+    let services: Map<string, ProgrammedService>;
     let restores: string[];
     if (full) {
       // As upstream: NodePorts on 127.0.0.1 need route_localnet; KUBE-FIREWALL closes
@@ -61,20 +61,24 @@ export class IptablesProxier implements ProxyBackend {
       if (this.family === 4 && config.localhostNodePorts && base.natServicesTail.some((r) => r.includes('--dst-type LOCAL') || r.includes('-d 127.'))) {
         await this.tables.allowLocalhostNodePorts();
       }
-      services = renderAllServices(snapshot, ctx);
-      restores = planFull(base, services, await this.tables.view());
+      const rendered = renderAllServices(snapshot, ctx);
+      restores = planFull(base, rendered, await this.tables.view());
+      services = new Map([...rendered].map(([key, r]) => [key, programmedOf(r)]));
     } else {
       services = prev.services;
-      const before = new Map<string, ServiceRules>();
+      const rendered = new Map<string, ServiceRules>();
       const changed = [...(req.changed ?? [])].sort();
       for (const key of changed) {
-        const old = services.get(key);
-        if (old) before.set(key, old);
         const cur = render(key);
-        if (cur) services.set(key, cur);
+        if (cur) rendered.set(key, cur);
+      }
+      const text = planPartial(services, rendered, changed);
+      for (const key of changed) {
+        const cur = rendered.get(key);
+        if (cur) services.set(key, programmedOf(cur));
         else services.delete(key);
       }
-      restores = [planPartial(before, services, changed)];
+      restores = [text];
     }
     let operations = 0;
     for (const text of restores) {

@@ -3,7 +3,7 @@ import { newState, changesFrom, rulesConfig } from '../../test/flows/fixture.ts'
 import { OBJECTS } from '../../test/flows/table.ts';
 import { renderRuleset } from './ruleset.ts';
 import { probability } from './render.ts';
-import { planPartial } from './restore-plan.ts';
+import { planPartial, programmedOf } from './restore-plan.ts';
 import { renderServicePort } from './render.ts';
 import type { ServicePort } from '../model/types.ts';
 
@@ -66,7 +66,7 @@ describe('partial restore plan', () => {
 
   it('is empty when nothing changed', () => {
     const r = rules({ 'KUBE-SVC-A': ['-A KUBE-SVC-A -j KUBE-SEP-A'] }, ['-A KUBE-SERVICES -d 10.0.0.1 -j KUBE-SVC-A']);
-    expect(planPartial(new Map([['a', r]]), new Map([['a', r]]), ['a'])).toBe('');
+    expect(planPartial(new Map([['a', programmedOf(r)]]), new Map([['a', r]]), ['a'])).toBe('');
   });
 
   it('rewrites changed chains, deletes gone ones after flushing, and swaps shared rules', () => {
@@ -77,7 +77,7 @@ describe('partial restore plan', () => {
     const after = rules({ 'KUBE-SEP-2': ['-A KUBE-SEP-2 -j DNAT'], 'KUBE-SVC-A': ['-A KUBE-SVC-A -j KUBE-SEP-2'] }, ['-A KUBE-SERVICES -d 10.0.0.2 -j KUBE-SVC-A'], [
       '-A KUBE-EXTERNAL-SERVICES -d 1.2.3.4 -j DROP',
     ]);
-    expect(planPartial(new Map([['a', before]]), new Map([['a', after]]), ['a'])).toBe(
+    expect(planPartial(new Map([['a', programmedOf(before)]]), new Map([['a', after]]), ['a'])).toBe(
       [
         '*filter',
         '-A KUBE-EXTERNAL-SERVICES -d 1.2.3.4 -j DROP',
@@ -99,7 +99,7 @@ describe('partial restore plan', () => {
 
   it('removes everything of a deleted ServicePort', () => {
     const before = rules({ 'KUBE-SVC-A': ['-A KUBE-SVC-A -j KUBE-SEP-1'] }, ['-A KUBE-NODEPORTS --dport 30000 -j KUBE-EXT-A'], ['-A KUBE-SERVICES -d 10.0.0.1 -j REJECT']);
-    const text = planPartial(new Map([['a', before]]), new Map(), ['a']);
+    const text = planPartial(new Map([['a', programmedOf(before)]]), new Map(), ['a']);
     expect(text).toContain('-D KUBE-NODEPORTS --dport 30000 -j KUBE-EXT-A');
     expect(text).toContain('-D KUBE-SERVICES -d 10.0.0.1 -j REJECT');
     expect(text).toContain(':KUBE-SVC-A - [0:0]');
