@@ -127,6 +127,8 @@ describe('kpr.yaml', () => {
     });
     expect(cfg.mode).toBe('iptables');
     expect(cfg.hostname).toBe('node-a');
+    // The proxy writes the pod CIDR file that the conflist's kpr-ipam reads.
+    expect(cfg.podCIDRFile).toBe('/run/kpr/podcidr.json');
     expect(cfg.warnings).toEqual([]);
     expect(cfg.healthzBindAddress).toEqual({ host: undefined, port: 10256 });
     expect(cfg.metricsBindAddress).toEqual({ host: undefined, port: 10249 });

@@ -5,7 +5,7 @@ import { KprError } from '../lib/errors.ts';
 import type { RawTree } from './config-file.ts';
 
 type Kind = 'string' | 'bool' | 'int' | 'float' | 'duration' | 'list' | 'map';
-type Special = 'config' | 'master' | 'cleanup' | 'help' | 'writeConfigTo';
+type Special = 'config' | 'master' | 'cleanup' | 'help' | 'writeConfigTo' | 'podCIDRFile';
 
 interface FlagSpec {
   kind: Kind;
@@ -60,6 +60,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'logging-format': field('string', 'logging.format'),
   'masquerade-all': field('bool', 'iptables.masqueradeAll', 'nftables.masqueradeAll'),
   master: special('string', 'master'),
+  // kpr's own: where the node's pod CIDRs are written for kpr-ipam (not a kube-proxy flag).
+  'pod-cidr-file': special('string', 'podCIDRFile'),
   'metrics-bind-address': field('string', 'metricsBindAddress'),
   'nodeport-addresses': field('list', 'nodePortAddresses'),
   'oom-score-adj': field('int', 'oomScoreAdj'),
@@ -96,6 +98,7 @@ export interface ParsedFlags {
   origins: Map<string, string>;
   configFile: string | undefined;
   master: string | undefined;
+  podCIDRFile: string | undefined;
   cleanup: boolean;
   help: boolean;
   writeConfigTo: string | undefined;
@@ -161,7 +164,7 @@ function setPath(tree: RawTree, path: string, value: unknown): void {
 /** Parses kube-proxy's flags; throws KprError INVALID_CONFIG naming the offending flag. */
 export function parseFlags(argv: readonly string[]): ParsedFlags {
   const out: ParsedFlags = {
-    tree: {}, origins: new Map(), configFile: undefined, master: undefined,
+    tree: {}, origins: new Map(), configFile: undefined, master: undefined, podCIDRFile: undefined,
     cleanup: false, help: false, writeConfigTo: undefined, warnings: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -204,6 +207,7 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     switch (spec.special) {
       case 'config': out.configFile = value as string; break;
       case 'master': out.master = value as string; break;
+      case 'podCIDRFile': out.podCIDRFile = value as string; break;
       case 'cleanup': out.cleanup = value as boolean; break;
       case 'help': out.help = value as boolean; break;
       case 'writeConfigTo': out.writeConfigTo = value as string; break;

@@ -29,6 +29,7 @@ const DEFAULTS: ProxyConfig = {
   cleanup: false,
   help: false,
   writeConfigTo: undefined,
+  podCIDRFile: '',
   kubeconfig: '',
   master: '',
   hostname: 'node-1.example',

@@ -1,6 +1,8 @@
 // `kpr proxy` (the built executable) in a node namespace, fed by the embedded API
 // server through unchanged client-node informers: the flow table, then the ways a
 // real cluster changes and fails around it.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../test/flows/cluster.ts';
 import { FLOWS } from '../test/flows/table.ts';
@@ -66,6 +68,12 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
 
   it('programs the whole flow table from the API server', async () => {
     expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
+  });
+
+  it('writes the Node pod CIDRs for kpr-ipam', async () => {
+    const file = join(c.dir, 'podcidr.json');
+    await within(3000, async () => (await readFile(file, 'utf8').catch(() => '')) ? '' : 'no pod CIDR file');
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] });
   });
 
   it('follows changes arriving through the watch within a bounded time', async () => {

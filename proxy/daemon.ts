@@ -17,6 +17,7 @@ import { createBackend, otherModes } from './modes.ts';
 import { localAddresses } from './node-addresses.ts';
 import { rulesConfigFor } from './rules-config.ts';
 import { parseEndpointSlice, parseNode, parseService, SERVICE_NAME_LABEL, type Node } from './objects.ts';
+import { podCIDRsOf, writePodCIDRFile } from './pod-cidr-file.ts';
 import { SyncRunner } from './runner.ts';
 import { ServiceHealthServer } from './service-health.ts';
 import { Syncer } from './sync.ts';
@@ -168,6 +169,13 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
       node = n;
       health.setNode(n);
       nodeInfo = { name: cfg.hostname, zone: n.metadata.labels[ZONE_LABEL] ?? '' };
+      const cidrs = podCIDRsOf(n);
+      if (cfg.podCIDRFile && cidrs.length) {
+        writePodCIDRFile(cfg.podCIDRFile, cidrs).then(
+          (wrote) => wrote && log.info({ file: cfg.podCIDRFile, podCIDRs: cidrs }, 'wrote the pod CIDR file for kpr-ipam'),
+          (err: unknown) => log.error({ file: cfg.podCIDRFile, err: errorMessage(err) }, 'cannot write the pod CIDR file'),
+        );
+      }
     }),
   }, log);
 

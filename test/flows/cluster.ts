@@ -26,7 +26,7 @@ export class Cluster {
     readonly topo: Topology,
     readonly api: ApiServer,
     private readonly forward: Forward,
-    private readonly dir: string,
+    readonly dir: string,
     readonly proxyArgs: string[],
     public proxy: ProxyProcess,
   ) {}
@@ -46,7 +46,7 @@ export class Cluster {
         `--proxy-mode=${mode}`, `--kubeconfig=${kubeconfig}`, `--master=http://127.0.0.1:${API_PORT_IN_NODE}`,
         `--hostname-override=${NODE_NAME}`, `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`,
         '--healthz-bind-address=127.0.0.1:10256', '--metrics-bind-address=127.0.0.1:10249',
-        '--iptables-min-sync-period=50ms', '--ipvs-min-sync-period=50ms',
+        '--iptables-min-sync-period=50ms', '--ipvs-min-sync-period=50ms', `--pod-cidr-file=${join(dir, 'podcidr.json')}`,
         ...extraArgs,
       ];
       const proxy = new ProxyProcess(topo.node, args);
