@@ -70,6 +70,40 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
     expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
   });
 
+  it('serves healthz, livez, metrics, the proxy mode and health-check node ports', async () => {
+    const node = c.topo.agent(c.topo.node);
+    const get = async (url: string) => {
+      const r = await node.call({ op: 'httpGet', url, timeoutMs: 2000 });
+      if (!r.ok) throw new Error(`GET ${url}: ${r.error}`);
+      const [status = '', ...body] = (r.reply ?? '').split(' ');
+      return { status: Number(status), body: body.join(' ') };
+    };
+    const healthz = await get('http://127.0.0.1:10256/healthz');
+    expect(healthz.status).toBe(200);
+    expect(JSON.parse(healthz.body)).toMatchObject({ nodeEligible: true });
+    expect((await get('http://127.0.0.1:10256/livez')).status).toBe(200);
+    expect((await get('http://127.0.0.1:10249/proxyMode')).body.trim()).toBe(MODE);
+    const metrics = (await get('http://127.0.0.1:10249/metrics')).body;
+    for (const family of ['IPv4', 'IPv6']) {
+      const syncs = new RegExp(`kubeproxy_sync_proxy_rules_duration_seconds_count\\{ip_family="${family}"\\} (\\d+)`).exec(metrics);
+      expect(Number(syncs?.[1] ?? 0), family).toBeGreaterThan(0);
+    }
+    expect(metrics).toMatch(/kubeproxy_sync_proxy_rules_endpoint_changes_total \d+/);
+    expect(metrics).toMatch(/kubeproxy_sync_proxy_rules_no_local_endpoints_total\{ip_family="IPv4",traffic_policy="external"\} 1/);
+    // The LoadBalancer with externalTrafficPolicy Local answers its health check from outside.
+    const ext = c.topo.agent(c.topo.externals.ext);
+    const check = await ext.call({ op: 'httpGet', url: 'http://192.0.2.1:32000/', timeoutMs: 2000 });
+    expect(check.reply?.split(' ')[0]).toBe('200');
+    expect(JSON.parse(check.reply?.slice(4) ?? '{}')).toMatchObject({ service: { namespace: NS, name: 'lblocal' }, localEndpoints: 1 });
+    // With no local endpoint left, the check fails, so the load balancer drains this node.
+    for (const s of slices('lblocal', [{ port: 80, targetPort: 8080 }], ['r1'])) c.api.apply(s);
+    await within(3000, async () => {
+      const r = await ext.call({ op: 'httpGet', url: 'http://192.0.2.1:32000/', timeoutMs: 2000 });
+      return r.reply?.startsWith('503 ') ? '' : `health check still ${r.reply ?? r.error}`;
+    });
+    for (const s of slices('lblocal', [{ port: 80, targetPort: 8080 }], ['s1', 'r1'])) c.api.apply(s);
+  });
+
   it('writes the Node pod CIDRs for kpr-ipam', async () => {
     const file = join(c.dir, 'podcidr.json');
     await within(3000, async () => (await readFile(file, 'utf8').catch(() => '')) ? '' : 'no pod CIDR file');

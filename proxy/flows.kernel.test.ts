@@ -2,12 +2,12 @@
 // server, no daemon), against the flow table with real packets. IPVS runs the same
 // table in a VM (test/ipvs-vm), as this kernel has no IP_VS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Topology } from '../test/flows/topology.ts';
-import { FLOWS, OBJECTS } from '../test/flows/table.ts';
+import { NODE_IP, Topology } from '../test/flows/topology.ts';
+import { FLOWS, OBJECTS, type Flow } from '../test/flows/table.ts';
 import { runFlows } from '../test/flows/run.ts';
 import { newState, program } from '../test/flows/fixture.ts';
 import type { IPFamily } from '../lib/ip.ts';
-import type { ProxyBackend, ProxyMode } from './backend.ts';
+import type { ProxyBackend, ProxyMode, RulesConfig } from './backend.ts';
 import { IptablesProxier } from './iptables/proxier.ts';
 import { iptablesTables } from './iptables/apply.ts';
 import { NftablesProxier } from './nftables/proxier.ts';
@@ -30,5 +30,44 @@ describe.each(Object.keys(backends) as ProxyMode[])('%s mode: the flow table wit
     if (!make) throw new Error(`no backend for ${mode}`);
     await program(newState(), [make(4, topo.node.name), make(6, topo.node.name)], OBJECTS, true);
     expect(await runFlows(topo, FLOWS, mode)).toEqual([]);
+  });
+});
+
+/** Settings that change the outcome of some flows, with those flows' expectations. */
+const VARIANTS: { name: string; config: (family: IPFamily) => Partial<RulesConfig>; flows: Flow[] }[] = [
+  {
+    name: 'masqueradeAll',
+    config: () => ({ masqueradeAll: true }),
+    flows: [{ name: 'pod to ClusterIP is masqueraded too', from: 'client', family: 4, proto: 'tcp', to: { ip: '10.96.0.10', port: 80 }, expect: { reach: ['s1', 's2', 'r1'], masq: true } }],
+  },
+  {
+    name: 'no local-traffic detector (no cluster CIDR)',
+    config: () => ({ localDetector: { mode: 'None' } }),
+    flows: [{ name: 'off-cluster source to ClusterIP is not masqueraded', from: 'ext', family: 4, proto: 'tcp', to: { ip: '10.96.0.10', port: 80 }, expect: { reach: ['s1', 's2', 'r1'], masq: false } }],
+  },
+  {
+    name: 'nodePortAddresses limited to the node IP',
+    config: (family) => ({ nodePortIPs: [family === 4 ? NODE_IP.ip4 : NODE_IP.ip6] }),
+    flows: [
+      { name: 'NodePort on the node IP', from: 'client', family: 4, proto: 'tcp', to: { ip: '192.0.2.1', port: 30080 }, expect: { reach: ['r1'], masq: true } },
+      // 10.244.1.1 is the node's address on the pod veths: not a NodePort address any more.
+      { name: 'NodePort on another node address', from: 'client', family: 4, proto: 'tcp', to: { ip: '10.244.1.1', port: 30080 }, expect: { blocked: 'REJECT' } },
+    ],
+  },
+];
+
+describe.each(Object.keys(backends) as ProxyMode[])('%s mode: settings that change flows', (mode) => {
+  let topo: Topology;
+  beforeAll(async () => {
+    topo = await Topology.create();
+    await topo.startServers({ tcp: [8080], udp: [5353] });
+  });
+  afterAll(async () => topo?.destroy());
+
+  it.each(VARIANTS)('$name', async ({ config, flows }) => {
+    const make = backends[mode];
+    if (!make) throw new Error(`no backend for ${mode}`);
+    await program(newState(), [make(4, topo.node.name), make(6, topo.node.name)], OBJECTS, true, config);
+    expect(await runFlows(topo, flows, mode)).toEqual([]);
   });
 });

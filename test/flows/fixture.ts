@@ -49,13 +49,19 @@ export function newState(): ProxyState {
   return new ProxyState([4, 6], { name: NODE_NAME, zone: NODE_ZONE });
 }
 
-/** Applies objects to the state and syncs every backend (full when `full`). */
-export async function program(state: ProxyState, backends: readonly ProxyBackend[], objects: readonly Obj[], full: boolean): Promise<void> {
+/** Applies objects to the state and syncs every backend (full when `full`), with config overrides. */
+export async function program(
+  state: ProxyState,
+  backends: readonly ProxyBackend[],
+  objects: readonly Obj[],
+  full: boolean,
+  config: (family: IPFamily) => Partial<RulesConfig> = () => ({}),
+): Promise<void> {
   const { services, slices } = changesFrom(objects);
   const changes = state.apply(services, slices);
   for (const b of backends) {
     const snapshot = state.snapshot(b.family);
     if (!snapshot) continue;
-    await b.sync({ snapshot, config: rulesConfig(b.family), changed: full ? undefined : changes.get(b.family)?.changed });
+    await b.sync({ snapshot, config: rulesConfig(b.family, config(b.family)), changed: full ? undefined : changes.get(b.family)?.changed });
   }
 }

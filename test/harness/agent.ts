@@ -11,7 +11,8 @@ export type AgentRequest =
   | { id: number; op: 'probe'; proto: 'tcp' | 'udp'; host: string; port: number; timeoutMs: number; payload?: string; localPort?: number }
   | { id: number; op: 'hold'; host: string; port: number; timeoutMs: number }
   | { id: number; op: 'send'; handle: number; data: string }
-  | { id: number; op: 'connectTimes'; host: string; port: number; count: number };
+  | { id: number; op: 'connectTimes'; host: string; port: number; count: number }
+  | { id: number; op: 'httpGet'; url: string; timeoutMs: number };
 
 export interface AgentReply {
   id: number;
@@ -119,6 +120,17 @@ async function connectTimes(req: Extract<AgentRequest, { op: 'connectTimes' }>):
   answer({ id: req.id, ok: true, reply: times.map((t) => t.toFixed(1)).join(',') });
 }
 
+/** An HTTP GET from inside the namespace; the reply is "<status> <body>". */
+async function httpGet(req: Extract<AgentRequest, { op: 'httpGet' }>): Promise<void> {
+  try {
+    const res = await fetch(req.url, { signal: AbortSignal.timeout(req.timeoutMs) });
+    answer({ id: req.id, ok: true, reply: `${res.status} ${await res.text()}` });
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    answer({ id: req.id, ok: false, error: err.cause?.code ?? err.name });
+  }
+}
+
 /** Serves requests from stdin until it closes. */
 export function runAgent(): void {
   createInterface({ input: process.stdin }).on('line', (line) => {
@@ -127,6 +139,7 @@ export function runAgent(): void {
     else if (req.op === 'probe') (req.proto === 'tcp' ? probeTcp : probeUdp)(req);
     else if (req.op === 'hold') hold(req);
     else if (req.op === 'connectTimes') void connectTimes(req);
+    else if (req.op === 'httpGet') void httpGet(req);
     else send(req);
   });
   process.stdin.on('end', () => process.exit(0));
