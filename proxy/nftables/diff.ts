@@ -4,7 +4,7 @@
 // the table as listed from the kernel. Operation order makes every reference valid
 // at each step: objects are created before anything points at them and deleted
 // after everything that pointed at them is gone.
-import type { Changes, ChainState } from './state.ts';
+import type { Changes, ChainState, ElementView } from './state.ts';
 import { Transaction, type ChainSpec, type ElementEntries, type NftFamily, type SetSpec } from './transaction.ts';
 
 /** The parts of the kernel's table a full sync compares against. */
@@ -20,7 +20,7 @@ export interface KernelTable {
 export interface DesiredView {
   chains(): Iterable<ChainState>;
   sets(): Iterable<SetSpec>;
-  elements(set: string): ReadonlyMap<string, string>;
+  elements(set: string): ElementView;
 }
 
 /** Elements of one set to add or delete. */
@@ -94,14 +94,14 @@ export function diffChanges(family: NftFamily, table: string, changes: Changes):
   }
   for (const set of [...changes.elements.keys()].sort()) {
     const keys = changes.elements.get(set) as Map<string, { before: string | undefined; after: string | undefined }>;
-    const del: [string, string][] = [];
-    const add: [string, string][] = [];
+    const del = new Map<string, string>();
+    const add = new Map<string, string>();
     for (const [key, { before, after }] of [...keys].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (before !== undefined && !deletedSets.has(set)) del.push([key, before]);
-      if (after !== undefined) add.push([key, after]);
+      if (before !== undefined && !deletedSets.has(set)) del.set(key, before);
+      if (after !== undefined) add.set(key, after);
     }
-    p.deleteElements.push({ set, entries: del, count: del.length });
-    p.addElements.push({ set, entries: add, count: add.length });
+    p.deleteElements.push({ set, entries: del, count: del.size });
+    p.addElements.push({ set, entries: add, count: add.size });
   }
   return toTransaction(family, table, sortChains(p));
 }
@@ -133,14 +133,14 @@ export function diffFull(family: NftFamily, table: string, desired: DesiredView,
       p.addElements.push({ set: s.name, entries: want, count: want.size });
       continue;
     }
-    const del: [string, string][] = [];
+    const del = new Map<string, string>();
     for (const [key, value] of [...have].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (want.get(key) !== value) del.push([key, value]);
+      if (want.get(key) !== value) del.set(key, value);
     }
-    const add: [string, string][] = [];
-    for (const [key, value] of want) if (have.get(key) !== value) add.push([key, value]);
-    p.deleteElements.push({ set: s.name, entries: del, count: del.length });
-    p.addElements.push({ set: s.name, entries: add, count: add.length });
+    const add = new Map<string, string>();
+    want.forEach((value, key) => { if (have.get(key) !== value) add.set(key, value); });
+    p.deleteElements.push({ set: s.name, entries: del, count: del.size });
+    p.addElements.push({ set: s.name, entries: add, count: add.size });
   }
   for (const [name, kind] of kSets) if (!wantedSets.has(name)) p.deleteSets.push({ name, kind, type: '' });
   return toTransaction(family, table, sortChains(p));

@@ -74,6 +74,15 @@ export function frontendExpr(w: FamilyWords, key: KeyKind): string {
   return key === 'ip' ? `${w.ip} daddr . meta l4proto . th dport` : 'meta l4proto . th dport';
 }
 
+/** The key of an endpoint map element: frontend . slot. */
+export const slotKey = (frontend: string, slot: number) => `${frontend} . ${slot}`;
+
+/**
+ * An endpoint as endpoint map data, "ip . port": also its identity in a slot list,
+ * so that slot lists are written out without any conversion.
+ */
+export const slotData = (ep: Pick<Endpoint, 'ip' | 'port'>) => `${ep.ip} . ${ep.port}`;
+
 export function verdictMapSpec(w: FamilyWords, name: string, key: KeyKind): SetSpec {
   const k = key === 'ip' ? `${w.addrType} . inet_proto . inet_service` : 'inet_proto . inet_service';
   return { name, kind: 'map', type: `${k} : verdict` };

@@ -8,13 +8,14 @@ import { endpointString, type Endpoint, type NodeInfo, type ServicePort } from '
 import { cidrContains, parseCIDR, parseIP } from '../../lib/ip.ts';
 import {
   CHAIN, SET, affinityEndpointChain, affinityServiceChain, affinitySet, dispatchMap, dnatChain, endpointsMap,
-  externalChain, familyWords, frontendExpr, internalChain, type FamilyWords, type KeyKind, type ListKind, type Proto,
+  externalChain, familyWords, frontendExpr, internalChain, slotData, type FamilyWords, type KeyKind, type ListKind, type Proto,
 } from './layout.ts';
-import type { ChainState, Contribution } from './state.ts';
+import type { ChainState, Contribution, SlotElements } from './state.ts';
 import type { SetSpec } from './transaction.ts';
 
 /** A ServicePort's contribution plus the slot order of its endpoint lists (endpoint strings). */
 export interface ServiceContribution extends Contribution {
+  /** Each list's endpoints by slot, as endpoint map data ("ip . port"). */
   slots: { cluster: readonly string[]; local: readonly string[] };
 }
 
@@ -42,18 +43,12 @@ function frontendKey(sp: ServicePort, key: KeyKind, ip: string): string {
   return key === 'ip' ? `${ip} . ${proto} . ${sp.port}` : `${proto} . ${sp.nodePort}`;
 }
 
-function dataValue(epString: string): string {
-  // "ip:port" or "[ip6]:port" -> "ip . port"
-  const i = epString.lastIndexOf(':');
-  const ip = epString.startsWith('[') ? epString.slice(1, i - 1) : epString.slice(0, i);
-  return `${ip} . ${epString.slice(i + 1)}`;
-}
-
 class Builder {
   readonly chains = new Map<string, ChainState>();
   readonly sets: SetSpec[] = [];
   /** Flat `set, key, value` triples (see ElementTriples). */
   readonly elements: string[] = [];
+  readonly slotElements: SlotElements[] = [];
   private readonly affinityDone = new Set<ListKind>();
 
   constructor(
@@ -82,7 +77,7 @@ class Builder {
     const map = endpointsMap(key, list, proto);
     this.chains.set(dnat, { spec: { name: dnat }, rules: [`dnat ${this.w.ip} to ${from} map @${map}`] });
     this.el(dispatchMap(key, list), frontend, `goto ${dnat}`);
-    this.slots[list].forEach((ep, slot) => this.el(map, `${frontend} . ${slot}`, dataValue(ep)));
+    this.slotElements.push({ set: map, frontend, endpoints: this.slots[list] });
   }
 
   /** ClientIP affinity as upstream: one dynamic set and one chain per endpoint. */
@@ -121,8 +116,8 @@ export function renderServicePort(
   const cat = categorizeEndpoints(sp, endpoints, node);
   const lists: Record<ListKind, readonly Endpoint[]> = { cluster: cat.clusterEndpoints, local: cat.localEndpoints };
   const slots: Record<ListKind, string[]> = {
-    cluster: assignSlots(previous?.cluster ?? [], cat.clusterEndpoints.map(endpointString)),
-    local: assignSlots(previous?.local ?? [], cat.localEndpoints.map(endpointString)),
+    cluster: assignSlots(previous?.cluster ?? [], cat.clusterEndpoints.map(slotData)),
+    local: assignSlots(previous?.local ?? [], cat.localEndpoints.map(slotData)),
   };
   const b = new Builder(w, sp, lists, slots);
   const internal: ListKind = sp.internalPolicyLocal ? 'local' : 'cluster';
@@ -168,5 +163,5 @@ export function renderServicePort(
   }
 
   for (const ep of cat.allReachableEndpoints) b.el(SET.hairpin, `${ep.ip} . ${ep.ip}`);
-  return { chains: [...b.chains.values()], sets: b.sets, elements: b.elements, slots };
+  return { chains: [...b.chains.values()], sets: b.sets, elements: b.elements, slotElements: b.slotElements, slots };
 }

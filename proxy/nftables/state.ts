@@ -4,9 +4,12 @@
 // reference-counted. While tracking, every change is remembered with its previous
 // value until `takeChanges`, which is what a partial sync turns into a transaction.
 //
-// Memory (10,000 Services x 10 endpoints = 230,000 elements): an element is its key
-// and value strings in one Map per set, plus three array slots in its owner's
-// contribution; a reference count exists only for keys held by two or more owners.
+// Memory (10,000 Services x 10 endpoints = 230,000 elements): a plain element is its
+// key and value strings in one Map per set plus three array slots in its owner's
+// contribution; the endpoint maps' elements (most of them) are not stored as strings
+// at all but as each frontend's slot list, the planner's own array, and spelled out
+// only when written. A reference count exists only for keys held by several owners.
+import { slotKey } from './layout.ts';
 import type { ChainSpec, SetSpec } from './transaction.ts';
 
 export interface ChainState {
@@ -17,10 +20,19 @@ export interface ChainState {
 /** Elements as flat triples `set, key, value` (value "" for sets): no object per element. */
 export type ElementTriples = readonly string[];
 
+/** The elements `frontend . slot : endpoints[slot]` of an endpoint map, as the slot list. */
+export interface SlotElements {
+  set: string;
+  frontend: string;
+  /** Endpoint map data ("ip . port") by slot. */
+  endpoints: readonly string[];
+}
+
 export interface Contribution {
   chains: readonly ChainState[];
   sets: readonly SetSpec[];
   elements: ElementTriples;
+  slotElements: readonly SlotElements[];
 }
 
 /** Before and after of one object touched since the last `takeChanges`; undefined = absent. */
@@ -36,23 +48,84 @@ export interface Changes {
   elements: Map<string, Map<string, Change<string>>>;
 }
 
+/** One set's desired elements: key -> value, read only. */
+export interface ElementView {
+  readonly size: number;
+  get(key: string): string | undefined;
+  forEach(f: (value: string, key: string) => void): void;
+}
+
 interface Counted<T> {
   value: T;
   count: number;
+}
+
+/**
+ * Group (set name) -> key -> value of the latest writer, reference-counted, with the
+ * value before the first change of each key since `take`. Counts exist only for keys
+ * held by several owners.
+ */
+class KeyedStore<V> {
+  readonly groups = new Map<string, Map<string, V>>();
+  private readonly extraOwners = new Map<string, Map<string, number>>();
+  changed = new Map<string, Map<string, V | undefined>>();
+
+  ref(group: string, key: string, value: V, tracking: boolean): void {
+    let m = this.groups.get(group);
+    if (!m) this.groups.set(group, (m = new Map()));
+    // Two owners disagreeing on one key (e.g. two Services claiming one externalIP:port):
+    // the latest writer wins.
+    let held: boolean;
+    if (tracking) {
+      const cur = m.get(key);
+      this.record(group, key, cur);
+      held = cur !== undefined;
+      if (cur !== value) m.set(key, value);
+    } else {
+      // One hash lookup instead of two (full re-render of 100,000s of elements).
+      const size = m.size;
+      m.set(key, value);
+      held = m.size === size;
+    }
+    if (held) {
+      let extra = this.extraOwners.get(group);
+      if (!extra) this.extraOwners.set(group, (extra = new Map()));
+      extra.set(key, (extra.get(key) ?? 0) + 1);
+    }
+  }
+
+  unref(group: string, key: string, tracking: boolean): void {
+    const m = this.groups.get(group);
+    const cur = m?.get(key);
+    if (!m || cur === undefined) return;
+    if (tracking) this.record(group, key, cur);
+    const extra = this.extraOwners.get(group);
+    const n = extra?.get(key);
+    if (extra && n !== undefined) {
+      if (n > 1) extra.set(key, n - 1);
+      else extra.delete(key);
+    } else {
+      m.delete(key);
+    }
+  }
+
+  private record(group: string, key: string, before: V | undefined): void {
+    let m = this.changed.get(group);
+    if (!m) this.changed.set(group, (m = new Map()));
+    if (!m.has(key)) m.set(key, before);
+  }
 }
 
 export class DesiredTable {
   private readonly contributions = new Map<string, Contribution>();
   private readonly chainMap = new Map<string, Counted<ChainState>>();
   private readonly setMap = new Map<string, Counted<SetSpec>>();
-  /** Set -> key -> value of the latest writer. */
-  private readonly elementMap = new Map<string, Map<string, string>>();
-  /** Set -> key -> owners beyond the first, only for keys held by several owners. */
-  private readonly extraOwners = new Map<string, Map<string, number>>();
+  private readonly elementStore = new KeyedStore<string>();
+  /** Endpoint map -> frontend -> endpoints by slot. */
+  private readonly slotStore = new KeyedStore<readonly string[]>();
   private tracking = true;
   private changedChains = new Map<string, ChainState | undefined>();
   private changedSets = new Map<string, SetSpec | undefined>();
-  private changedElements = new Map<string, Map<string, string | undefined>>();
 
   contribution(owner: string): Contribution | undefined {
     return this.contributions.get(owner);
@@ -72,19 +145,22 @@ export class DesiredTable {
     const prev = this.contributions.get(owner);
     if (next) this.contributions.set(owner, next);
     else this.contributions.delete(owner);
+    const t = this.tracking;
     // Add before removing, so that an object both contributions hold is never
     // seen absent in between.
     if (next) {
       for (const c of next.chains) this.ref(this.chainMap, this.changedChains, c.spec.name, c);
       for (const s of next.sets) this.ref(this.setMap, this.changedSets, s.name, s);
       const e = next.elements;
-      for (let i = 0; i < e.length; i += 3) this.refElement(e[i] as string, e[i + 1] as string, e[i + 2] as string);
+      for (let i = 0; i < e.length; i += 3) this.elementStore.ref(e[i] as string, e[i + 1] as string, e[i + 2] as string, t);
+      for (const s of next.slotElements) this.slotStore.ref(s.set, s.frontend, s.endpoints, t);
     }
     if (prev) {
       for (const c of prev.chains) this.unref(this.chainMap, this.changedChains, c.spec.name);
       for (const s of prev.sets) this.unref(this.setMap, this.changedSets, s.name);
       const e = prev.elements;
-      for (let i = 0; i < e.length; i += 3) this.unrefElement(e[i] as string, e[i + 1] as string);
+      for (let i = 0; i < e.length; i += 3) this.elementStore.unref(e[i] as string, e[i + 1] as string, t);
+      for (const s of prev.slotElements) this.slotStore.unref(s.set, s.frontend, t);
     }
   }
 
@@ -96,9 +172,11 @@ export class DesiredTable {
     return mapValues(this.setMap);
   }
 
-  /** Key -> value of one set's desired elements (the table's own map: read only). */
-  elements(set: string): ReadonlyMap<string, string> {
-    return this.elementMap.get(set) ?? EMPTY;
+  /** One set's desired elements; read only, and valid until the next `set`. */
+  elements(set: string): ElementView {
+    const slots = this.slotStore.groups.get(set);
+    if (slots) return new SlotView(slots);
+    return this.elementStore.groups.get(set) ?? EMPTY;
   }
 
   /** What changed since the last call (objects changed and changed back are left out). */
@@ -112,14 +190,28 @@ export class DesiredTable {
       const after = this.setMap.get(name)?.value;
       if ((before === undefined) !== (after === undefined)) out.sets.set(name, { before, after });
     }
-    for (const [set, keys] of this.changedElements) {
-      const current = this.elementMap.get(set);
+    const changedElements = (set: string) => {
+      let m = out.elements.get(set);
+      if (!m) out.elements.set(set, (m = new Map()));
+      return m;
+    };
+    for (const [set, keys] of this.elementStore.changed) {
+      const current = this.elementStore.groups.get(set);
       for (const [key, before] of keys) {
         const after = current?.get(key);
-        if (before === after) continue;
-        let m = out.elements.get(set);
-        if (!m) out.elements.set(set, (m = new Map()));
-        m.set(key, { before, after });
+        if (before !== after) changedElements(set).set(key, { before, after });
+      }
+    }
+    // A frontend's slot list that changed -> the slots whose endpoint changed.
+    for (const [set, frontends] of this.slotStore.changed) {
+      const current = this.slotStore.groups.get(set);
+      for (const [frontend, before] of frontends) {
+        const after = current?.get(frontend);
+        for (let i = 0; i < Math.max(before?.length ?? 0, after?.length ?? 0); i++) {
+          const b = before?.[i];
+          const a = after?.[i];
+          if (b !== a) changedElements(set).set(slotKey(frontend, i), { before: b, after: a });
+        }
       }
     }
     this.clearChanges();
@@ -130,7 +222,8 @@ export class DesiredTable {
   clearChanges(): void {
     this.changedChains = new Map();
     this.changedSets = new Map();
-    this.changedElements = new Map();
+    this.elementStore.changed = new Map();
+    this.slotStore.changed = new Map();
     this.tracking = true;
   }
 
@@ -138,51 +231,6 @@ export class DesiredTable {
   stopTracking(): void {
     this.clearChanges();
     this.tracking = false;
-  }
-
-  private refElement(set: string, key: string, value: string): void {
-    let m = this.elementMap.get(set);
-    if (!m) this.elementMap.set(set, (m = new Map()));
-    // Two owners disagreeing on one key (e.g. two Services claiming one externalIP:port):
-    // the latest writer wins.
-    let held: boolean;
-    if (this.tracking) {
-      const cur = m.get(key);
-      this.recordElement(set, key, cur);
-      held = cur !== undefined;
-      if (cur !== value) m.set(key, value);
-    } else {
-      // One hash lookup instead of two (full re-render of 100,000s of elements).
-      const size = m.size;
-      m.set(key, value);
-      held = m.size === size;
-    }
-    if (held) {
-      let extra = this.extraOwners.get(set);
-      if (!extra) this.extraOwners.set(set, (extra = new Map()));
-      extra.set(key, (extra.get(key) ?? 0) + 1);
-    }
-  }
-
-  private unrefElement(set: string, key: string): void {
-    const m = this.elementMap.get(set);
-    const cur = m?.get(key);
-    if (!m || cur === undefined) return;
-    if (this.tracking) this.recordElement(set, key, cur);
-    const extra = this.extraOwners.get(set);
-    const n = extra?.get(key);
-    if (extra && n !== undefined) {
-      if (n > 1) extra.set(key, n - 1);
-      else extra.delete(key);
-    } else {
-      m.delete(key);
-    }
-  }
-
-  private recordElement(set: string, key: string, before: string | undefined): void {
-    let m = this.changedElements.get(set);
-    if (!m) this.changedElements.set(set, (m = new Map()));
-    if (!m.has(key)) m.set(key, before);
   }
 
   private ref<T>(map: Map<string, Counted<T>>, changed: Map<string, T | undefined>, key: string, value: T): void {
@@ -205,7 +253,29 @@ export class DesiredTable {
   }
 }
 
-const EMPTY: ReadonlyMap<string, string> = new Map();
+/** An endpoint map's elements spelled out from the slot lists, as they are read. */
+class SlotView implements ElementView {
+  readonly size: number;
+
+  constructor(private readonly frontends: ReadonlyMap<string, readonly string[]>) {
+    let n = 0;
+    for (const eps of frontends.values()) n += eps.length;
+    this.size = n;
+  }
+
+  get(key: string): string | undefined {
+    const i = key.lastIndexOf(' . ');
+    return this.frontends.get(key.slice(0, i))?.[Number(key.slice(i + 3))];
+  }
+
+  forEach(f: (value: string, key: string) => void): void {
+    for (const [frontend, eps] of this.frontends) {
+      for (let i = 0; i < eps.length; i++) f(eps[i] as string, slotKey(frontend, i));
+    }
+  }
+}
+
+const EMPTY: ElementView = new Map<string, string>();
 
 function* mapValues<T>(m: Map<string, Counted<T>>): IterableIterator<T> {
   for (const c of m.values()) yield c.value;

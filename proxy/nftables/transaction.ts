@@ -27,8 +27,13 @@ export interface SetSpec {
   timeoutSeconds?: number;
 }
 
-/** Elements of one set as [key, value] pairs: key as nft writes it ("10.96.0.1 . tcp . 80"), value "" for sets. */
-export type ElementEntries = Iterable<readonly [key: string, value: string]>;
+/**
+ * Elements of one set, key -> value: key as nft writes it ("10.96.0.1 . tcp . 80"),
+ * value "" for sets. A Map is one; so is the desired table's view of a set.
+ */
+export interface ElementEntries {
+  forEach(f: (value: string, key: string) => void): void;
+}
 
 export type Operation =
   | { verb: 'add' | 'delete'; type: 'table' }
@@ -109,15 +114,25 @@ export class Transaction {
 }
 
 /** Element lines of at most ELEMENTS_PER_LINE elements: nft turns a line into one netlink batch. */
-function* elementLines(head: string, entries: ElementEntries, withValue: boolean): Generator<string> {
-  // An array joined once per line: far cheaper to write out than a string grown by +=.
-  let parts: string[] = [];
-  for (const [key, value] of entries) {
-    parts.push(withValue && value !== '' ? `${key} : ${value}` : key);
-    if (parts.length === ELEMENTS_PER_LINE) {
-      yield `${head}${parts.join(' , ')} }\n`;
-      parts = [];
+function elementLines(head: string, entries: ElementEntries, withValue: boolean): string[] {
+  // Pieces joined once per line: far cheaper than strings grown by += or built per element.
+  const lines: string[] = [];
+  let parts: string[] = [head];
+  let n = 0;
+  entries.forEach((value, key) => {
+    if (n > 0) parts.push(' , ');
+    if (withValue && value !== '') parts.push(key, ' : ', value);
+    else parts.push(key);
+    if (++n === ELEMENTS_PER_LINE) {
+      parts.push(' }\n');
+      lines.push(parts.join(''));
+      parts = [head];
+      n = 0;
     }
+  });
+  if (n > 0) {
+    parts.push(' }\n');
+    lines.push(parts.join(''));
   }
-  if (parts.length > 0) yield `${head}${parts.join(' , ')} }\n`;
+  return lines;
 }
