@@ -21,6 +21,30 @@ export interface ClusterHandlers {
 
 const BACKOFF_MS = { first: 200, max: 30_000 };
 
+/**
+ * Lists in pages, as kube-apiserver serves large lists (limit/continue), and hands
+ * the informer one list. One unpaged list of 10,000 EndpointSlices is a ~20 MB body
+ * decoded at once, and the proxy's memory stays at that peak.
+ */
+const PAGE_SIZE = 500;
+
+interface Page<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; _continue?: string };
+}
+
+export async function listAllPages<T, L extends Page<T>>(page: (cont: string | undefined) => Promise<L>): Promise<L> {
+  const first = await page(undefined);
+  const items = first.items;
+  for (let cont = first.metadata?._continue; cont; ) {
+    const next = await page(cont);
+    for (const item of next.items) items.push(item);
+    cont = next.metadata?._continue;
+  }
+  // The first page's version is the snapshot the watch continues from.
+  return { ...first, items, metadata: { ...first.metadata, _continue: undefined } };
+}
+
 class RestartingInformer {
   private readonly lw: ListWatch<KubernetesObject>;
   private backoff = BACKOFF_MS.first;
@@ -85,8 +109,8 @@ export function watchCluster(kc: KubeConfig, nodeName: string, handlers: Cluster
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   const informers = [
-    new RestartingInformer('services', kc, '/api/v1/services', () => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }), handlers.services, log, { label: PROXY_LABEL_SELECTOR }),
-    new RestartingInformer('endpointslices', kc, '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }), handlers.endpointSlices, log, { label: PROXY_LABEL_SELECTOR }),
+    new RestartingInformer('services', kc, '/api/v1/services', () => listAllPages((cont) => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, limit: PAGE_SIZE, _continue: cont })), handlers.services, log, { label: PROXY_LABEL_SELECTOR }),
+    new RestartingInformer('endpointslices', kc, '/apis/discovery.k8s.io/v1/endpointslices', () => listAllPages((cont) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, limit: PAGE_SIZE, _continue: cont })), handlers.endpointSlices, log, { label: PROXY_LABEL_SELECTOR }),
     new RestartingInformer('nodes', kc, '/api/v1/nodes', () => core.listNode({ fieldSelector: `metadata.name=${nodeName}` }), handlers.nodes, log, { field: `metadata.name=${nodeName}` }),
   ];
   for (const inf of informers) void inf.attempt();
