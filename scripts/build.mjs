@@ -9,6 +9,34 @@ const out = 'dist';
 rmSync(out, { recursive: true, force: true });
 mkdirSync(`${out}/bin`, { recursive: true });
 
+// The single executable cannot load a native addon from inside itself. netlink (the
+// stale UDP conntrack cleanup's ctnetlink socket) loads its addon with
+// require('node-gyp-build')(dir); in the bundle that call loads netlink.node shipped
+// next to the executable instead (next to the bundle's bin/ when the bundle runs in a
+// plain node). Nothing loads it until a cleanup runs.
+const NETLINK_ADDON_LOADER = `
+const { dirname, join } = require('node:path');
+module.exports = function loadNetlinkAddon() {
+  const dir = require('node:sea').isSea() ? dirname(process.execPath) : join(__dirname, 'bin');
+  const file = join(dir, 'netlink.node');
+  const mod = { exports: {} };
+  try {
+    process.dlopen(mod, file);
+  } catch (err) {
+    throw new Error('cannot load the netlink addon ' + file + ' (it ships next to kpr): ' + err.message);
+  }
+  return mod.exports;
+};`;
+const netlinkAddon = {
+  name: 'netlink-addon',
+  setup(b) {
+    b.onResolve({ filter: /^node-gyp-build$/ }, (args) =>
+      args.importer.includes('/node_modules/netlink/') ? { path: 'netlink-addon-loader', namespace: 'netlink-addon' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'netlink-addon' }, () => ({ contents: NETLINK_ADDON_LOADER, loader: 'js', resolveDir: process.cwd() }));
+  },
+};
+
 await build({
   entryPoints: ['bin/kpr.ts'],
   bundle: true,
@@ -24,7 +52,9 @@ await build({
   define: { 'import.meta.url': '__kpr_import_meta_url' },
   banner: { js: 'const __kpr_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: 'warning',
+  plugins: [netlinkAddon],
 });
+copyFileSync(`node_modules/netlink/prebuilds/${process.platform}-${process.arch}/node.napi.node`, `${out}/bin/netlink.node`);
 
 writeFileSync(
   `${out}/sea-config.json`,
