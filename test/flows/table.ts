@@ -78,6 +78,10 @@ export const OBJECTS: Obj[] = [
   ...slices('hairpin', [tcp(80)], ['s1']),
   service({ name: 'zonal', clusterIP: '10.96.0.100', clusterIP6: 'fd00:96::100', ports: [tcp(80)] }),
   ...slices('zonal', [tcp(80)], [{ pod: 's1', zoneHints: ['zone-a'] }, { pod: 'r1', zoneHints: ['zone-b'] }]),
+  // SCTP: programmed by every mode (the rules load), but this kernel has no SCTP
+  // sockets, so no flow sends SCTP packets (the IPVS VM's kernel does not either).
+  service({ name: 'sctp', clusterIP: '10.96.0.120', clusterIP6: 'fd00:96::120', ports: [{ name: 'p', port: 80, protocol: 'SCTP', targetPort: 8080 }] }),
+  ...slices('sctp', [{ name: 'p', port: 80, protocol: 'SCTP', targetPort: 8080 }], ['s1']),
   service({ name: 'otherproxy', clusterIP: '10.96.0.110', clusterIP6: 'fd00:96::110', ports: [tcp(80)], labels: { 'service.kubernetes.io/service-proxy-name': 'someone-else' } }),
   ...slices('otherproxy', [tcp(80)], ['s1']),
 ];
