@@ -72,7 +72,12 @@ export function checkFlowCluster(view: View, named: boolean): void {
   expect(pods(fam, f('tcp', svc(81), 80).backends)).toEqual(even('s2'));
   expect(pods(fam, f('tcp', svc(90), 80).backends)).toEqual(even('s1'));
   expect(pods(fam, f('tcp', svc(100), 80).backends)).toEqual(even('s1'));
+  const lblocal = f('tcp', { ip4: '198.51.100.30', ip6: 'fd00:198::30' }, 80);
+  expect(lblocal).toMatchObject({ policy: 'Local' });
+  expect(pods(fam, lblocal.backends)).toEqual(even('s1'));
+  expect(pods(fam, f('tcp', '*', 30061).backends)).toEqual(even('s1'));
+  expect(pods(fam, f('sctp', svc(120), 80).backends)).toEqual(even('s1'));
   // The other proxy's Service has no rules, and nothing else shows up.
   expect(view.frontends.map((x) => x.address)).not.toContain(at(fam, svc(110)));
-  expect(view.frontends).toHaveLength(22);
+  expect(view.frontends).toHaveLength(26);
 }
