@@ -74,6 +74,9 @@ export function frontendExpr(w: FamilyWords, key: KeyKind): string {
   return key === 'ip' ? `${w.ip} daddr . meta l4proto . th dport` : 'meta l4proto . th dport';
 }
 
+/** The hairpin set's element for an endpoint IP: the pair source . destination of a pod reaching itself. */
+export const hairpinKey = (ip: string) => `${ip} . ${ip}`;
+
 /** The key of an endpoint map element: frontend . slot. */
 export const slotKey = (frontend: string, slot: number) => `${frontend} . ${slot}`;
 

@@ -48,7 +48,7 @@ export class Planner {
       }
       const c = renderServicePort(sp, snapshot.endpoints.get(key) ?? [], snapshot.node, config, this.slots.get(key));
       this.slots.set(key, c.slots);
-      this.desired.set(key, { chains: c.chains, sets: c.sets, elements: c.elements, slotElements: c.slotElements });
+      this.desired.set(key, { chains: c.chains, sets: c.sets, elements: c.elements, slotElements: c.slotElements, hairpin: c.hairpin });
     }
   }
 

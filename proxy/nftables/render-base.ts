@@ -131,5 +131,5 @@ export function renderBase(config: RulesConfig, opts: BaseOptions): Contribution
     elements.push(SET.nodePortIPs, ip, '');
   }
   for (const cidr of opts.serviceCIDRs) elements.push(SET.serviceCIDRs, cidr, '');
-  return { chains, sets: sets(w), elements, slotElements: [] };
+  return { chains, sets: sets(w), elements, slotElements: [], hairpin: [] };
 }

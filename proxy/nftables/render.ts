@@ -162,6 +162,6 @@ export function renderServicePort(
     }
   }
 
-  for (const ep of cat.allReachableEndpoints) b.el(SET.hairpin, `${ep.ip} . ${ep.ip}`);
-  return { chains: [...b.chains.values()], sets: b.sets, elements: b.elements, slotElements: b.slotElements, slots };
+  const hairpin = cat.allReachableEndpoints.map((ep) => ep.ip);
+  return { chains: [...b.chains.values()], sets: b.sets, elements: b.elements, slotElements: b.slotElements, hairpin, slots };
 }

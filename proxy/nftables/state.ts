@@ -8,8 +8,9 @@
 // key and value strings in one Map per set plus three array slots in its owner's
 // contribution; the endpoint maps' elements (most of them) are not stored as strings
 // at all but as each frontend's slot list, the planner's own array, and spelled out
-// only when written. A reference count exists only for keys held by several owners.
-import { slotKey } from './layout.ts';
+// only when written; so are the hairpin pairs, kept as the endpoint IPs themselves. A
+// reference count exists only for keys held by several owners.
+import { SET, hairpinKey, slotKey } from './layout.ts';
 import type { ChainSpec, SetSpec } from './transaction.ts';
 
 export interface ChainState {
@@ -33,6 +34,8 @@ export interface Contribution {
   sets: readonly SetSpec[];
   elements: ElementTriples;
   slotElements: readonly SlotElements[];
+  /** Endpoint IPs whose pair `ip . ip` is in the hairpin set. */
+  hairpin: readonly string[];
 }
 
 /** Before and after of one object touched since the last `takeChanges`; undefined = absent. */
@@ -123,6 +126,8 @@ export class DesiredTable {
   private readonly elementStore = new KeyedStore<string>();
   /** Endpoint map -> frontend -> endpoints by slot. */
   private readonly slotStore = new KeyedStore<readonly string[]>();
+  /** The hairpin set by endpoint IP. */
+  private readonly hairpinStore = new KeyedStore<string>();
   private tracking = true;
   private changedChains = new Map<string, ChainState | undefined>();
   private changedSets = new Map<string, SetSpec | undefined>();
@@ -154,6 +159,7 @@ export class DesiredTable {
       const e = next.elements;
       for (let i = 0; i < e.length; i += 3) this.elementStore.ref(e[i] as string, e[i + 1] as string, e[i + 2] as string, t);
       for (const s of next.slotElements) this.slotStore.ref(s.set, s.frontend, s.endpoints, t);
+      for (const ip of next.hairpin) this.hairpinStore.ref(SET.hairpin, ip, '', t);
     }
     if (prev) {
       for (const c of prev.chains) this.unref(this.chainMap, this.changedChains, c.spec.name);
@@ -161,6 +167,7 @@ export class DesiredTable {
       const e = prev.elements;
       for (let i = 0; i < e.length; i += 3) this.elementStore.unref(e[i] as string, e[i + 1] as string, t);
       for (const s of prev.slotElements) this.slotStore.unref(s.set, s.frontend, t);
+      for (const ip of prev.hairpin) this.hairpinStore.unref(SET.hairpin, ip, t);
     }
   }
 
@@ -176,6 +183,8 @@ export class DesiredTable {
   elements(set: string): ElementView {
     const slots = this.slotStore.groups.get(set);
     if (slots) return new SlotView(slots);
+    const pairs = this.hairpinStore.groups.get(set);
+    if (pairs) return new PairView(pairs);
     return this.elementStore.groups.get(set) ?? EMPTY;
   }
 
@@ -202,6 +211,13 @@ export class DesiredTable {
         if (before !== after) changedElements(set).set(key, { before, after });
       }
     }
+    for (const [set, ips] of this.hairpinStore.changed) {
+      const current = this.hairpinStore.groups.get(set);
+      for (const [ip, before] of ips) {
+        const after = current?.get(ip);
+        if (before !== after) changedElements(set).set(hairpinKey(ip), { before, after });
+      }
+    }
     // A frontend's slot list that changed -> the slots whose endpoint changed.
     for (const [set, frontends] of this.slotStore.changed) {
       const current = this.slotStore.groups.get(set);
@@ -224,6 +240,7 @@ export class DesiredTable {
     this.changedSets = new Map();
     this.elementStore.changed = new Map();
     this.slotStore.changed = new Map();
+    this.hairpinStore.changed = new Map();
     this.tracking = true;
   }
 
@@ -272,6 +289,25 @@ class SlotView implements ElementView {
     for (const [frontend, eps] of this.frontends) {
       for (let i = 0; i < eps.length; i++) f(eps[i] as string, slotKey(frontend, i));
     }
+  }
+}
+
+/** The hairpin set spelled out from the endpoint IPs, as it is read. */
+class PairView implements ElementView {
+  constructor(private readonly ips: ReadonlyMap<string, string>) {}
+
+  get size(): number {
+    return this.ips.size;
+  }
+
+  get(key: string): string | undefined {
+    const i = key.indexOf(' . ');
+    const ip = key.slice(0, i);
+    return key.slice(i + 3) === ip ? this.ips.get(ip) : undefined;
+  }
+
+  forEach(f: (value: string, key: string) => void): void {
+    this.ips.forEach((value, ip) => f(value, hairpinKey(ip)));
   }
 }
 
