@@ -111,7 +111,7 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   const bareNftMs = performance.now() - t0;
   await proxier.cleanup();
   return {
-    services: n, endpoints: e, firstSyncMs: ms(firstSyncMs), bareNftMs: ms(bareNftMs), ratio: ms(firstSyncMs / bareNftMs),
+    services: n, endpoints: e, firstSyncMs: ms(firstSyncMs), bareNftMs: ms(bareNftMs), ratio: Math.round((firstSyncMs / bareNftMs) * 100) / 100,
     operations: first.operations, endpointChangeMs: ms(median(changes)), rssMB, peakRssMB,
   };
 }

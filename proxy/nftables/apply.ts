@@ -10,8 +10,8 @@ import { parseKernelTable } from './kernel-table.ts';
 import type { NftFamily, Transaction } from './transaction.ts';
 
 export interface RunOptions {
-  /** Text for stdin, whole or as chunks written as they are produced. */
-  input?: string | Iterable<string>;
+  /** Text for stdin, whole or as chunks written as they are produced (possibly later). */
+  input?: string | Iterable<string> | AsyncIterable<string>;
   allowFailure?: boolean;
 }
 
@@ -58,7 +58,34 @@ export class Nft {
 
   async apply(tx: Transaction): Promise<void> {
     if (tx.size === 0) return;
-    const res = await this.nft(['-f', '-'], { input: tx.chunks(), allowFailure: true });
+    this.check(tx, await this.nft(['-f', '-'], { input: tx.chunks(), allowFailure: true }));
+  }
+
+  /**
+   * Starts `nft -f -` before its transaction is known, so that the process start-up
+   * overlaps the planning; nft reads all of stdin before doing anything. `send`
+   * must always be called: undefined closes stdin empty, which changes nothing.
+   */
+  start(): { send(tx: Transaction | undefined): Promise<void> } {
+    let feed: (tx: Transaction | undefined) => void = () => {};
+    const txReady = new Promise<Transaction | undefined>((resolve) => { feed = resolve; });
+    async function* input(): AsyncGenerator<string> {
+      const tx = await txReady;
+      if (tx) yield* tx.chunks();
+    }
+    const running = this.nft(['-f', '-'], { input: input(), allowFailure: true });
+    // Awaited by `send`; without a handler now, a failure to spawn before then would be "unhandled".
+    running.catch(() => undefined);
+    return {
+      send: async (tx) => {
+        feed(tx);
+        const res = await running;
+        if (tx) this.check(tx, res);
+      },
+    };
+  }
+
+  private check(tx: Transaction, res: RunResult): void {
     if (res.exitCode !== 0) {
       throw new KprError('NFT_APPLY', `nft -f failed (${tx.size} operations): ${res.stderr.trim().slice(0, 2000)}`, { object: `table ${this.family} ${this.table}` });
     }

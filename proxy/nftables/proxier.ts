@@ -9,6 +9,7 @@ import type { ProxyBackend, SyncRequest, SyncResult } from '../backend.ts';
 import { Nft, type NftOptions } from './apply.ts';
 import { TABLE, familyWords } from './layout.ts';
 import { Planner } from './planner.ts';
+import type { Transaction } from './transaction.ts';
 
 export interface NftablesProxierOptions extends NftOptions {
   family: IPFamily;
@@ -43,24 +44,37 @@ export class NftablesProxier implements ProxyBackend {
 
   async sync(req: SyncRequest): Promise<SyncResult> {
     const full = this.needFull || req.changed === undefined || this.now() - this.lastFull >= this.reconcileIntervalMs;
-    // The kernel's table is listed (by a child process) while the desired table is rendered.
-    const listing = full ? this.nft.list().then((table) => ({ table }), (error: unknown) => ({ error })) : undefined;
-    this.planner.update(req.snapshot, req.config, full ? undefined : req.changed);
     // Until this transaction is known to be in the kernel, the next sync must compare with it.
     this.needFull = true;
     let tx;
-    if (listing) {
-      const listed = await listing;
-      if ('error' in listed) throw listed.error;
-      tx = this.planner.full(listed.table);
+    if (full) {
+      tx = await this.fullSync(req);
     } else {
+      this.planner.update(req.snapshot, req.config, req.changed);
       tx = this.planner.partial();
+      await this.nft.apply(tx);
     }
-    await this.nft.apply(tx);
     this.needFull = false;
     if (full) this.lastFull = this.now();
     this.log.debug({ family: this.family, full, operations: tx.size }, 'nftables sync');
     return { full, operations: tx.size };
+  }
+
+  /** Renders everything, compares with the kernel's table and writes the difference. */
+  private async fullSync(req: SyncRequest): Promise<Transaction> {
+    // nft -f - and the listing start first: their process start-ups overlap the rendering.
+    const applying = this.nft.start();
+    const listing = this.nft.list().then((table) => ({ table }), (error: unknown) => ({ error }));
+    let tx: Transaction | undefined;
+    try {
+      this.planner.update(req.snapshot, req.config, undefined);
+      const listed = await listing;
+      if ('error' in listed) throw listed.error;
+      tx = this.planner.full(listed.table);
+    } finally {
+      await applying.send(tx);
+    }
+    return tx;
   }
 
   async cleanup(): Promise<void> {
