@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { errorMessage, KprError } from '../lib/errors.ts';
 import { run } from '../lib/exec.ts';
 import type { Logger } from '../lib/log.ts';
-import { deleteFilters, parseConntrack, staleEntries, type CleanupRequest } from './conntrack-stale.ts';
+import { deleteFilters, isStale, parseConntrack, staleEntries, type CleanupRequest } from './conntrack-stale.ts';
 
 export interface CleanupReport {
   via: 'netlink' | 'conntrack-tool';
@@ -48,12 +48,11 @@ async function viaNetlink(nl: Netlink, req: CleanupRequest): Promise<CleanupRepo
   const sock = new nl.CtnetlinkSocket();
   try {
     let t = performance.now();
-    const entries = await sock.dumpUDP(req.family);
-    const stale = staleEntries(entries, req);
+    const { scanned, kept: stale } = await sock.dumpUDP(req.family, (e) => isStale(e, req));
     const dumpMs = performance.now() - t;
     t = performance.now();
     const { deleted } = await sock.deleteAll(req.family, stale);
-    return { via: 'netlink', scanned: entries.length, stale: stale.length, deleted, dumpMs, deleteMs: performance.now() - t };
+    return { via: 'netlink', scanned, stale: stale.length, deleted, dumpMs, deleteMs: performance.now() - t };
   } finally {
     sock.close();
   }

@@ -81,6 +81,8 @@ describe('ctnetlink codec', () => {
       ${V4_ORIG_TUPLE}
       08000c00 2ecee1a0                      # CTA_ID
     `).toString('hex'));
+    // Without an ACK asked for: NLM_F_REQUEST only.
+    expect(encodeDelete(4, entry, 9, PORT, false).readUInt16LE(6)).toBe(0x1);
   });
 
   it('carries an IPv6 tuple and a zone, and refuses an address of the other family', () => {

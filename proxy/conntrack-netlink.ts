@@ -15,14 +15,17 @@ export interface DeleteResult {
   alreadyGone: number;
 }
 
-/** Room an ACK takes in the socket's receive buffer (skb overhead included), rounded up. */
-const ACK_TRUESIZE = 1024;
+/** Room a reply (ACK, or error echoing the request) takes in the receive buffer, skb overhead included, rounded up. */
+const REPLY_TRUESIZE = 1024;
 /** Deletes per sendmsg. */
 const BATCH = 64;
-/** Asked for; the kernel caps it at net.core.rmem_max. */
-const RECV_BUFFER = 4 << 20;
-/** Dump datagrams are at most 32 KiB; a larger read buffer lets the kernel fill them. */
-const READ_BUFFER = 64 << 10;
+/**
+ * Receive buffer asked for (the kernel doubles it, capped at net.core.rmem_max): room
+ * for a window of some hundreds of ACKs, the same on every node.
+ */
+const RECV_BUFFER = 256 << 10;
+/** Read buffer: the kernel fills dump datagrams up to what reads ask for, at most 32 KiB. */
+const READ_BUFFER = 32 << 10;
 
 const errnoName = (errno: number) => {
   try {
@@ -60,19 +63,28 @@ export class CtnetlinkSocket {
     this.sock.close();
   }
 
-  /** Every UDP entry of a family, in one pass over the table. */
-  dumpUDP(family: IPFamily): Promise<ConntrackEntry[]> {
+  /**
+   * One pass over the UDP entries of a family; keeps those `keep` picks, as they
+   * arrive (a table of 250,000 entries is never held whole).
+   */
+  dumpUDP(family: IPFamily, keep: (e: ConntrackEntry) => boolean): Promise<{ scanned: number; kept: ConntrackEntry[] }> {
     const seq = ++this.seq;
-    const entries: ConntrackEntry[] = [];
+    const kept: ConntrackEntry[] = [];
+    let scanned = 0;
     return new Promise((resolve, reject) => {
       this.onFailure = reject;
       this.onReplies = (replies) => {
         for (const r of replies) {
           if (r.seq !== seq) continue;
           // Kernels before 5.8 ignore the UDP filter of the request.
-          if (r.kind === 'entry' && r.entry.proto === IPPROTO_UDP) entries.push(r.entry);
-          else if (r.kind === 'done') resolve(entries);
-          else if (r.kind === 'error' && r.errno !== 0) reject(new KprError('CONNTRACK', `conntrack dump (IPv${family}) failed: ${errnoName(r.errno)}`));
+          if (r.kind === 'entry' && r.entry.proto === IPPROTO_UDP) {
+            scanned++;
+            if (keep(r.entry)) kept.push(r.entry);
+          } else if (r.kind === 'done') {
+            resolve({ scanned, kept });
+          } else if (r.kind === 'error' && r.errno !== 0) {
+            reject(new KprError('CONNTRACK', `conntrack dump (IPv${family}) failed: ${errnoName(r.errno)}`));
+          }
         }
       };
       this.sock.send(encodeDumpRequest(family, seq, this.portId), undefined, (err) => err && this.onFailure(err));
@@ -80,26 +92,31 @@ export class CtnetlinkSocket {
   }
 
   /**
-   * Deletes the entries, many per sendmsg, with as many ACKs outstanding as the
-   * receive buffer holds (an ACK that does not fit would be lost). ENOENT (already
+   * Deletes the entries, BATCH messages per sendmsg, with as many in flight as the
+   * receive buffer has room for replies (a reply that does not fit would be lost).
+   * Only the last message of a batch asks for an ACK: the kernel handles a datagram's
+   * messages in order and answers each failing one with an error, so that ACK settles
+   * the whole batch — one reply per batch instead of one per delete. ENOENT (already
    * gone) is not a failure; any other error is, named with its errno.
    */
   deleteAll(family: IPFamily, entries: readonly ConntrackEntry[]): Promise<DeleteResult> {
     const result: DeleteResult = { deleted: 0, alreadyGone: 0 };
     if (entries.length === 0) return Promise.resolve(result);
-    const window = Math.max(BATCH, Math.floor(this.sock.getRecvBufferSize() / ACK_TRUESIZE));
+    const window = Math.max(BATCH, Math.floor(this.sock.getRecvBufferSize() / REPLY_TRUESIZE));
     const firstSeq = this.seq + 1;
     this.seq += entries.length;
+    const isLastOfBatch = (i: number) => (i + 1) % BATCH === 0 || i === entries.length - 1;
     const examples: string[] = [];
     let failed = 0;
     let sent = 0;
-    let answered = 0;
+    /** Messages settled by their batch's ACK, and the errors seen past them. */
+    let settled = 0;
+    let errorsPending = 0;
     return new Promise((resolve, reject) => {
       const pump = () => {
-        while (sent < entries.length && sent - answered + BATCH <= window) {
+        while (sent < entries.length && sent - settled + BATCH <= window) {
           const n = Math.min(BATCH, entries.length - sent);
-          // One datagram of n messages: the kernel handles them in order within one sendmsg.
-          const batch = entries.slice(sent, sent + n).map((e, i) => encodeDelete(family, e, firstSeq + sent + i, this.portId));
+          const batch = entries.slice(sent, sent + n).map((e, i) => encodeDelete(family, e, firstSeq + sent + i, this.portId, i === n - 1));
           sent += n;
           this.sock.send(batch, undefined, (err) => err && this.onFailure(err));
         }
@@ -108,17 +125,21 @@ export class CtnetlinkSocket {
       this.onReplies = (replies) => {
         for (const r of replies) {
           if (r.kind !== 'error' || r.seq < firstSeq || r.seq >= firstSeq + entries.length) continue;
-          answered++;
-          if (r.errno === 0) result.deleted++;
-          else if (errnoName(r.errno) === 'ENOENT') result.alreadyGone++;
-          else if (++failed <= 3) examples.push(`${describe(entries[r.seq - firstSeq])}: ${errnoName(r.errno)}`);
+          const i = r.seq - firstSeq;
+          if (r.errno !== 0) {
+            errorsPending++;
+            if (errnoName(r.errno) === 'ENOENT') result.alreadyGone++;
+            else if (++failed <= 3) examples.push(`${describe(entries[i])}: ${errnoName(r.errno)}`);
+          }
+          if (isLastOfBatch(i)) {
+            result.deleted += i + 1 - settled - errorsPending;
+            settled = i + 1;
+            errorsPending = 0;
+          }
         }
-        if (answered === entries.length) {
-          if (failed) reject(new KprError('CONNTRACK', `${failed} of ${entries.length} conntrack deletes failed, e.g. ${examples.join('; ')}`));
-          else resolve(result);
-        } else {
-          pump();
-        }
+        if (settled < entries.length) pump();
+        else if (failed) reject(new KprError('CONNTRACK', `${failed} of ${entries.length} conntrack deletes failed, e.g. ${examples.join('; ')}`));
+        else resolve(result);
       };
       pump();
     });

@@ -45,14 +45,14 @@ export function udpDestinations(snapshot: ProxySnapshot, removed: readonly Servi
 
 export const hasDestinations = (d: UdpDestinations) => d.byAddress.size > 0 || d.byNodePort.size > 0;
 
-/** The entries that lead a Service destination to something that is not a serving endpoint of it. */
-export function staleEntries(entries: readonly ConntrackEntry[], req: CleanupRequest): ConntrackEntry[] {
+/** Whether the entry leads a Service destination to something that is not a serving endpoint of it. */
+export function isStale(e: ConntrackEntry, req: CleanupRequest): boolean {
   const { byAddress, byNodePort } = req.destinations;
-  return entries.filter((e) => {
-    const serving = byAddress.get(`${e.dst}|${e.dport}`) ?? (req.localAddresses.has(e.dst) ? byNodePort.get(e.dport) : undefined);
-    return serving !== undefined && !serving.has(e.replySrc);
-  });
+  const serving = byAddress.get(`${e.dst}|${e.dport}`) ?? (req.localAddresses.has(e.dst) ? byNodePort.get(e.dport) : undefined);
+  return serving !== undefined && !serving.has(e.replySrc);
 }
+
+export const staleEntries = (entries: readonly ConntrackEntry[], req: CleanupRequest) => entries.filter((e) => isStale(e, req));
 
 /** Parses `conntrack -L -p udp` lines: the first tuple is the original direction, the second the reply. */
 export function parseConntrack(text: string): ConntrackEntry[] {
