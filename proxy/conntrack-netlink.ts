@@ -43,7 +43,7 @@ export class CtnetlinkSocket {
   private onFailure: (err: Error) => void = () => undefined;
 
   constructor() {
-    this.sock = new RawNetlinkSocket(NETLINK_NETFILTER, { messagePeeking: false, msgBufferSize: READ_BUFFER, recvBufferSize: RECV_BUFFER, sendBufferSize: 0 });
+    this.sock = new RawNetlinkSocket(NETLINK_NETFILTER, { messagePeeking: false, msgBufferSize: READ_BUFFER, recvBufferSize: RECV_BUFFER, sendBufferSize: 0 /* the default */ });
     this.portId = this.sock.address().port;
     this.sock.on('message', (buf) => {
       let replies: Reply[];
