@@ -2,6 +2,7 @@
 // CNI plugin, spawned per pod) pay only for the code they run.
 import { basename } from 'node:path';
 import { errorMessage } from '../lib/errors.ts';
+import { heavyCommand } from './heavy.ts';
 
 export interface Subcommand {
   /** Runs the subcommand with the arguments after its name; resolves to the exit code. */
@@ -14,22 +15,23 @@ interface Entry {
 }
 
 const commands: Record<string, Entry> = {
-  proxy: { summary: 'the node agent replacing kube-proxy (kube-proxy flags and config file)', load: () => import('../proxy/cli.ts') },
-  render: { summary: 'print the ruleset kpr would program for objects in files (no kernel)', load: () => import('../proxy/render-cli.ts') },
-  inspect: { summary: 'show the Services the kernel implements and their backends (ipvsadm -Ln style, any mode)', load: () => import('../proxy/inspect/cli.ts') },
-  lab: { summary: 'a one-node cluster in network namespaces, routed by kpr proxy (needs root)', load: () => import('../lab/cli.ts') },
-  'lab-agent': { summary: 'traffic agent inside a lab namespace (internal)', load: async () => ({ main: async () => { (await import('../test/harness/agent.ts')).runAgent(); return new Promise<number>(() => undefined); } }) },
+  proxy: { summary: 'the node agent replacing kube-proxy (kube-proxy flags and config file)', load: () => heavyCommand('proxy') },
+  render: { summary: 'print the ruleset kpr would program for objects in files (no kernel)', load: () => heavyCommand('render') },
+  inspect: { summary: 'show the Services the kernel implements and their backends (ipvsadm -Ln style, any mode)', load: () => heavyCommand('inspect') },
+  lab: { summary: 'a one-node cluster in network namespaces, routed by kpr proxy (needs root)', load: () => heavyCommand('lab') },
+  apiserver: { summary: 'serve Services, EndpointSlices and Nodes over the Kubernetes list/watch protocol (tests and lab)', load: () => heavyCommand('apiserver') },
+  ipam: { summary: 'list, show and release pod IP allocations', load: () => import('../ipam/cli.ts') },
   version: { summary: 'print the version', load: async () => ({ main: async () => { process.stdout.write('kpr 0.1.0\n'); return 0; } }) },
   cni: { summary: 'the CNI plugin (run as kpr-cni)', load: () => import('../cni/main.ts') },
   'ipam-plugin': { summary: 'the IPAM plugin (run as kpr-ipam)', load: () => import('../cni/ipam-plugin.ts') },
-  ipam: { summary: 'list, show and release pod IP allocations', load: () => import('../ipam/cli.ts') },
-  apiserver: { summary: 'serve Services, EndpointSlices and Nodes over the Kubernetes list/watch protocol (tests and lab)', load: () => import('../apiserver/cli.ts') },
+  'lab-agent': { summary: 'traffic agent inside a lab namespace (internal)', load: () => heavyCommand('lab-agent') },
+  'conntrack-cleanup': { summary: 'stale UDP conntrack cleanup in this namespace, JSON request on stdin (internal)', load: () => heavyCommand('conntrack-cleanup') },
 };
 
-/** Executable names that select a subcommand on their own (copied or linked into /opt/cni/bin). */
 /** Commands that are not listed in the usage text. */
-const HIDDEN = new Set(['lab-agent']);
+const HIDDEN = new Set(['lab-agent', 'conntrack-cleanup']);
 
+/** Executable names that select a subcommand on their own (copied or linked into /opt/cni/bin). */
 const byExecutableName: Record<string, string> = {
   'kpr-cni': 'cni',
   'kpr-ipam': 'ipam-plugin',
@@ -58,6 +60,12 @@ async function main(): Promise<number> {
   const cmd = await entry.load();
   return cmd.main(argv);
 }
+
+// A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 main().then(
   (code) => { process.exitCode = code; },

@@ -136,7 +136,7 @@ export class Syncer {
     if (!touchedUDP && !full) return;
     const started = this.now();
     try {
-      const deleted = await cleanupStaleUDP(snapshot, pending.removedUDP, new Set(await this.deps.localAddresses()));
+      const deleted = await cleanupStaleUDP(snapshot, pending.removedUDP, new Set(await this.deps.localAddresses()), { log: this.deps.log });
       this.deps.metrics.conntrackReconcilerDeletedEntriesTotal.inc(label, deleted);
       if (deleted) this.deps.log.info({ family: label.ip_family, deleted }, 'deleted stale UDP conntrack entries');
     } catch (err) {

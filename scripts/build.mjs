@@ -1,6 +1,10 @@
 // Builds dist/bin/kpr: one self-contained executable (a Node single executable
-// application) holding the esbuild bundle of bin/kpr.ts. CommonJS, because Node 24's
-// SEA loader runs a CommonJS main.
+// application). Two esbuild bundles, CommonJS because Node 24's SEA loader runs a
+// CommonJS main: kpr.cjs (the dispatcher, the CNI plugin, IPAM) is the main script,
+// and kpr-heavy.cjs (proxy, render, inspect, lab, apiserver: client-node and friends)
+// is an embedded asset compiled only when one of those commands runs (bin/heavy.ts).
+// The CNI plugin is spawned per pod: with everything in one 2.7 MB script, VERSION
+// took ~100 ms, most of it spent loading code the plugin never runs.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, mkdirSync, writeFileSync, rmSync, linkSync } from 'node:fs';
@@ -37,13 +41,11 @@ const netlinkAddon = {
   },
 };
 
-await build({
-  entryPoints: ['bin/kpr.ts'],
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node24',
   format: 'cjs',
-  outfile: `${out}/kpr.cjs`,
   minify: true,
   sourcemap: false,
   legalComments: 'none',
@@ -52,13 +54,30 @@ await build({
   define: { 'import.meta.url': '__kpr_import_meta_url' },
   banner: { js: 'const __kpr_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: 'warning',
-  plugins: [netlinkAddon],
-});
+};
+
+// In the main bundle, the heavy commands are another file: kpr-heavy.cjs next to it
+// when run by a plain node, the embedded asset in the single executable.
+const heavyApart = {
+  name: 'heavy-apart',
+  setup(b) {
+    b.onResolve({ filter: /\/heavy-commands\.ts$/ }, () => ({ path: './kpr-heavy.cjs', external: true }));
+  },
+};
+
+await build({ ...common, entryPoints: ['bin/kpr.ts'], outfile: `${out}/kpr.cjs`, plugins: [heavyApart] });
+await build({ ...common, entryPoints: ['bin/heavy-commands.ts'], outfile: `${out}/kpr-heavy.cjs`, plugins: [netlinkAddon] });
 copyFileSync(`node_modules/netlink/prebuilds/${process.platform}-${process.arch}/node.napi.node`, `${out}/bin/netlink.node`);
 
 writeFileSync(
   `${out}/sea-config.json`,
-  JSON.stringify({ main: `${out}/kpr.cjs`, output: `${out}/kpr.blob`, disableExperimentalSEAWarning: true, useCodeCache: true }),
+  JSON.stringify({
+    main: `${out}/kpr.cjs`,
+    output: `${out}/kpr.blob`,
+    disableExperimentalSEAWarning: true,
+    useCodeCache: true,
+    assets: { 'kpr-heavy.cjs': `${out}/kpr-heavy.cjs` },
+  }),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', `${out}/sea-config.json`], { stdio: 'inherit' });
 copyFileSync(process.execPath, `${out}/bin/kpr`);
