@@ -91,14 +91,14 @@ export class Nft {
     }
   }
 
-  /** The table as the kernel holds it, or undefined when it does not exist. */
-  async list(): Promise<KernelTable | undefined> {
-    const res = await this.nft(['-j', 'list', 'table', this.family, this.table], { allowFailure: true });
-    if (res.exitCode !== 0) {
-      if (missing(res.stderr)) return undefined;
-      throw new KprError('NFT_LIST', `nft list failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
-    }
-    return parseKernelTable(res.stdout, this.table);
+  /** The names of the table's chains, sets and maps (none when it does not exist). */
+  async list(): Promise<KernelTable> {
+    const listings = await Promise.all((['chains', 'sets', 'maps'] as const).map(async (kind) => {
+      const res = await this.nft(['-t', '-j', 'list', kind, this.family], { allowFailure: true });
+      if (res.exitCode !== 0) throw new KprError('NFT_LIST', `nft list ${kind} failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
+      return res.stdout;
+    }));
+    return parseKernelTable(listings, this.table);
   }
 
   /** Deletes the table; a missing table is not an error. */

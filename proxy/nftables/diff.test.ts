@@ -87,21 +87,28 @@ describe('nftables partial diff', () => {
 });
 
 describe('nftables full diff against the kernel listing', () => {
-  it('repairs a deleted element and removes a stray one, and nothing else', () => {
+  it('flushes and re-adds every element of the existing sets, creates the missing ones, deletes stray objects', () => {
     const p = new Planner({ serviceCIDRs: [] });
-    p.update(snapshot(4, [[web, eps('10.244.1.5')]]), config, undefined);
-    const json = JSON.stringify({ nftables: [
-      { chain: { name: 'services' } },
-      { set: { name: 'cluster-ips', elem: ['10.96.0.10', '10.96.0.99'] } },
-      { map: { name: 'service-ips', elem: [] } },
-      { map: { name: 'cluster-endpoints-tcp', elem: [[{ concat: ['10.96.0.10', 'tcp', 80, 0] }, { concat: ['10.244.1.5', 8080] }]] } },
-      { map: { name: 'stray', elem: [] } },
-    ] });
-    const lines = p.full(parseKernelTable(json, 'kpr')).render().split('\n');
-    expect(lines).toContain('delete element ip kpr cluster-ips { 10.96.0.99 }');
-    expect(lines).toContain('add element ip kpr service-ips { 10.96.0.10 . tcp . 80 : goto internal-cluster }');
-    expect(lines).toContain('delete map ip kpr stray');
-    expect(lines.some((l) => l.startsWith('add element ip kpr cluster-endpoints-tcp'))).toBe(false);
-    expect(lines.some((l) => l.startsWith('add element ip kpr cluster-ips'))).toBe(false);
+    const dns = servicePort('ns1', 'dns', { clusterIP: '10.96.0.53', affinityTimeoutSeconds: 60 });
+    p.update(snapshot(4, [[web, eps('10.244.1.5')], [dns, eps('10.244.1.53')]]), config, undefined);
+    // A terse listing: names only (elements are never listed).
+    // Terse listings of chains, sets and maps: names only (elements are never listed); other tables' objects ignored.
+    const listing = (...items: object[]) => JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6' } }, ...items] });
+    const chains = listing({ chain: { table: 'kpr', name: 'services' } }, { chain: { table: 'kpr', name: 'dnat-cluster-tcp-7' } }, { chain: { table: 'other', name: 'x' } });
+    const sets = listing({ set: { table: 'kpr', name: 'cluster-ips' } }, { set: { table: 'other', name: 'y' } });
+    const maps = listing({ map: { table: 'kpr', name: 'service-ips' } }, { map: { table: 'kpr', name: 'stray' } });
+    const lines = p.full(parseKernelTable([chains, sets, maps], 'kpr')).render().split('\n');
+    expect(lines[0]).toBe('add table ip kpr');
+    expect(lines).toContain('flush set ip kpr cluster-ips');
+    expect(lines).toContain('flush map ip kpr service-ips');
+    expect(lines).toContain('add element ip kpr cluster-ips { 10.96.0.53 , 10.96.0.10 }');
+    expect(lines).toContain('add element ip kpr service-ips { 10.96.0.53 . tcp . 80 : goto internal-cluster , 10.96.0.10 . tcp . 80 : goto internal-cluster }');
+    // Sets the kernel lacks are created, not flushed; the dynamic affinity set neither flushed nor written.
+    expect(lines.some((l) => l.startsWith('add map ip kpr cluster-endpoints-tcp '))).toBe(true);
+    expect(lines.some((l) => l.startsWith('flush map ip kpr cluster-endpoints-tcp'))).toBe(false);
+    expect(lines.some((l) => /^(flush|add element) .* affinity-/.test(l))).toBe(false);
+    expect(lines).toContain('flush chain ip kpr services');
+    expect(lines).not.toContain('add chain ip kpr services');
+    expect(lines.slice(-4)).toEqual(['flush chain ip kpr dnat-cluster-tcp-7', 'delete map ip kpr stray', 'delete chain ip kpr dnat-cluster-tcp-7', '']);
   });
 });

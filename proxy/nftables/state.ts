@@ -54,7 +54,6 @@ export interface Changes {
 /** One set's desired elements: key -> value, read only. */
 export interface ElementView {
   readonly size: number;
-  get(key: string): string | undefined;
   forEach(f: (value: string, key: string) => void): void;
 }
 
@@ -280,11 +279,6 @@ class SlotView implements ElementView {
     this.size = n;
   }
 
-  get(key: string): string | undefined {
-    const i = key.lastIndexOf(' . ');
-    return this.frontends.get(key.slice(0, i))?.[Number(key.slice(i + 3))];
-  }
-
   forEach(f: (value: string, key: string) => void): void {
     for (const [frontend, eps] of this.frontends) {
       for (let i = 0; i < eps.length; i++) f(eps[i] as string, slotKey(frontend, i));
@@ -298,12 +292,6 @@ class PairView implements ElementView {
 
   get size(): number {
     return this.ips.size;
-  }
-
-  get(key: string): string | undefined {
-    const i = key.indexOf(' . ');
-    const ip = key.slice(0, i);
-    return key.slice(i + 3) === ip ? this.ips.get(ip) : undefined;
   }
 
   forEach(f: (value: string, key: string) => void): void {

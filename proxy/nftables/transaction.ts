@@ -39,7 +39,7 @@ export type Operation =
   | { verb: 'add' | 'delete'; type: 'table' }
   | { verb: 'add' | 'flush' | 'delete'; type: 'chain'; chain: ChainSpec }
   | { verb: 'add'; type: 'rule'; chain: string; rule: string }
-  | { verb: 'add' | 'delete'; type: 'set'; set: SetSpec }
+  | { verb: 'add' | 'flush' | 'delete'; type: 'set'; set: SetSpec }
   // Many elements of one set in one operation (counted as `count` operations): a full
   // sync hands over the desired table's own maps, with no object per element.
   | { verb: 'add' | 'delete'; type: 'elements'; set: string; entries: ElementEntries; count: number };
@@ -98,7 +98,7 @@ export class Transaction {
           yield `add rule ${t} ${op.chain} ${op.rule}\n`;
           break;
         case 'set':
-          yield op.verb === 'add' ? `add ${op.set.kind} ${t} ${setDecl(op.set)}\n` : `delete ${op.set.kind} ${t} ${op.set.name}\n`;
+          yield op.verb === 'add' ? `add ${op.set.kind} ${t} ${setDecl(op.set)}\n` : `${op.verb} ${op.set.kind} ${t} ${op.set.name}\n`;
           break;
         case 'elements':
           yield* elementLines(`${op.verb} element ${t} ${op.set} { `, op.entries, op.verb === 'add');
