@@ -86,10 +86,15 @@ describe('nftables proxier on a real kernel', () => {
 
   it('repairs drift on a full sync', async () => {
     await node.exec('nft', ['delete', 'element', 'ip', 'kpr', 'service-ips', '{ 10.96.0.10 . tcp . 80 }']);
+    await node.exec('nft', ['add', 'element', 'ip', 'kpr', 'cluster-ips', '{ 10.96.0.77 }']);
+    await node.exec('nft', ['add', 'set', 'ip', 'kpr', 'stray-set', '{ type ipv4_addr ; }']);
+    await node.exec('nft', ['add', 'chain', 'ip', 'kpr', 'stray-chain']);
     expect((await probe('10.96.0.10', 80)).ok).toBe(false);
     const r = await sync([ep1]);
     expect(r.full).toBe(true);
     expect(await reached(5)).toEqual(new Set(['ep1']));
+    const table = (await node.exec('nft', ['list', 'table', 'ip', 'kpr'])).stdout;
+    expect(table).not.toMatch(/stray|10\.96\.0\.77/);
     // Repaired state is complete: the next partial sync has nothing to do.
     expect(await sync([ep1], [web])).toEqual({ full: false, operations: 0 });
   });
