@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { run, type RunResult } from '../../lib/exec.ts';
 import { KprError } from '../../lib/errors.ts';
 import type { KernelTable } from './diff.ts';
-import { parseKernelTable } from './kernel-table.ts';
+import { listCommands, parseKernelTable } from './kernel-table.ts';
 import type { NftFamily, Transaction } from './transaction.ts';
 
 export interface RunOptions {
@@ -93,12 +93,9 @@ export class Nft {
 
   /** The names of the table's chains, sets and maps (none when it does not exist). */
   async list(): Promise<KernelTable> {
-    const listings = await Promise.all((['chains', 'sets', 'maps'] as const).map(async (kind) => {
-      const res = await this.nft(['-t', '-j', 'list', kind, this.family], { allowFailure: true });
-      if (res.exitCode !== 0) throw new KprError('NFT_LIST', `nft list ${kind} failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
-      return res.stdout;
-    }));
-    return parseKernelTable(listings, this.table);
+    const res = await this.nft(['-t', '-f', '-'], { input: listCommands(this.family), allowFailure: true });
+    if (res.exitCode !== 0) throw new KprError('NFT_LIST', `nft list failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
+    return parseKernelTable(res.stdout, this.table);
   }
 
   /** Deletes the table; a missing table is not an error. */

@@ -92,12 +92,14 @@ describe('nftables full diff against the kernel listing', () => {
     const dns = servicePort('ns1', 'dns', { clusterIP: '10.96.0.53', affinityTimeoutSeconds: 60 });
     p.update(snapshot(4, [[web, eps('10.244.1.5')], [dns, eps('10.244.1.53')]]), config, undefined);
     // A terse listing: names only (elements are never listed).
-    // Terse listings of chains, sets and maps: names only (elements are never listed); other tables' objects ignored.
-    const listing = (...items: object[]) => JSON.stringify({ nftables: [{ metainfo: { version: '1.0.6' } }, ...items] });
-    const chains = listing({ chain: { table: 'kpr', name: 'services' } }, { chain: { table: 'kpr', name: 'dnat-cluster-tcp-7' } }, { chain: { table: 'other', name: 'x' } });
-    const sets = listing({ set: { table: 'kpr', name: 'cluster-ips' } }, { set: { table: 'other', name: 'y' } });
-    const maps = listing({ map: { table: 'kpr', name: 'service-ips' } }, { map: { table: 'kpr', name: 'stray' } });
-    const lines = p.full(parseKernelTable([chains, sets, maps], 'kpr')).render().split('\n');
+    // A terse listing of chains, sets and maps: names only (elements are never listed); other tables' objects ignored.
+    const listing = [
+      'table ip kpr {', '\tchain services {', '\t\ttype nat hook prerouting priority dstnat; policy accept;', '\t}', '\tchain dnat-cluster-tcp-7 {', '\t}', '}',
+      'table ip other {', '\tchain x {', '\t}', '\tset y {', '\t\ttype ipv4_addr', '\t}', '}',
+      'table ip kpr {', '\tset cluster-ips {', '\t\ttype ipv4_addr', '\t}', '}',
+      'table ip kpr {', '\tmap service-ips {', '\t\ttype ipv4_addr . inet_proto . inet_service : verdict', '\t}', '\tmap stray {', '\t\ttype ipv4_addr : verdict', '\t}', '}', '',
+    ].join('\n');
+    const lines = p.full(parseKernelTable(listing, 'kpr')).render().split('\n');
     expect(lines[0]).toBe('add table ip kpr');
     expect(lines).toContain('flush set ip kpr cluster-ips');
     expect(lines).toContain('flush map ip kpr service-ips');

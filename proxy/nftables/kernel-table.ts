@@ -1,20 +1,10 @@
-// `nft -t -j list chains|sets|maps <family>` output -> the chain and set names of our
-// table a full sync compares against (`list table`, even terse, makes nft fetch every
-// element: 2 s at 10,000 Services; these three do not); and `valueText`, nft JSON
-// element values as nft's text syntax.
-import * as z from 'zod';
+// The output of `list chains|sets|maps <family>` (one terse `nft -f -`; nft prints
+// nothing for list commands of a batch in JSON mode) -> the chain and set names of our
+// table a full sync compares against. `list table`, even terse, makes nft fetch every
+// element (2 s at 10,000 Services); these do not. Also `valueText`: nft JSON element
+// values as nft's text syntax.
 import { KprError } from '../../lib/errors.ts';
 import type { KernelTable } from './diff.ts';
-
-const named = z.looseObject({ name: z.string(), table: z.string() });
-
-const listing = z.object({
-  nftables: z.array(z.looseObject({
-    chain: named.optional(),
-    set: named.optional(),
-    map: named.optional(),
-  })),
-});
 
 /** One element value (key or data) of nft's JSON as nft's text syntax. */
 export function valueText(v: unknown): string {
@@ -42,18 +32,34 @@ export function valueText(v: unknown): string {
   throw new KprError('NFT_LIST', `unexpected element value ${JSON.stringify(v)}`);
 }
 
-/** Merges the listings (any of chains, sets, maps) into the names that belong to `table`. */
-export function parseKernelTable(listings: readonly string[], table: string): KernelTable {
+/** The commands whose output `parseKernelTable` reads. */
+export const listCommands = (family: string) => ['chains', 'sets', 'maps'].map((kind) => `list ${kind} ${family}\n`).join('');
+
+const TABLE_LINE = /^table \S+ (\S+) \{$/;
+const OBJECT_LINE = /^\t(chain|set|map) (\S+) \{$/;
+
+/** The names of `table`'s chains, sets and maps in the listing (other tables' are skipped). */
+export function parseKernelTable(text: string, table: string): KernelTable {
   const chains = new Set<string>();
   const sets = new Map<string, 'set' | 'map'>();
-  for (const json of listings) {
-    const parsed = listing.safeParse(JSON.parse(json));
-    if (!parsed.success) throw new KprError('NFT_LIST', 'unexpected nft JSON listing', { object: `table ${table}`, cause: parsed.error });
-    for (const item of parsed.data.nftables) {
-      if (item.chain?.table === table) chains.add(item.chain.name);
-      if (item.set?.table === table) sets.set(item.set.name, 'set');
-      if (item.map?.table === table) sets.set(item.map.name, 'map');
+  let current: string | undefined;
+  for (const line of text.split('\n')) {
+    const t = TABLE_LINE.exec(line);
+    if (t) {
+      current = t[1];
+      continue;
     }
+    if (line === '}') {
+      current = undefined;
+      continue;
+    }
+    const o = OBJECT_LINE.exec(line);
+    if (!o) continue; // object bodies: types, flags, hooks
+    if (current === undefined) throw new KprError('NFT_LIST', `unexpected nft listing line "${line}"`, { object: `table ${table}` });
+    if (current !== table) continue;
+    const [, kind, name] = o as unknown as [string, 'chain' | 'set' | 'map', string];
+    if (kind === 'chain') chains.add(name);
+    else sets.set(name, kind);
   }
   return { chains, sets };
 }

@@ -99,6 +99,14 @@ describe('nftables proxier on a real kernel', () => {
     expect(await sync([ep1], [web])).toEqual({ full: false, operations: 0 });
   });
 
+  it('a new proxier (a restart) takes the existing table over', async () => {
+    const before = (await node.exec('nft', ['list', 'table', 'ip', 'kpr'])).stdout;
+    proxier = new NftablesProxier({ family: 4, serviceCIDRs: ['10.96.0.0/16'], command: ['ip', 'netns', 'exec', node.name, 'nft'] });
+    expect(await sync([ep1])).toMatchObject({ full: true });
+    expect((await node.exec('nft', ['list', 'table', 'ip', 'kpr'])).stdout).toBe(before);
+    expect(await reached(5)).toEqual(new Set(['ep1']));
+  });
+
   it('cleanup removes only the kpr table', async () => {
     await node.exec('nft', ['add', 'table', 'ip', 'other']);
     await proxier.cleanup();
