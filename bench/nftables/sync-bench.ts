@@ -18,6 +18,7 @@ import { Agent } from '../../test/harness/agent-client.ts';
 import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../../test/harness/netns.ts';
 import type { Endpoint, ProxySnapshot, ServicePort } from '../../proxy/model/types.ts';
 import { endpoint, rulesConfig, servicePort, snapshot } from '../../proxy/nftables/fixtures.ts';
+import { runNft } from '../../proxy/nftables/apply.ts';
 import { NftablesProxier } from '../../proxy/nftables/proxier.ts';
 import { renderRuleset } from '../../proxy/nftables/ruleset.ts';
 
@@ -102,12 +103,12 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
 
   // The floor: the first sync's ruleset (what a full sync writes into an empty kernel)
-  // loaded by a bare nft -f into an empty table.
+  // loaded by a bare nft -f into an empty table, nft started the way kpr starts it.
   endpoints.set(sp.key, original);
   const ruleset = renderRuleset(snap, config, SERVICE_CIDRS);
   await proxier.cleanup();
   t0 = performance.now();
-  await run(nft[0] as string, [...nft.slice(1), '-f', '-'], { input: ruleset });
+  await runNft(nft[0] as string, [...nft.slice(1), '-f', '-'], { input: ruleset });
   const bareNftMs = performance.now() - t0;
   await proxier.cleanup();
   return {
