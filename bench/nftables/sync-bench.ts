@@ -3,6 +3,7 @@
 // child process (so sizes don't inflate each other's RSS or warm each other's JIT):
 //  (a) first full sync, (d) a bare `nft -f` of the same ruleset (the floor) and the ratio,
 //  (b) one endpoint change reaching the kernel (median of 5), (c) RSS after the syncs and peak RSS,
+//  (f) a periodic full sync on the existing table, and RSS after it,
 //  (e) first-packet latency: median TCP connect to the last-created ClusterIP vs a table with one Service.
 // Every size is measured --runs times (the machine is shared); the table shows medians.
 // Usage: node --import tsx bench/nftables/sync-bench.ts [--sizes 100x10,1000x10,10000x10,5000x50]
@@ -75,7 +76,7 @@ async function connectMedian(env: Env, count: number): Promise<number> {
 interface Row {
   services: number; endpoints: number;
   firstSyncMs: number; bareNftMs: number; ratio: number; operations: number;
-  endpointChangeMs: number; rssMB: number; peakRssMB: number;
+  endpointChangeMs: number; rssMB: number; peakRssMB: number; resyncMs: number; resyncRssMB: number;
 }
 
 /** One size, in this (fresh) process: the node namespace already exists. */
@@ -102,6 +103,12 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   const rssMB = mb(process.memoryUsage().rss);
   const peakRssMB = Math.round(process.resourceUsage().maxRSS / 1024);
 
+  // A periodic full sync on the table now there (names listed, every element rewritten).
+  t0 = performance.now();
+  await proxier.sync({ snapshot: snap, config, changed: undefined });
+  const resyncMs = performance.now() - t0;
+  const resyncRssMB = mb(process.memoryUsage().rss);
+
   // The floor: the first sync's ruleset (what a full sync writes into an empty kernel)
   // loaded by a bare nft -f into an empty table, nft started the way kpr starts it.
   endpoints.set(sp.key, original);
@@ -113,7 +120,7 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   await proxier.cleanup();
   return {
     services: n, endpoints: e, firstSyncMs: ms(firstSyncMs), bareNftMs: ms(bareNftMs), ratio: Math.round((firstSyncMs / bareNftMs) * 100) / 100,
-    operations: first.operations, endpointChangeMs: ms(median(changes)), rssMB, peakRssMB,
+    operations: first.operations, endpointChangeMs: ms(median(changes)), rssMB, peakRssMB, resyncMs: ms(resyncMs), resyncRssMB,
   };
 }
 
@@ -155,7 +162,7 @@ function medianRow(rows: Row[]): Row {
   return {
     services: first.services, endpoints: first.endpoints, firstSyncMs: m((r) => r.firstSyncMs), bareNftMs: m((r) => r.bareNftMs),
     ratio: m((r) => r.ratio), operations: first.operations, endpointChangeMs: m((r) => r.endpointChangeMs),
-    rssMB: m((r) => r.rssMB), peakRssMB: m((r) => r.peakRssMB),
+    rssMB: m((r) => r.rssMB), peakRssMB: m((r) => r.peakRssMB), resyncMs: m((r) => r.resyncMs), resyncRssMB: m((r) => r.resyncRssMB),
   };
 }
 
