@@ -5,7 +5,7 @@
 // named map costs the kernel time proportional to the rules already bound.
 import type { IPFamily } from '../../lib/ip.ts';
 import { hashPrefix } from '../naming.ts';
-import { endpointString, type Endpoint, type ServicePort } from '../model/types.ts';
+import type { Endpoint, ServicePort } from '../model/types.ts';
 import type { NftFamily, SetSpec } from './transaction.ts';
 
 export const TABLE = 'kpr';

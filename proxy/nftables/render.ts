@@ -13,7 +13,7 @@ import {
 import type { ChainState, Contribution, SlotElements } from './state.ts';
 import type { SetSpec } from './transaction.ts';
 
-/** A ServicePort's contribution plus the slot order of its endpoint lists (endpoint strings). */
+/** A ServicePort's contribution plus the slot order of its endpoint lists. */
 export interface ServiceContribution extends Contribution {
   /** Each list's endpoints by slot, as endpoint map data ("ip . port"). */
   slots: { cluster: readonly string[]; local: readonly string[] };

@@ -131,10 +131,6 @@ export class DesiredTable {
   private changedChains = new Map<string, ChainState | undefined>();
   private changedSets = new Map<string, SetSpec | undefined>();
 
-  contribution(owner: string): Contribution | undefined {
-    return this.contributions.get(owner);
-  }
-
   owners(): IterableIterator<string> {
     return this.contributions.keys();
   }
