@@ -5,7 +5,8 @@
 //  (c) the proxy's RSS,
 //  (d) the floor: a bare iptables-restore / nft -f of the same final ruleset into an empty
 //      namespace, timed in the same run, and the proxy's own full sync as a ratio of it;
-//      for iptables also kube-proxy's way of applying (b): rewriting all of KUBE-SERVICES,
+//      for iptables also kube-proxy's way of applying (b) (rewriting all of KUBE-SERVICES)
+//      and a bare restore of only the changed chains (the floor of (b)),
 //  (e) first-packet latency: median TCP connect to the last-created ClusterIP at the
 //      largest size against the same with a single Service.
 // Usage: npm run bench -- [--modes iptables,nftables] [--sizes 100x10,1000x10,10000x10] [--changes 7] [--out FILE]
@@ -55,7 +56,9 @@ interface Result {
   changeMedianMs: number;
   changeAllMs: number[];
   kubeProxyWayMs?: number;
+  restoreFloorMs?: number;
   rssMB: number;
+  heapMB: number;
   connectMedianUs?: number;
 }
 
@@ -78,15 +81,24 @@ async function floor(mode: ProxyMode, ruleset: string): Promise<number> {
   }
 }
 
-/** kube-proxy's partial sync: all of nat KUBE-SERVICES rewritten, plus the changed Service's chains. */
-async function kubeProxyWay(topo: Topology, svcIndex: number): Promise<number> {
+/**
+ * Two baselines for one endpoint change in iptables mode, on the loaded kernel: kube-proxy's
+ * partial sync (all of nat KUBE-SERVICES rewritten, plus the changed Service's chains) and
+ * the floor, a bare restore of just that Service's chains (what kpr sends, minus kpr).
+ */
+async function iptablesChangeBaselines(topo: Topology, svcIndex: number): Promise<{ kubeProxyWayMs: number; restoreFloorMs: number }> {
   const nat = (await topo.node.exec('iptables-save', ['-t', 'nat'])).stdout.split('\n');
   const services = nat.filter((l) => l.startsWith('-A KUBE-SERVICES '));
   const svcChain = /-j (KUBE-SVC-\S+)/.exec(services.find((l) => l.includes(`${NS}/svc-${svcIndex}:p cluster IP`)) ?? '')?.[1] ?? '';
   const sepChains = nat.filter((l) => l.startsWith(`-A ${svcChain} `)).map((l) => /-j (KUBE-SEP-\S+)/.exec(l)?.[1]).filter((c): c is string => !!c);
   const own = [svcChain, ...sepChains];
-  const text = ['*nat', ':KUBE-SERVICES - [0:0]', ...own.map((c) => `:${c} - [0:0]`), ...services, ...nat.filter((l) => own.some((c) => l.startsWith(`-A ${c} `))), 'COMMIT', ''].join('\n');
-  return timeCommand('ip', ['netns', 'exec', topo.node.name, 'iptables-restore', '--noflush', '-w', '5'], text);
+  const ownRules = nat.filter((l) => own.some((c) => l.startsWith(`-A ${c} `)));
+  const restore = (text: string[]) =>
+    timeCommand('ip', ['netns', 'exec', topo.node.name, 'iptables-restore', '--noflush', '-w', '5'], [...text, ''].join('\n'));
+  return {
+    kubeProxyWayMs: await restore(['*nat', ':KUBE-SERVICES - [0:0]', ...own.map((c) => `:${c} - [0:0]`), ...services, ...ownRules, 'COMMIT']),
+    restoreFloorMs: await restore(['*nat', ...own.map((c) => `:${c} - [0:0]`), ...ownRules, 'COMMIT']),
+  };
 }
 
 async function connectMedian(topo: Topology, count: number): Promise<number> {
@@ -107,7 +119,7 @@ async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: n
     await api.writeKubeconfig(kubeconfig);
     proxy = new ProxyProcess(topo.node, [
       `--proxy-mode=${mode}`, `--kubeconfig=${kubeconfig}`, `--master=http://127.0.0.1:${API_PORT}`, `--hostname-override=${NODE_NAME}`,
-      `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`, '--iptables-min-sync-period=0s', '--healthz-bind-address=', '--metrics-bind-address=',
+      `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`, '--iptables-min-sync-period=0s', '--healthz-bind-address=', '--metrics-bind-address=127.0.0.1:10249',
     ]);
     const started = Date.now();
     const first = proxy.waitForLog(syncLine, 600_000);
@@ -117,7 +129,7 @@ async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: n
     const proxierFullSyncMs = Number(firstLine.ms);
 
     const changes: number[] = [];
-    let kubeProxyWayMs: number | undefined;
+    let baselines: { kubeProxyWayMs: number; restoreFloorMs: number } | undefined;
     const port = [{ port: 80, targetPort: 8080 }];
     for (let c = 0; c < opts.changes; c++) {
       const i = Math.floor((n * (c + 1)) / (opts.changes + 1));
@@ -128,13 +140,16 @@ async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: n
       const t0 = Date.now();
       api.apply(slice);
       changes.push(Number((await synced).time) - t0);
-      if (mode === 'iptables' && c === 0) kubeProxyWayMs = await kubeProxyWay(topo, i);
+      if (mode === 'iptables' && c === 0) baselines = await iptablesChangeBaselines(topo, i);
     }
     const rssMB = Number(/VmRSS:\s+(\d+)/.exec((await topo.node.exec('cat', [`/proc/${proxy.pid}/status`])).stdout)?.[1] ?? 0) / 1024;
+    // The V8 heap in use, from the proxy's own process metrics: how much of the RSS is live data.
+    const metrics = await topo.agent(topo.node).call({ op: 'httpGet', url: 'http://127.0.0.1:10249/metrics', timeoutMs: 5000 });
+    const heapMB = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics.reply ?? '')?.[1] ?? NaN) / 1e6;
     const floorMs = await floor(mode, await dumpRuleset(topo, mode));
     return {
       mode, services: n, endpoints: e, firstSyncMs, proxierFullSyncMs, floorMs, ratioToFloor: proxierFullSyncMs / floorMs,
-      changeMedianMs: median(changes), changeAllMs: changes, kubeProxyWayMs, rssMB,
+      changeMedianMs: median(changes), changeAllMs: changes, ...baselines, rssMB, heapMB,
       connectMedianUs: opts.latency ? await connectMedian(topo, 300) : undefined,
     };
   } finally {
@@ -156,7 +171,9 @@ async function main(): Promise<void> {
     },
   });
   const sizes = values.sizes.split(',').map((s) => s.split('x').map(Number) as [number, number]);
-  const largest = sizes.reduce((a, b) => (a[0] * a[1] >= b[0] * b[1] ? a : b));
+  // First-packet latency is measured where the Services are most numerous (the cost
+  // that grows with the number of Services is the lookup of the destination).
+  const largest = sizes.reduce((a, b) => (a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]) ? a : b));
   const results: Result[] = [];
   for (const mode of values.modes.split(',') as ProxyMode[]) {
     // The latency floor: the same cluster with a single Service.
@@ -170,13 +187,13 @@ async function main(): Promise<void> {
   }
   const f = (x: number | undefined, d = 0) => (x === undefined ? '-' : x.toFixed(d));
   process.stdout.write(
-    `${'mode'.padEnd(9)} ${'svc x ep'.padEnd(10)} ${'first sync'.padStart(10)} ${'full sync'.padStart(9)} ${'floor'.padStart(7)} ${'ratio'.padStart(5)} ${'change'.padStart(7)} ${'kube-proxy way'.padStart(14)} ${'RSS MB'.padStart(7)} ${'connect us'.padStart(10)}\n`,
+    `${'mode'.padEnd(9)} ${'svc x ep'.padEnd(10)} ${'first sync'.padStart(10)} ${'full sync'.padStart(9)} ${'floor'.padStart(7)} ${'ratio'.padStart(5)} ${'change'.padStart(7)} ${'kube-proxy way'.padStart(14)} ${'change floor'.padStart(13)} ${'RSS MB'.padStart(7)} ${'heap MB'.padStart(7)} ${'connect us'.padStart(10)}\n`,
   );
   for (const r of results) {
     const singleLatency = results.find((x) => x.mode === r.mode && x.services === 0)?.connectMedianUs;
     const latency = r.connectMedianUs === undefined ? '-' : r.services === 0 ? `${f(r.connectMedianUs)}` : `${f(r.connectMedianUs)} (${f(r.connectMedianUs / (singleLatency ?? NaN), 2)}x)`;
     process.stdout.write(
-      `${r.mode.padEnd(9)} ${`${r.services + 1}x${r.endpoints}`.padEnd(10)} ${`${f(r.firstSyncMs)}ms`.padStart(10)} ${`${f(r.proxierFullSyncMs)}ms`.padStart(9)} ${`${f(r.floorMs)}ms`.padStart(7)} ${f(r.ratioToFloor, 2).padStart(5)} ${`${f(r.changeMedianMs)}ms`.padStart(7)} ${(r.kubeProxyWayMs === undefined ? '-' : `${f(r.kubeProxyWayMs)}ms (${f(r.kubeProxyWayMs / r.changeMedianMs, 1)}x)`).padStart(14)} ${f(r.rssMB).padStart(7)} ${latency.padStart(10)}\n`,
+      `${r.mode.padEnd(9)} ${`${r.services + 1}x${r.endpoints}`.padEnd(10)} ${`${f(r.firstSyncMs)}ms`.padStart(10)} ${`${f(r.proxierFullSyncMs)}ms`.padStart(9)} ${`${f(r.floorMs)}ms`.padStart(7)} ${f(r.ratioToFloor, 2).padStart(5)} ${`${f(r.changeMedianMs)}ms`.padStart(7)} ${(r.kubeProxyWayMs === undefined ? '-' : `${f(r.kubeProxyWayMs)}ms (${f(r.kubeProxyWayMs / r.changeMedianMs, 1)}x)`).padStart(14)} ${(r.restoreFloorMs === undefined ? '-' : `${f(r.restoreFloorMs)}ms`).padStart(13)} ${f(r.rssMB).padStart(7)} ${f(r.heapMB).padStart(7)} ${latency.padStart(10)}\n`,
     );
   }
   writeFileSync(values.out, JSON.stringify(results, null, 2));
