@@ -30,7 +30,7 @@ const API_PORT = 16443;
 const quad = (n: number) => `${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 const clusterIP = (i: number) => `10.100.${(i >> 8) & 255}.${i & 255}`;
 
-/** N Services with E (unreachable) endpoints each, then the probe Service, created last, whose endpoint is pod s1. */
+/** N Services with E (unreachable) endpoints each, then the probe Service, created last and sorted last (the worst place in iptables' linear KUBE-SERVICES), whose endpoint is pod s1. */
 function objects(n: number, e: number): Obj[] {
   const out: Obj[] = [NODE_OBJECT as Obj];
   const port = [{ port: 80, targetPort: 8080 }];
@@ -41,7 +41,7 @@ function objects(n: number, e: number): Obj[] {
     (slice as unknown as { endpoints: unknown[] }).endpoints = Array.from({ length: e }, (_, k) => ({ addresses: [`10.${128 + ((i * e + k) >> 16)}.${quad(i * e + k).split('.').slice(1).join('.')}`], nodeName: 'node-b', conditions: { ready: true } }));
     out.push(slice);
   }
-  out.push(service({ name: 'probe', clusterIP: PROBE_IP, ports: port }), ...slices('probe', port, ['s1'], [4]));
+  out.push(service({ name: 'zz-probe', clusterIP: PROBE_IP, ports: port }), ...slices('zz-probe', port, ['s1'], [4]));
   return out;
 }
 
