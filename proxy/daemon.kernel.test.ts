@@ -54,7 +54,7 @@ async function dumpRules(c: Cluster, mode: ProxyMode): Promise<string[]> {
 describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (MODE) => {
   let c: Cluster;
   beforeAll(async () => {
-    c = await Cluster.create(MODE);
+    c = await Cluster.create(MODE, ['--conntrack-tcp-timeout-established=2h']);
   }, 90_000);
   afterAll(async () => c?.destroy());
 
@@ -102,6 +102,11 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
       return r.reply?.startsWith('503 ') ? '' : `health check still ${r.reply ?? r.error}`;
     });
     for (const s of slices('lblocal', [{ port: 80, targetPort: 8080 }], ['s1', 'r1'])) c.api.apply(s);
+  });
+
+  it("applies kube-proxy's conntrack settings in its namespace", async () => {
+    const value = await c.topo.node.exec('sysctl', ['-n', 'net.netfilter.nf_conntrack_tcp_timeout_established']);
+    expect(value.stdout.trim()).toBe('7200');
   });
 
   it('writes the Node pod CIDRs for kpr-ipam', async () => {

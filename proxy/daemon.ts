@@ -1,6 +1,7 @@
 // `kpr proxy`: wires informers -> change trackers -> sync runner -> backends, plus the
 // health, metrics and health-check-node-port servers. Informer handlers only validate
 // and record; all kernel work happens in Syncer.sync, called by the runner.
+import { availableParallelism } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage, KprError } from '../lib/errors.ts';
 import type { IPFamily } from '../lib/ip.ts';
@@ -9,6 +10,7 @@ import type { ProxyBackend, RulesConfig } from './backend.ts';
 import type { ProxyConfig } from './config.ts';
 import { ProxyHealth, startProxyHealthServer } from './health.ts';
 import type { RunningServer } from './http-server.ts';
+import { applySysctls, conntrackSysctls } from './conntrack-sysctls.ts';
 import { createProxyMetrics, startMetricsServer } from './metrics.ts';
 import { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tracker.ts';
 import { ProxyState } from './model/proxy-state.ts';
@@ -82,6 +84,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
       await b.cleanup().catch((err: unknown) => log.warn({ mode: b.mode, family, err: errorMessage(err) }, 'removing leftovers of another mode failed'));
     }
   }
+  await applySysctls(conntrackSysctls(cfg.conntrack, availableParallelism()), log);
   const backends: ProxyBackend[] = FAMILIES.map((f) => createBackend(cfg.mode, f, cfg, log));
 
   let node: Node | undefined;
