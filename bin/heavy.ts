@@ -3,14 +3,18 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
-import { runInThisContext } from 'node:vm';
+import { constants, runInThisContext } from 'node:vm';
 import type { Subcommand } from './kpr.ts';
 
 type HeavyModule = typeof import('./heavy-commands.ts');
 
 function fromAsset(): HeavyModule {
   const code = getAsset('kpr-heavy.cjs', 'utf8');
-  const wrapper = runInThisContext(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, { filename: 'kpr-heavy.cjs' }) as (
+  const wrapper = runInThisContext(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, {
+    filename: 'kpr-heavy.cjs',
+    // A dynamic import() of a built-in module inside the bundle resolves as in the main script.
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  }) as (
     ...args: unknown[]
   ) => void;
   const module = { exports: {} };

@@ -69,7 +69,14 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   process.stdout.write(`kpr lab: building a one-node cluster (proxy mode ${mode})...\n`);
-  const cluster = await Cluster.create(mode);
+  let cluster: Cluster;
+  try {
+    cluster = await Cluster.create(mode);
+  } catch (err) {
+    // Cluster.create removes what it made before it throws.
+    process.stderr.write(`kpr lab: cannot build the cluster: ${errorMessage(err)}\n`);
+    return 1;
+  }
   let closing: Promise<void> | undefined;
   const teardown = () => (closing ??= cluster.destroy().then(() => void process.stdout.write('kpr lab: cleaned up\n')));
   const onSignal = () => void teardown().finally(() => process.exit(130));

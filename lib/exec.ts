@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { execa } from 'execa';
 import { KprError } from './errors.ts';
 
@@ -26,4 +28,17 @@ export async function run(cmd: string, args: readonly string[], opts: { input?: 
     throw new KprError('EXEC', `${cmd} ${args.join(' ')} exited ${out.exitCode}: ${out.stderr.trim()}`);
   }
   return out;
+}
+
+/** Whether a command is on the PATH (without running it). */
+export async function commandExists(name: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    try {
+      await access(`${dir}/${name}`, constants.X_OK);
+      return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
 }

@@ -15,7 +15,7 @@ import { createProxyMetrics, startMetricsServer } from './metrics.ts';
 import { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tracker.ts';
 import { ProxyState } from './model/proxy-state.ts';
 import type { NodeInfo } from './model/types.ts';
-import { createBackend, otherModes } from './modes.ts';
+import { checkMode, createBackend, otherModes } from './modes.ts';
 import { localAddresses } from './node-addresses.ts';
 import { rulesConfigFor } from './rules-config.ts';
 import { parseEndpointSlice, parseNode, parseService, SERVICE_NAME_LABEL, type Node } from './objects.ts';
@@ -57,6 +57,7 @@ export interface RunningProxy {
 }
 
 export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningProxy> {
+  await checkMode(cfg.mode);
   const metrics = createProxyMetrics({ processMetrics: true });
   const health = new ProxyHealth({ healthTimeoutMs: 2 * cfg.syncPeriodMs, counters: { healthz: metrics.proxyHealthzTotal, livez: metrics.proxyLivezTotal } });
   const servers: RunningServer[] = [];

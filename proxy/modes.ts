@@ -1,5 +1,8 @@
 // The proxy modes: which backend runs a family, and how every mode cleans up after
 // itself, so that switching modes leaves nothing of the previous one behind.
+import { existsSync } from 'node:fs';
+import { KprError } from '../lib/errors.ts';
+import { commandExists, run } from '../lib/exec.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, ProxyMode } from './backend.ts';
@@ -48,5 +51,27 @@ export function renderRuleset(mode: ProxyMode, snapshot: ProxySnapshot, config: 
       return renderNftables(snapshot, config);
     case 'ipvs':
       return renderIpvs(snapshot, config, cfg.ipvs.scheduler);
+  }
+}
+
+const TOOLS: Record<ProxyMode, readonly string[]> = {
+  iptables: ['iptables-restore', 'iptables-save', 'ip6tables-restore', 'ip6tables-save', 'conntrack'],
+  nftables: ['nft', 'conntrack'],
+  ipvs: ['ipvsadm', 'ipset', 'iptables-restore', 'iptables-save', 'ip', 'conntrack'],
+};
+
+/**
+ * What a mode needs from the node, checked before anything is programmed, so that a
+ * node that cannot run it fails at once with the reason instead of retrying syncs.
+ */
+export async function checkMode(mode: ProxyMode): Promise<void> {
+  const missing: string[] = [];
+  for (const tool of TOOLS[mode]) if (!(await commandExists(tool))) missing.push(tool);
+  if (missing.length) throw new KprError('MISSING_TOOL', `proxy mode ${mode} needs ${missing.join(', ')}, not found on the PATH`);
+  if (mode === 'ipvs' && !existsSync('/proc/net/ip_vs')) {
+    await run('modprobe', ['ip_vs'], { allowFailure: true }).catch(() => undefined);
+    if (!existsSync('/proc/net/ip_vs')) {
+      throw new KprError('NO_IPVS', 'proxy mode ipvs: this kernel has no IP_VS (/proc/net/ip_vs is missing and modprobe ip_vs failed); use --proxy-mode nftables or iptables');
+    }
   }
 }

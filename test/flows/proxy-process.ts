@@ -14,7 +14,7 @@ export type LogLine = Record<string, unknown> & { msg?: string; level?: number }
 export class ProxyProcess {
   readonly logs: LogLine[] = [];
   private proc: ChildProcess | undefined;
-  private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void; reject: (err: Error) => void }[] = [];
 
   constructor(
     private readonly ns: Netns,
@@ -35,6 +35,11 @@ export class ProxyProcess {
       if (process.env.KPR_TEST_VERBOSE) process.stderr.write(`[proxy] ${text}\n`);
       this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
     });
+    // A proxy that exits fails whoever waits for it, with its last words.
+    proc.once('exit', (code, signal) => {
+      const why = new Error(`kpr proxy exited (${signal ?? code}); last lines:\n${this.logs.slice(-5).map((l) => l.msg ?? JSON.stringify(l)).join('\n')}`);
+      for (const w of this.waiters.splice(0)) w.reject(why);
+    });
   }
 
   /** Resolves with the first log line (from now on, or already seen if `past`) that matches. */
@@ -43,7 +48,11 @@ export class ProxyProcess {
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no matching proxy log line within ${timeoutMs} ms; last lines:\n${this.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      this.waiters.push({
+        pred,
+        resolve: (l) => { clearTimeout(timer); resolve(l); },
+        reject: (err) => { clearTimeout(timer); reject(err); },
+      });
     });
   }
 
