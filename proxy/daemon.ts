@@ -1,6 +1,7 @@
 // `kpr proxy`: wires informers -> change trackers -> sync runner -> backends, plus the
 // health, metrics and health-check-node-port servers. Informer handlers only validate
 // and record; all kernel work happens in Syncer.sync, called by the runner.
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { errorMessage, KprError } from '../lib/errors.ts';
@@ -25,7 +26,12 @@ import { ServiceHealthServer } from './service-health.ts';
 import { Syncer } from './sync.ts';
 import { watchCluster, type ResourceHandlers } from './watch/informers.ts';
 
-const FAMILIES: IPFamily[] = [4, 6];
+/**
+ * The families this node can proxy: both, as upstream runs dual-stack whenever it can,
+ * but IPv4 only on a kernel booted without IPv6 (whose IPv6 syncs could only fail and
+ * would turn /healthz red).
+ */
+const FAMILIES: IPFamily[] = existsSync('/proc/sys/net/ipv6') ? [4, 6] : [4];
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 
