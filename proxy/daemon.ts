@@ -157,6 +157,11 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
       changed();
     },
   });
+  /**
+   * The Service each slice was recorded under ("ns/slice" -> "ns/service"): a delete
+   * found by a relist carries only the slice's name.
+   */
+  const sliceOwners = new Map<string, string>();
   const metaOf = (raw: unknown) => (raw as { metadata?: { namespace?: string; name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } }).metadata ?? {};
 
   const watch = watchCluster(loadKubeConfig(cfg), cfg.hostname, {
@@ -167,9 +172,15 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
     }),
     endpointSlices: handle('EndpointSlice', parseEndpointSlice, (slice, raw) => {
       const md = metaOf(raw);
-      const owner = md.labels?.[SERVICE_NAME_LABEL];
+      const sliceKey = `${md.namespace}/${md.name}`;
+      const previousOwner = sliceOwners.get(sliceKey);
+      const owner = slice ? `${md.namespace}/${slice.metadata.labels[SERVICE_NAME_LABEL]}` : previousOwner;
+      // A slice relabelled to another Service leaves the old one.
+      if (previousOwner && previousOwner !== owner) endpoints.update(previousOwner, sliceKey, null);
       if (!owner) return;
-      endpoints.update(`${md.namespace}/${owner}`, `${md.namespace}/${md.name}`, slice);
+      if (slice) sliceOwners.set(sliceKey, owner);
+      else sliceOwners.delete(sliceKey);
+      endpoints.update(owner, sliceKey, slice);
       metrics.endpointChangesTotal.inc();
       const trigger = Date.parse(md.annotations?.[TRIGGER_TIME_ANNOTATION] ?? '');
       if (!Number.isNaN(trigger)) syncer.noteTrigger(trigger);

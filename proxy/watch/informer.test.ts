@@ -1,0 +1,143 @@
+// The object-less informer against the embedded API server (the real wire protocol).
+import { afterEach, describe, expect, it } from 'vitest';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../apiserver/server.ts';
+import { createLogger } from '../../lib/log.ts';
+import { Informer, type InformerOptions } from './informer.ts';
+
+const log = createLogger('test', 'silent');
+
+function svc(name: string, opts: { labels?: Record<string, string>; ip?: string } = {}): object {
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name, namespace: 'default', labels: opts.labels ?? {} },
+    spec: { clusterIP: opts.ip ?? '10.96.0.10', ports: [{ port: 80 }] },
+  };
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function server(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  const s = await startApiServer(opts);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+interface Recorded {
+  inf: Informer;
+  /** "upsert name" / "delete name", in order. */
+  events: string[];
+  /** What each delete carried. */
+  deleted: unknown[];
+}
+
+function informer(api: ApiServer, opts: Partial<InformerOptions> = {}): Recorded {
+  const events: string[] = [];
+  const deleted: unknown[] = [];
+  const name = (o: unknown) => (o as { metadata: { name: string } }).metadata.name;
+  const inf = new Informer(api.kubeConfig(), { what: 'services', path: '/api/v1/services', backoffMs: { first: 20, max: 100 }, ...opts }, {
+    upsert: (o) => events.push(`upsert ${name(o)}`),
+    delete: (o) => {
+      events.push(`delete ${name(o)}`);
+      deleted.push(o);
+    },
+  }, log);
+  cleanups.push(() => inf.stop());
+  inf.start();
+  return { inf, events, deleted };
+}
+
+describe('Informer', () => {
+  it('lists, then delivers adds, updates and deletes as plain JSON', async () => {
+    const api = await server({ objects: [svc('a')] });
+    const r = informer(api);
+    await r.inf.synced;
+    expect(r.events).toEqual(['upsert a']);
+    api.apply(svc('b'));
+    api.apply(svc('a', { ip: '10.96.0.11' }));
+    api.remove('Service', 'default', 'b');
+    await waitFor('delete b', () => r.events.length === 4);
+    expect(r.events).toEqual(['upsert a', 'upsert b', 'upsert a', 'delete b']);
+    // The watch's delete carries the last version, labels and all.
+    expect(r.deleted[0]).toMatchObject({ kind: 'Service', spec: { clusterIP: '10.96.0.10' } });
+  });
+
+  it('lists in pages and asks with the label and field selectors', async () => {
+    const objects = Array.from({ length: 25 }, (_, i) => svc(`s${i}`, { labels: i % 5 === 0 ? { 'service.kubernetes.io/headless': '' } : {} }));
+    const api = await server({ objects });
+    const r = informer(api, { pageSize: 4, labelSelector: '!service.kubernetes.io/headless', fieldSelector: 'metadata.namespace=default' });
+    await r.inf.synced;
+    expect(r.events).toHaveLength(20);
+    expect(new Set(r.events).size).toBe(20);
+    expect(r.events).not.toContain('upsert s5');
+    api.apply(svc('s5', { labels: {} }));
+    await waitFor('s5 selected', () => r.events.includes('upsert s5'));
+  });
+
+  for (const goneAs of ['event', 'http'] as const) {
+    it(`relists after a 410 (${goneAs}), delivering only what changed`, async () => {
+      const api = await server({ objects: [svc('a'), svc('b')], goneAs });
+      const r = informer(api);
+      await r.inf.synced;
+      api.apply(svc('c'));
+      await waitFor('c', () => r.events.includes('upsert c'));
+      const lists = () => r.events.length;
+      const before = lists();
+      api.compact();
+      api.endWatches();
+      api.apply(svc('d'));
+      await waitFor('d after the relist', () => r.events.includes('upsert d'));
+      // a, b and c kept their versions: the relist delivers none of them again.
+      expect(r.events.slice(before)).toEqual(['upsert d']);
+    });
+  }
+
+  it('restarts after a dropped connection, relisting and deleting what vanished meanwhile', async () => {
+    const api = await server({ objects: [svc('a'), svc('b'), svc('c')] });
+    const r = informer(api);
+    await r.inf.synced;
+    await api.stop();
+    api.remove('Service', 'default', 'b');
+    api.apply(svc('c', { ip: '10.96.0.12' }));
+    await new Promise((res) => setTimeout(res, 100));
+    await api.start();
+    await waitFor('b deleted and c updated', () => r.events.includes('delete b') && r.events.filter((e) => e === 'upsert c').length === 2);
+    expect(r.deleted).toEqual([{ metadata: { namespace: 'default', name: 'b' } }]);
+    api.apply(svc('e'));
+    await waitFor('watching again', () => r.events.includes('upsert e'));
+  });
+
+  it('rewatches after dropWatches() and misses nothing', async () => {
+    const api = await server({ objects: [svc('a')] });
+    const r = informer(api);
+    await r.inf.synced;
+    api.dropWatches();
+    api.remove('Service', 'default', 'a');
+    api.apply(svc('b'));
+    await waitFor('delete a, upsert b', () => r.events.includes('delete a') && r.events.includes('upsert b'));
+    expect(r.events.filter((e) => e === 'delete a')).toHaveLength(1);
+  });
+
+  it('keeps retrying a list that fails and resolves synced when it works', async () => {
+    const api = await server({ objects: [svc('a')] });
+    await api.stop();
+    const r = informer(api);
+    let synced = false;
+    void r.inf.synced.then(() => (synced = true));
+    await new Promise((res) => setTimeout(res, 150));
+    expect(synced).toBe(false);
+    await api.start();
+    await r.inf.synced;
+    expect(r.events).toEqual(['upsert a']);
+  });
+});
