@@ -72,4 +72,12 @@ describe('ProxyState', () => {
     st.apply(new Map([['ns/h', svc('h', ['None'])], ['ns/e', parseService({ metadata: { namespace: 'ns', name: 'e' }, spec: { type: 'ExternalName' } })]]), new Map());
     expect(st.snapshot(4)?.services.size).toBe(0);
   });
+
+  it('recomputes every Service from the slices it kept when the node changes', () => {
+    const st = new ProxyState([4], node);
+    st.apply(new Map([['ns/a', svc('a', ['10.96.0.1'])]]), sliceChanges('a', slice('a', 'a-1', 'IPv4', ['10.0.0.1', '10.0.0.2'])));
+    const ch = st.apply(new Map(), new Map(), { node: { name: 'node-b', zone: '' } });
+    expect([...(ch.get(4)?.changed ?? [])]).toEqual(['ns/a:p/UDP']);
+    expect(st.snapshot(4)?.endpoints.get('ns/a:p/UDP')?.map((e) => `${e.ip}:${e.isLocal}`)).toEqual(['10.0.0.1:false', '10.0.0.2:true']);
+  });
 });

@@ -1,11 +1,13 @@
 // The proxy's view of the cluster, kept per IP family and updated in place from the
 // change trackers. `apply` recomputes only the Services that changed and reports
-// which ServicePorts really differ, which is what makes partial syncs possible.
+// which ServicePorts really differ, which is what makes partial syncs possible. No
+// parsed object is kept: a Service lives on as its ServicePorts, a slice as its
+// SliceEndpoints, which is all that recomputation needs.
 import { isDeepStrictEqual } from 'node:util';
 import type { IPFamily } from '../../lib/ip.ts';
-import type { EndpointSlice, Service } from '../objects.ts';
+import type { Service } from '../objects.ts';
 import type { SliceChanges } from './change-tracker.ts';
-import { endpointsOf, type SkippedEndpoint } from './endpoints.ts';
+import { endpointsOf, sliceEndpointsOf, type SkippedEndpoint, type SliceEndpoints } from './endpoints.ts';
 import { servicePortsOf } from './service-ports.ts';
 import type { Endpoint, NodeInfo, ProxySnapshot, ServicePort } from './types.ts';
 
@@ -27,10 +29,18 @@ class FamilyState implements ProxySnapshot {
     public node: NodeInfo,
   ) {}
 
-  /** Recomputes one Service (ns/name) from its current object and slices. */
-  recompute(nsName: string, svc: Service | undefined, slices: readonly EndpointSlice[], out: FamilyChanges, skipped: SkippedEndpoint[]): void {
-    const ports = svc ? servicePortsOf(svc, this.family) : [];
-    const eps = ports.length ? endpointsOf(slices, this.family, this.node.name, skipped) : new Map<string, Endpoint[]>();
+  /** Every Service (ns/name) that has ServicePorts in this family. */
+  serviceNames(): IterableIterator<string> {
+    return this.portsOfService.keys();
+  }
+
+  /**
+   * Recomputes one Service (ns/name) from its ServicePorts (undefined: unchanged, the
+   * current ones) and its slices.
+   */
+  recompute(nsName: string, newPorts: readonly ServicePort[] | undefined, slices: readonly SliceEndpoints[], out: FamilyChanges): void {
+    const ports = newPorts ?? [...(this.portsOfService.get(nsName) ?? [])].flatMap((key) => this.services.get(key) ?? []);
+    const eps = ports.length ? endpointsOf(slices, this.family, this.node.name) : new Map<string, Endpoint[]>();
     const oldKeys = this.portsOfService.get(nsName) ?? new Set<string>();
     const newKeys = new Set(ports.map((p) => p.key));
     for (const key of oldKeys) {
@@ -61,9 +71,8 @@ class FamilyState implements ProxySnapshot {
 }
 
 export class ProxyState {
-  private readonly services = new Map<string, Service>();
-  /** Slices by owning Service ("ns/service"), then by "ns/slice". */
-  private readonly slices = new Map<string, Map<string, EndpointSlice>>();
+  /** What each slice left, by owning Service ("ns/service"), then by "ns/slice". */
+  private readonly slices = new Map<string, Map<string, SliceEndpoints>>();
   readonly families: ReadonlyMap<IPFamily, FamilyState>;
 
   constructor(families: readonly IPFamily[], node: NodeInfo) {
@@ -87,17 +96,12 @@ export class ProxyState {
     sliceChanges: SliceChanges,
     opts: { node?: NodeInfo; skipped?: SkippedEndpoint[] } = {},
   ): Map<IPFamily, FamilyChanges> {
-    const touched = new Set<string>();
-    for (const [nsName, svc] of serviceChanges) {
-      if (svc) this.services.set(nsName, svc);
-      else this.services.delete(nsName);
-      touched.add(nsName);
-    }
+    const touched = new Set<string>(serviceChanges.keys());
     for (const [svcName, changes] of sliceChanges) {
       let slices = this.slices.get(svcName);
       if (!slices) this.slices.set(svcName, (slices = new Map()));
       for (const [sliceName, slice] of changes) {
-        if (slice) slices.set(sliceName, slice);
+        if (slice) slices.set(sliceName, sliceEndpointsOf(slice, opts.skipped));
         else slices.delete(sliceName);
       }
       if (slices.size === 0) this.slices.delete(svcName);
@@ -105,14 +109,18 @@ export class ProxyState {
     }
     const nodeChanged = opts.node !== undefined && !isDeepStrictEqual(opts.node, this.node);
     if (nodeChanged) {
-      for (const fs of this.families.values()) fs.node = opts.node as NodeInfo;
-      for (const name of this.services.keys()) touched.add(name);
+      for (const fs of this.families.values()) {
+        fs.node = opts.node as NodeInfo;
+        for (const name of fs.serviceNames()) touched.add(name);
+      }
     }
     const result = new Map<IPFamily, FamilyChanges>();
     for (const [family, fs] of this.families) {
       const out: FamilyChanges = { changed: new Set(), previousUDP: new Map() };
       for (const nsName of touched) {
-        fs.recompute(nsName, this.services.get(nsName), [...(this.slices.get(nsName)?.values() ?? [])], out, opts.skipped ?? []);
+        const svc = serviceChanges.get(nsName);
+        const ports = svc === undefined ? undefined : svc ? servicePortsOf(svc, family) : [];
+        fs.recompute(nsName, ports, [...(this.slices.get(nsName)?.values() ?? [])], out);
       }
       result.set(family, out);
     }
