@@ -127,7 +127,14 @@ export class Informer {
     const params: Record<string, string | boolean> = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true };
     if (this.opts.labelSelector !== undefined) params.labelSelector = this.opts.labelSelector;
     if (this.opts.fieldSelector !== undefined) params.fieldSelector = this.opts.fieldSelector;
-    const request = await this.watch.watch(this.opts.path, params, (type, obj) => this.onEvent(type, obj), (err: unknown) => this.onDone(err));
+    let request: AbortController;
+    try {
+      request = await this.watch.watch(this.opts.path, params, (type, obj) => this.onEvent(type, obj), (err: unknown) => this.onDone(err));
+    } catch (err) {
+      // Before the request is made (credentials, configuration): retry like any failure.
+      this.restartLater(err);
+      return;
+    }
     if (this.stopped) request.abort();
     else this.request = request;
   }
