@@ -18,9 +18,16 @@ export interface Where {
   preSysctls?: ReadonlyArray<readonly [string, string]>;
 }
 
+/** The name of a namespace that `ip -n` can address itself (one exec instead of nsenter's two). */
+function namedNetns(path: string): string | undefined {
+  return /^(?:\/var)?\/run\/netns\/([^/]+)$/.exec(path)?.[1];
+}
+
 function command(where: Where, ipArgs: readonly string[]): [string, string[]] {
   if (!where.netns) return ['ip', [...ipArgs]];
   const sys = where.preSysctls ?? [];
+  const named = namedNetns(where.netns);
+  if (sys.length === 0 && named) return ['ip', ['-n', named, ...ipArgs]];
   if (sys.length === 0) return ['nsenter', [`--net=${where.netns}`, 'ip', ...ipArgs]];
   // Sysctls of a netns are only reachable from inside it; a shell there writes them
   // before exec'ing ip, in the same spawn. Paths and values come as arguments, never
