@@ -62,6 +62,8 @@ describe('discovery', () => {
     ['/apis', 'APIGroupList'],
     ['/apis/discovery.k8s.io', 'APIGroup'],
     ['/apis/discovery.k8s.io/v1', 'APIResourceList'],
+    ['/apis/networking.k8s.io', 'APIGroup'],
+    ['/apis/networking.k8s.io/v1', 'APIResourceList'],
   ])('%s is a %s', async (path, kind) => {
     const { code, body } = await call('GET', path);
     expect(code).toBe(200);
@@ -74,6 +76,45 @@ describe('discovery', () => {
     expect(names).toEqual(['services', 'services/status', 'nodes', 'nodes/status', 'namespaces', 'namespaces/status']);
     const version = await call('GET', '/version');
     expect(version.body).toMatchObject({ major: '1', gitVersion: expect.stringMatching(/^v1\./) });
+  });
+
+  it('serves ServiceCIDRs as a cluster-scoped networking.k8s.io/v1 resource', async () => {
+    const groups = (await call('GET', '/apis')).body.groups as { name: string }[];
+    expect(groups.map((g) => g.name)).toContain('networking.k8s.io');
+    const networking = await call('GET', '/apis/networking.k8s.io/v1');
+    expect(networking.body.resources).toEqual([
+      expect.objectContaining({ name: 'servicecidrs', namespaced: false, kind: 'ServiceCIDR', verbs: expect.arrayContaining(['list', 'watch']) }),
+      expect.objectContaining({ name: 'servicecidrs/status', kind: 'ServiceCIDR' }),
+    ]);
+  });
+});
+
+describe('ServiceCIDRs over HTTP', () => {
+  const path = '/apis/networking.k8s.io/v1/servicecidrs';
+  const cidr = (name: string, cidrs: string[]) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name }, spec: { cidrs } });
+
+  it('creates, lists, gets, replaces, watches and deletes', async () => {
+    const created = await call('POST', path, cidr('kubernetes', ['10.96.0.0/16']));
+    expect(created.code).toBe(201);
+    const rv = (created.body.metadata as { resourceVersion: string }).resourceVersion;
+    const list = await call('GET', path);
+    expect(list.body).toMatchObject({ kind: 'ServiceCIDRList', apiVersion: 'networking.k8s.io/v1' });
+    expect((list.body.items as { spec: unknown }[]).map((i) => i.spec)).toEqual([{ cidrs: ['10.96.0.0/16'] }]);
+    expect((await call('GET', `${path}/kubernetes`)).body).toMatchObject({ kind: 'ServiceCIDR', metadata: { name: 'kubernetes' } });
+    expect((await call('POST', '/apis/networking.k8s.io/v1/namespaces/web/servicecidrs', cidr('x', []))).code).toBe(404);
+
+    const events = await watch(`${path}?watch=true&resourceVersion=${rv}`, 2, () => {
+      s.apply(cidr('kubernetes', ['10.96.0.0/16', 'fd00:96::/112']));
+      s.create(cidr('extra', ['10.97.0.0/16']));
+    });
+    expect(events.map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual(['MODIFIED kubernetes', 'ADDED extra']);
+
+    const current = (await call('GET', `${path}/kubernetes`)).body;
+    const replaced = await call('PUT', `${path}/kubernetes`, { ...current, spec: { cidrs: ['10.96.0.0/12'] } });
+    expect(replaced.body).toMatchObject({ spec: { cidrs: ['10.96.0.0/12'] } });
+    expect((await call('DELETE', `${path}/extra`)).code).toBe(200);
+    expect((await call('DELETE', `${path}/kubernetes`)).code).toBe(200);
+    expect((await call('GET', path)).body.items).toEqual([]);
   });
 });
 

@@ -45,6 +45,12 @@ export const RESOURCES: readonly ResourceType[] = [
     singular: 'endpointslice', kind: 'EndpointSlice', listKind: 'EndpointSliceList', namespaced: true,
     shortNames: [], fields: NAMESPACED_FIELDS, hasGeneration: true, hasStatus: false,
   },
+  {
+    // The service CIDRs of kube-apiserver's MultiCIDRServiceAllocator (Kubernetes 1.33+).
+    group: 'networking.k8s.io', version: 'v1', apiVersion: 'networking.k8s.io/v1', plural: 'servicecidrs',
+    singular: 'servicecidr', kind: 'ServiceCIDR', listKind: 'ServiceCIDRList', namespaced: false,
+    shortNames: [], fields: CLUSTER_FIELDS, hasGeneration: true, hasStatus: true,
+  },
 ];
 
 /** The resource served at group/version/plural, if any. */
