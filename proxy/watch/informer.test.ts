@@ -1,4 +1,5 @@
 // The object-less informer against the embedded API server (the real wire protocol).
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../apiserver/server.ts';
 import { createLogger } from '../../lib/log.ts';
@@ -139,5 +140,28 @@ describe('Informer', () => {
     await api.start();
     await r.inf.synced;
     expect(r.events).toEqual(['upsert a']);
+  });
+
+  it('counts an optional resource the server does not serve (404) as listed and empty, logging once', async () => {
+    const api = await server({ objects: [svc('a')] });
+    const lines: { level: number; msg: string }[] = [];
+    const capture = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
+    const missing = { what: 'servicecidrs', path: '/apis/networking.k8s.io/v1beta9/servicecidrs', backoffMs: { first: 10, max: 30 } };
+    const events: string[] = [];
+    const inf = new Informer(api.kubeConfig(), { ...missing, optional: true }, { upsert: () => events.push('upsert'), delete: () => events.push('delete') }, capture);
+    cleanups.push(() => inf.stop());
+    inf.start();
+    await inf.synced;
+    // Several more looks (every backoffMs.max), all quiet.
+    await new Promise((res) => setTimeout(res, 150));
+    expect(events).toEqual([]);
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([[30, 'the API server does not serve this resource; treating it as empty']]);
+
+    // The same 404 on a required resource is a failure: retried, never synced.
+    const required = informer(api, missing);
+    let synced = false;
+    void required.inf.synced.then(() => (synced = true));
+    await new Promise((res) => setTimeout(res, 100));
+    expect(synced).toBe(false);
   });
 });

@@ -30,6 +30,11 @@ export interface InformerOptions {
   /** Items per list page (limit/continue). */
   pageSize?: number;
   backoffMs?: { first: number; max: number };
+  /**
+   * The server may not serve this resource (an older kube-apiserver answers 404): then
+   * it counts as listed with no objects, and is looked for again every `backoffMs.max`.
+   */
+  optional?: boolean;
 }
 
 const DEFAULT_PAGE_SIZE = 500;
@@ -65,6 +70,7 @@ class HttpStatusError extends Error {
 
 /** Both our list errors and client-node's watch errors carry the HTTP status as statusCode. */
 const isGone = (err: unknown): boolean => (err as { statusCode?: unknown } | null)?.statusCode === 410;
+const isNotFound = (err: unknown): boolean => (err as { statusCode?: unknown } | null)?.statusCode === 404;
 const isTimeout = (err: unknown): boolean => (err as { name?: unknown } | null)?.name === 'TimeoutError';
 
 export class Informer {
@@ -79,6 +85,8 @@ export class Informer {
   private backoff: number;
   private stopped = false;
   private eventSinceWatch = false;
+  /** An optional resource the server does not serve (see InformerOptions.optional). */
+  private missing = false;
   private listed!: () => void;
   /** Resolves once the first complete list has been delivered. */
   readonly synced = new Promise<void>((resolve) => (this.listed = resolve));
@@ -116,10 +124,13 @@ export class Informer {
       try {
         this.resourceVersion = await this.relist();
       } catch (err) {
-        this.restartLater(err);
+        if (this.opts.optional && isNotFound(err)) this.notServed();
+        else this.restartLater(err);
         return;
       }
       if (this.stopped) return;
+      if (this.missing) this.log.info({ resource: this.opts.what }, 'the API server serves this resource now');
+      this.missing = false;
       this.backoff = this.backoffMs.first;
       this.listed();
     }
@@ -161,14 +172,31 @@ export class Informer {
       cont = page.metadata?.continue || undefined;
     } while (cont && !this.stopped);
     if (this.stopped) return '';
+    this.forgetAllBut(seen);
+    if (!version) throw new KprError('API_ERROR', 'list reply without a resourceVersion', { object: this.opts.path });
+    return version;
+  }
+
+  /** Deletes what the handlers were told exists, except `seen`. */
+  private forgetAllBut(seen: ReadonlySet<string>): void {
     for (const key of [...this.known.keys()]) {
       if (seen.has(key)) continue;
       this.known.delete(key);
       const slash = key.indexOf('/');
       this.handlers.delete({ metadata: slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) } });
     }
-    if (!version) throw new KprError('API_ERROR', 'list reply without a resourceVersion', { object: this.opts.path });
-    return version;
+  }
+
+  /** An optional resource answered 404: no objects, synced; look again later, quietly. */
+  private notServed(): void {
+    if (this.stopped) return;
+    if (!this.missing) this.log.info({ resource: this.opts.what, path: this.opts.path }, 'the API server does not serve this resource; treating it as empty');
+    this.missing = true;
+    this.forgetAllBut(new Set());
+    this.resourceVersion = '';
+    this.backoff = this.backoffMs.first;
+    this.listed();
+    this.scheduleCycle(this.backoffMs.max);
   }
 
   private async listPage(cont: string | undefined): Promise<z.infer<typeof listSchema>> {
