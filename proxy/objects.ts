@@ -127,6 +127,19 @@ export const nodeSchema = z.object({
 });
 export type Node = z.infer<typeof nodeSchema>;
 
+const cidrString = z.string().transform((s, ctx) => {
+  const c = normalizeCIDR(s);
+  if (!c) ctx.addIssue({ code: 'custom', message: `"${s}" is not a CIDR` });
+  return c ?? '';
+});
+
+/** networking.k8s.io/v1 ServiceCIDR (cluster-scoped): the ranges ClusterIPs are allocated from. */
+export const serviceCIDRSchema = z.object({
+  metadata: z.object({ name: z.string().min(1) }),
+  spec: z.object({ cidrs: z.array(cidrString).optional().default([]) }).optional().default({ cidrs: [] }),
+});
+export type ServiceCIDR = z.infer<typeof serviceCIDRSchema>;
+
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 function describe(kind: string, raw: unknown): string {
@@ -145,6 +158,7 @@ function parseWith<T>(schema: z.ZodType<T>, kind: string, raw: unknown): T {
 
 export const parseService = (raw: unknown): Service => parseWith(serviceSchema, 'Service', raw);
 export const parseNode = (raw: unknown): Node => parseWith(nodeSchema, 'Node', raw);
+export const parseServiceCIDR = (raw: unknown): ServiceCIDR => parseWith(serviceCIDRSchema, 'ServiceCIDR', raw);
 export function parseEndpointSlice(raw: unknown): EndpointSlice {
   const slice = parseWith(endpointSliceSchema, 'EndpointSlice', raw);
   if (!slice.metadata.labels[SERVICE_NAME_LABEL]) {
