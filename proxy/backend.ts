@@ -31,6 +31,11 @@ export interface RulesConfig {
   localhostNodePorts: boolean;
   /** nf_conntrack_tcp_be_liberal is on: no INVALID-state drop rule is needed. */
   conntrackTCPLiberal: boolean;
+  /**
+   * The cluster's service CIDRs in this family (from ServiceCIDR objects): nftables mode
+   * drops traffic to their unallocated addresses, as upstream does. Other modes ignore it.
+   */
+  serviceCIDRs?: readonly string[];
 }
 
 export interface SyncRequest {

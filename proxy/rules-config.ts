@@ -1,6 +1,6 @@
 // ProxyConfig + this node -> the RulesConfig of one family (pure), shared by the
 // daemon and `kpr render`.
-import { normalizeIP, type IPFamily } from '../lib/ip.ts';
+import { ipFamily, normalizeIP, type IPFamily } from '../lib/ip.ts';
 import type { LocalDetector, RulesConfig } from './backend.ts';
 import type { ProxyConfig } from './config.ts';
 import { nodePortIPs, nodePrimaryIP } from './node-addresses.ts';
@@ -25,7 +25,19 @@ function primaryIP(cfg: ProxyConfig, family: IPFamily, node: Node | undefined): 
   return nodePrimaryIP(node, family);
 }
 
-export function rulesConfigFor(cfg: ProxyConfig, family: IPFamily, node: Node | undefined, localAddresses: readonly string[]): RulesConfig {
+/** The CIDRs of one family, sorted and without duplicates (so that equal sets give equal configs). */
+export function cidrsOfFamily(cidrs: Iterable<string>, family: IPFamily): string[] {
+  return [...new Set(cidrs)].filter((c) => ipFamily(c.split('/')[0] ?? '') === family).sort();
+}
+
+/** `serviceCIDRs`: the union of every ServiceCIDR object's CIDRs, any family. */
+export function rulesConfigFor(
+  cfg: ProxyConfig,
+  family: IPFamily,
+  node: Node | undefined,
+  localAddresses: readonly string[],
+  serviceCIDRs: Iterable<string> = [],
+): RulesConfig {
   const primary = primaryIP(cfg, family, node);
   return {
     family,
@@ -36,5 +48,6 @@ export function rulesConfigFor(cfg: ProxyConfig, family: IPFamily, node: Node | 
     nodeIP: primary,
     localhostNodePorts: cfg.localhostNodePorts,
     conntrackTCPLiberal: cfg.conntrack.tcpBeLiberal,
+    serviceCIDRs: cidrsOfFamily(serviceCIDRs, family),
   };
 }

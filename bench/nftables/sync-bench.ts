@@ -25,7 +25,7 @@ import { renderRuleset } from '../../proxy/nftables/ruleset.ts';
 
 const PROBE_IP = '10.244.0.2';
 const SERVICE_CIDRS = ['10.96.0.0/12'];
-const config = rulesConfig({ nodePortIPs: [] });
+const config = rulesConfig({ nodePortIPs: [], serviceCIDRs: SERVICE_CIDRS });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const ms = (x: number) => Math.round(x * 10) / 10;
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
@@ -82,7 +82,7 @@ interface Row {
 /** One size, in this (fresh) process: the node namespace already exists. */
 async function measure(netns: string, n: number, e: number): Promise<Row> {
   const nft = ['ip', 'netns', 'exec', netns, 'nft'];
-  const proxier = new NftablesProxier({ family: 4, serviceCIDRs: SERVICE_CIDRS, command: nft });
+  const proxier = new NftablesProxier({ family: 4, command: nft });
   const entries = services(n, e);
   const snap: ProxySnapshot = snapshot(4, entries);
   let t0 = performance.now();
@@ -112,7 +112,7 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   // The floor: the first sync's ruleset (what a full sync writes into an empty kernel)
   // loaded by a bare nft -f into an empty table, nft started the way kpr starts it.
   endpoints.set(sp.key, original);
-  const ruleset = renderRuleset(snap, config, SERVICE_CIDRS);
+  const ruleset = renderRuleset(snap, config);
   await proxier.cleanup();
   t0 = performance.now();
   await runNft(nft[0] as string, [...nft.slice(1), '-f', '-'], { input: ruleset });

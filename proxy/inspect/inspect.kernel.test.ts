@@ -23,7 +23,7 @@ function backends(mode: Exclude<Mode, 'ipvs'>, ns: Netns): ProxyBackend[] {
   const wrap = ['ip', 'netns', 'exec', ns.name];
   return ([4, 6] as const).map((family) => (mode === 'iptables'
     ? new IptablesProxier({ family, tables: iptablesTables(family, wrap) })
-    : new NftablesProxier({ family, command: [...wrap, 'nft'], serviceCIDRs: ['10.96.0.0/16', 'fd00:96::/112'] })));
+    : new NftablesProxier({ family, command: [...wrap, 'nft'] })));
 }
 
 describe('kpr inspect (built binary) on a node programmed with the flow-table cluster', () => {

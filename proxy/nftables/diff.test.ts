@@ -11,7 +11,7 @@ const eps = (...ips: string[]) => ips.map((ip) => endpoint(ip, 8080));
 
 /** A planner that has synced `base`; returns the text of the partial transaction after `next`. */
 function step(base: [ServicePort, readonly Endpoint[]][], next: [ServicePort, readonly Endpoint[]][], changed: string[]): string[] {
-  const p = new Planner({ serviceCIDRs: [] });
+  const p = new Planner();
   p.update(snapshot(4, base), config, undefined);
   p.full(undefined);
   const snap: ProxySnapshot = snapshot(4, next);
@@ -21,7 +21,7 @@ function step(base: [ServicePort, readonly Endpoint[]][], next: [ServicePort, re
 
 describe('nftables partial diff', () => {
   it('a no-op sync is 0 operations', () => {
-    const p = new Planner({ serviceCIDRs: [] });
+    const p = new Planner();
     const snap = snapshot(4, [[web, eps('10.244.1.5')]]);
     p.update(snap, config, undefined);
     p.full(undefined);
@@ -88,7 +88,7 @@ describe('nftables partial diff', () => {
 
 describe('nftables full diff against the kernel listing', () => {
   it('flushes and re-adds every element of the existing sets, creates the missing ones, deletes stray objects', () => {
-    const p = new Planner({ serviceCIDRs: [] });
+    const p = new Planner();
     const dns = servicePort('ns1', 'dns', { clusterIP: '10.96.0.53', affinityTimeoutSeconds: 60 });
     p.update(snapshot(4, [[web, eps('10.244.1.5')], [dns, eps('10.244.1.53')]]), config, undefined);
     // A terse listing: names only (elements are never listed).

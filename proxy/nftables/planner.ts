@@ -7,7 +7,7 @@ import type { RulesConfig } from '../backend.ts';
 import type { Endpoint, NodeInfo, ProxySnapshot, ServicePort } from '../model/types.ts';
 import { diffChanges, diffFull, type KernelTable } from './diff.ts';
 import { TABLE, familyWords } from './layout.ts';
-import { renderBase, type BaseOptions } from './render-base.ts';
+import { renderBase } from './render-base.ts';
 import { renderServicePort, type ServiceContribution } from './render.ts';
 import { DesiredTable } from './state.ts';
 import type { Transaction } from './transaction.ts';
@@ -30,8 +30,6 @@ export class Planner {
   private lastConfig: RulesConfig | undefined;
   private readonly rendered = new Map<string, Rendered>();
 
-  constructor(private readonly base: BaseOptions) {}
-
   /**
    * Brings the desired table up to date: only `changed` ServicePorts, or all of them
    * when `changed` is undefined or the config changed (it shapes every rule).
@@ -42,7 +40,7 @@ export class Planner {
     let keys: Iterable<string> | undefined = changed;
     const configChanged = !isDeepStrictEqual(config, this.lastConfig);
     if (configChanged) {
-      this.desired.set(BASE, renderBase(config, this.base));
+      this.desired.set(BASE, renderBase(config));
       this.lastConfig = config;
       keys = undefined;
     }

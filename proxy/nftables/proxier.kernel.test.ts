@@ -14,7 +14,7 @@ describe('nftables proxier on a real kernel', () => {
   let client: Agent;
   let server: Agent;
   let proxier: NftablesProxier;
-  const config = rulesConfig({ nodePortIPs: ['10.244.1.1'] });
+  const config = rulesConfig({ nodePortIPs: ['10.244.1.1'], serviceCIDRs: ['10.96.0.0/16'] });
   const web = servicePort('ns1', 'web', { clusterIP: '10.96.0.10' });
   const dns = servicePort('ns1', 'dns', { clusterIP: '10.96.0.53', protocol: 'UDP', portName: 'dns', port: 53 });
   const empty = servicePort('ns1', 'empty', { clusterIP: '10.96.0.20' });
@@ -53,7 +53,7 @@ describe('nftables proxier on a real kernel', () => {
     await server.listen('tcp', 8080, 'ep1');
     await server.listen('tcp', 8081, 'ep2');
     await server.listen('udp', 5353, 'dns1');
-    proxier = new NftablesProxier({ family: 4, serviceCIDRs: ['10.96.0.0/16'], command: ['ip', 'netns', 'exec', node.name, 'nft'] });
+    proxier = new NftablesProxier({ family: 4, command: ['ip', 'netns', 'exec', node.name, 'nft'] });
   });
   afterAll(async () => {
     client?.stop();
@@ -101,7 +101,7 @@ describe('nftables proxier on a real kernel', () => {
 
   it('a new proxier (a restart) takes the existing table over', async () => {
     const before = (await node.exec('nft', ['list', 'table', 'ip', 'kpr'])).stdout;
-    proxier = new NftablesProxier({ family: 4, serviceCIDRs: ['10.96.0.0/16'], command: ['ip', 'netns', 'exec', node.name, 'nft'] });
+    proxier = new NftablesProxier({ family: 4, command: ['ip', 'netns', 'exec', node.name, 'nft'] });
     expect(await sync([ep1])).toMatchObject({ full: true });
     expect((await node.exec('nft', ['list', 'table', 'ip', 'kpr'])).stdout).toBe(before);
     expect(await reached(5)).toEqual(new Set(['ep1']));

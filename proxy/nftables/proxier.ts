@@ -4,7 +4,6 @@
 // failure, and every `reconcileIntervalMs`) list the kernel's table and repair drift.
 import type { IPFamily } from '../../lib/ip.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
-import { ipFamily } from '../../lib/ip.ts';
 import type { ProxyBackend, SyncRequest, SyncResult } from '../backend.ts';
 import { Nft, type NftOptions } from './apply.ts';
 import { TABLE, familyWords } from './layout.ts';
@@ -13,8 +12,6 @@ import type { Transaction } from './transaction.ts';
 
 export interface NftablesProxierOptions extends NftOptions {
   family: IPFamily;
-  /** Service CIDRs (any family; the other family's are ignored): unallocated ClusterIPs in them are dropped. */
-  serviceCIDRs?: readonly string[];
   log?: Logger;
   /** Interval between full syncs that compare with the kernel; default 5 minutes. */
   reconcileIntervalMs?: number;
@@ -35,8 +32,7 @@ export class NftablesProxier implements ProxyBackend {
   constructor(opts: NftablesProxierOptions) {
     this.family = opts.family;
     this.nft = new Nft(familyWords(opts.family).nft, TABLE, opts);
-    const serviceCIDRs = (opts.serviceCIDRs ?? []).filter((c) => ipFamily(c.split('/')[0] ?? '') === opts.family);
-    this.planner = new Planner({ serviceCIDRs });
+    this.planner = new Planner();
     this.log = opts.log ?? createLogger('nftables');
     this.reconcileIntervalMs = opts.reconcileIntervalMs ?? 5 * 60_000;
     this.now = opts.now ?? Date.now;

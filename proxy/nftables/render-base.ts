@@ -9,11 +9,6 @@ import {
 import type { ChainState, Contribution } from './state.ts';
 import type { BaseChainHook, SetSpec } from './transaction.ts';
 
-export interface BaseOptions {
-  /** Service CIDRs of this family: traffic to unallocated addresses in them is dropped. */
-  serviceCIDRs: readonly string[];
-}
-
 const chain = (name: string, rules: string[], base?: BaseChainHook): ChainState => ({ spec: base ? { name, base } : { name }, rules });
 
 function anySet(items: readonly string[]): string {
@@ -94,7 +89,7 @@ function sets(w: FamilyWords): SetSpec[] {
   return out;
 }
 
-export function renderBase(config: RulesConfig, opts: BaseOptions): Contribution {
+export function renderBase(config: RulesConfig): Contribution {
   const w = familyWords(config.family);
   const front = frontendExpr(w, 'ip');
   const newJump = (c: string) => `ct state new jump ${c}`;
@@ -130,6 +125,7 @@ export function renderBase(config: RulesConfig, opts: BaseOptions): Contribution
     if (ip.startsWith('127.') || ip === '::1') continue; // never NodePorts on loopback in nftables mode
     elements.push(SET.nodePortIPs, ip, '');
   }
-  for (const cidr of opts.serviceCIDRs) elements.push(SET.serviceCIDRs, cidr, '');
+  // Service CIDRs: traffic to their unallocated addresses is dropped (cluster-ips-check).
+  for (const cidr of config.serviceCIDRs ?? []) elements.push(SET.serviceCIDRs, cidr, '');
   return { chains, sets: sets(w), elements, slotElements: [], hairpin: [] };
 }

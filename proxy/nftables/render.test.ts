@@ -29,17 +29,17 @@ function fixture(family: 4 | 6) {
 describe('nftables render (golden)', () => {
   for (const family of [4, 6] as const) {
     it(`renders the full IPv${family} transaction`, async () => {
-      const p = new Planner({ serviceCIDRs: [family === 4 ? '10.96.0.0/16' : 'fd00::/112'] });
+      const p = new Planner();
       const config = rulesConfig(family === 4
-        ? { nodePortIPs: ['192.168.0.2', '127.0.0.1'] }
-        : { family: 6, nodeIP: 'fd00::2', localDetector: { mode: 'ClusterCIDR', cidrs: ['fd00::/104'] } });
+        ? { nodePortIPs: ['192.168.0.2', '127.0.0.1'], serviceCIDRs: ['10.96.0.0/16'] }
+        : { family: 6, nodeIP: 'fd00::2', localDetector: { mode: 'ClusterCIDR', cidrs: ['fd00::/104'] }, serviceCIDRs: ['fd00::/112'] });
       p.update(fixture(family), config, undefined);
       await expect(p.full(undefined).render()).toMatchFileSnapshot(`testdata/full-ipv${family}.nft`);
     });
   }
 
   it('is deterministic', () => {
-    const render = () => { const p = new Planner({ serviceCIDRs: [] }); p.update(fixture(4), rulesConfig(), undefined); return p.full(undefined).render(); };
+    const render = () => { const p = new Planner(); p.update(fixture(4), rulesConfig(), undefined); return p.full(undefined).render(); };
     expect(render()).toBe(render());
   });
 });

@@ -3,7 +3,8 @@
 import type { IPFamily } from '../../lib/ip.ts';
 import type { ProxyBackend, RulesConfig } from '../../proxy/backend.ts';
 import { ProxyState } from '../../proxy/model/proxy-state.ts';
-import { parseEndpointSlice, parseService, selectedByProxy, SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../proxy/objects.ts';
+import { cidrsOfFamily } from '../../proxy/rules-config.ts';
+import { parseEndpointSlice, parseService, parseServiceCIDR, selectedByProxy, SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../proxy/objects.ts';
 import type { SliceChanges } from '../../proxy/model/change-tracker.ts';
 import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE } from './topology.ts';
 import type { Obj } from './objects.ts';
@@ -22,9 +23,13 @@ export function rulesConfig(family: IPFamily, over: Partial<RulesConfig> = {}): 
   };
 }
 
-/** Turns API objects into tracker-style changes, dropping what a default proxy does not select. */
-export function changesFrom(objects: readonly Obj[]): { services: Map<string, Service | null>; slices: SliceChanges } {
+/**
+ * Turns API objects into tracker-style changes, dropping what a default proxy does not
+ * select, and the union of the ServiceCIDR objects' CIDRs.
+ */
+export function changesFrom(objects: readonly Obj[]): { services: Map<string, Service | null>; slices: SliceChanges; serviceCIDRs: string[] } {
   const services = new Map<string, Service | null>();
+  const serviceCIDRs: string[] = [];
   const unselected = new Set<string>();
   const slices: SliceChanges = new Map();
   for (const o of objects) {
@@ -38,11 +43,13 @@ export function changesFrom(objects: readonly Obj[]): { services: Map<string, Se
       const owner = `${s.metadata.namespace}/${s.metadata.labels[SERVICE_NAME_LABEL]}`;
       if (!slices.has(owner)) slices.set(owner, new Map());
       slices.get(owner)?.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+    } else if (o.kind === 'ServiceCIDR') {
+      serviceCIDRs.push(...parseServiceCIDR(o).spec.cidrs);
     }
   }
   // A slice of a Service that another proxy handles is not ours to program.
   for (const owner of unselected) slices.delete(owner);
-  return { services, slices };
+  return { services, slices, serviceCIDRs };
 }
 
 export function newState(): ProxyState {
@@ -57,11 +64,11 @@ export async function program(
   full: boolean,
   config: (family: IPFamily) => Partial<RulesConfig> = () => ({}),
 ): Promise<void> {
-  const { services, slices } = changesFrom(objects);
+  const { services, slices, serviceCIDRs } = changesFrom(objects);
   const changes = state.apply(services, slices);
   for (const b of backends) {
     const snapshot = state.snapshot(b.family);
     if (!snapshot) continue;
-    await b.sync({ snapshot, config: rulesConfig(b.family, config(b.family)), changed: full ? undefined : changes.get(b.family)?.changed });
+    await b.sync({ snapshot, config: rulesConfig(b.family, { serviceCIDRs: cidrsOfFamily(serviceCIDRs, b.family), ...config(b.family) }), changed: full ? undefined : changes.get(b.family)?.changed });
   }
 }

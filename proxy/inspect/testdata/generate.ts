@@ -18,7 +18,7 @@ try {
   const families = [4, 6] as const;
   await program(newState(), families.flatMap((family) => [
     new IptablesProxier({ family, tables: iptablesTables(family, wrap) }),
-    new NftablesProxier({ family, command: [...wrap, 'nft'], serviceCIDRs: ['10.96.0.0/16', 'fd00:96::/112'] }),
+    new NftablesProxier({ family, command: [...wrap, 'nft'] }),
   ]), OBJECTS, true);
   for (const family of families) {
     const bin = family === 4 ? 'iptables-save' : 'ip6tables-save';
