@@ -19,7 +19,7 @@ import type { NodeInfo } from './model/types.ts';
 import { checkMode, createBackend, otherModes } from './modes.ts';
 import { localAddresses } from './node-addresses.ts';
 import { rulesConfigFor } from './rules-config.ts';
-import { parseEndpointSlice, parseNode, parseService, SERVICE_NAME_LABEL, type Node } from './objects.ts';
+import { parseEndpointSlice, parseNode, parseService, parseServiceCIDR, SERVICE_NAME_LABEL, type Node } from './objects.ts';
 import { podCIDRsOf, writePodCIDRFile } from './pod-cidr-file.ts';
 import { SyncRunner } from './runner.ts';
 import { ServiceHealthServer } from './service-health.ts';
@@ -113,7 +113,10 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
   };
   const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log });
 
-  const rulesConfig = async (family: IPFamily): Promise<RulesConfig> => rulesConfigFor(cfg, family, node, await currentAddresses());
+  /** Each ServiceCIDR object's CIDRs, by name: their union is what nftables mode guards. */
+  const serviceCIDRs = new Map<string, readonly string[]>();
+  const rulesConfig = async (family: IPFamily): Promise<RulesConfig> =>
+    rulesConfigFor(cfg, family, node, await currentAddresses(), [...serviceCIDRs.values()].flat());
   const syncer = new Syncer({
     state, services, endpoints, backends, rulesConfig, metrics, health, serviceHealth, log,
     node: () => nodeInfo,
@@ -197,6 +200,11 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
           (err: unknown) => log.error({ file: cfg.podCIDRFile, err: errorMessage(err) }, 'cannot write the pod CIDR file'),
         );
       }
+    }),
+    serviceCIDRs: handle('ServiceCIDR', parseServiceCIDR, (sc, raw) => {
+      const name = metaOf(raw).name ?? '';
+      if (sc) serviceCIDRs.set(name, sc.spec.cidrs);
+      else serviceCIDRs.delete(name);
     }),
   }, log);
 

@@ -8,11 +8,11 @@ import { parseProxyArgs } from './config.ts';
 import type { SliceChanges } from './model/change-tracker.ts';
 import { ProxyState } from './model/proxy-state.ts';
 import { renderRuleset } from './modes.ts';
-import { parseEndpointSlice, parseNode, parseService, selectedByProxy, SERVICE_NAME_LABEL, type Node, type Service } from './objects.ts';
+import { parseEndpointSlice, parseNode, parseService, parseServiceCIDR, selectedByProxy, SERVICE_NAME_LABEL, type Node, type Service } from './objects.ts';
 import { rulesConfigFor } from './rules-config.ts';
 
 const USAGE = `usage: kpr render -f FILE|DIR [--proxy-mode MODE] [--hostname-override NODE] [kube-proxy flags]
-Prints the ruleset kpr would program for the Services, EndpointSlices and Node in the
+Prints the ruleset kpr would program for the Services, EndpointSlices, ServiceCIDRs and Node in the
 files (YAML or JSON), for each IP family, without touching the kernel.
 `;
 
@@ -47,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   const services = new Map<string, Service | null>();
   const slices: SliceChanges = new Map();
   let node: Node | undefined;
+  const serviceCIDRs: string[] = [];
   for (const file of files) {
     for (const { source, object } of await loadObjects(file)) {
       // Same rule as the daemon: an invalid object is reported and skipped.
@@ -63,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
         } else if (object.kind === 'Node') {
           const n = parseNode(object);
           if (n.metadata.name === cfg.hostname) node = n;
+        } else if (object.kind === 'ServiceCIDR') {
+          serviceCIDRs.push(...parseServiceCIDR(object).spec.cidrs);
         }
       } catch (err) {
         log.warn({ source, err: errorMessage(err) }, 'skipping invalid object');
@@ -79,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     const snapshot = state.snapshot(family);
     if (!snapshot) continue;
     process.stdout.write(`# kpr ${cfg.mode} ruleset, IPv${family}, node ${cfg.hostname}\n`);
-    process.stdout.write(renderRuleset(cfg.mode, snapshot, rulesConfigFor(cfg, family, node, nodeAddresses), cfg));
+    process.stdout.write(renderRuleset(cfg.mode, snapshot, rulesConfigFor(cfg, family, node, nodeAddresses, serviceCIDRs), cfg));
   }
   return 0;
 }

@@ -40,6 +40,8 @@ const web = [tcp(80), udp(53)];
 const lbPorts = [tcp(80, { nodePort: 30060 })];
 
 export const OBJECTS: Obj[] = [
+  // The service CIDRs (kube-apiserver's MultiCIDRServiceAllocator): nftables mode drops their unallocated addresses.
+  { apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/16', 'fd00:96::/112'] } },
   service({ name: 'web', clusterIP: '10.96.0.10', clusterIP6: 'fd00:96::10', ports: web }),
   ...slices('web', web, ['s1', 's2', 'r1']),
   service({ name: 'empty', clusterIP: '10.96.0.20', clusterIP6: 'fd00:96::20', ports: web }),
@@ -144,7 +146,17 @@ const ROWS: Row[] = [
   { name: 'serving terminating endpoints are the fallback', from: 'client', proto: 'tcp', to: v('10.96.0.81', 'fd00:96::81', 80), expect: { reach: ['s2'], masq: false } },
   { name: 'hairpin: a pod reaching itself through its Service is masqueraded', from: 's1', proto: 'tcp', to: v('10.96.0.90', 'fd00:96::90', 80), expect: { reach: ['s1'], masq: true } },
   { name: 'zone hints keep traffic in the node zone', from: 'client', proto: 'tcp', to: v('10.96.0.100', 'fd00:96::100', 80), expect: { reach: ['s1'], masq: false } },
-  { name: 'Service of another proxy gets no rules', from: 'client', proto: 'tcp', to: v('10.96.0.110', 'fd00:96::110', 80), expect: { blocked: 'UNROUTED' } },
+  {
+    name: 'Service of another proxy gets no rules', from: 'client', proto: 'tcp', to: v('10.96.0.110', 'fd00:96::110', 80), expect: { blocked: 'UNROUTED' },
+    // nftables: not ours, so not in cluster-ips; inside a service CIDR, so dropped like an unallocated address (as upstream).
+    modes: { nftables: { blocked: 'DROP' } },
+  },
+  {
+    name: 'unallocated ClusterIP', from: 'client', proto: 'tcp', to: v('10.96.0.250', 'fd00:96::250', 80), expect: { blocked: 'UNROUTED' },
+    // nftables: cluster-ips-check drops addresses of the service CIDRs that no Service holds
+    // (upstream); iptables and IPVS have no such rule (the address is not on kube-ipvs0).
+    modes: { nftables: { blocked: 'DROP' } },
+  },
 ];
 
 export const FLOWS: Flow[] = ROWS.flatMap(({ to, families, ...row }) =>
