@@ -134,6 +134,17 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
     await within(3000, () => checkFlow(c.topo, flow('pod to ClusterIP reaches every endpoint'), MODE));
   });
 
+  it.runIf(MODE === 'nftables')('follows ServiceCIDR objects: their addresses join and leave the dropped set', async () => {
+    const serviceCIDRs = async () => (await c.topo.node.exec('nft', ['list', 'set', 'ip', 'kpr', 'service-cidrs'])).stdout;
+    expect(await serviceCIDRs()).toContain('10.96.0.0/16');
+    const extra = { apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'extra' }, spec: { cidrs: ['10.97.0.0/16'] } };
+    c.api.apply(extra);
+    await within(3000, async () => ((await serviceCIDRs()).includes('10.97.0.0/16') ? '' : 'extra CIDR not programmed'));
+    c.api.remove('ServiceCIDR', undefined, 'extra');
+    await within(3000, async () => ((await serviceCIDRs()).includes('10.97.0.0/16') ? 'extra CIDR still programmed' : ''));
+    expect(await serviceCIDRs()).toContain('10.96.0.0/16');
+  });
+
   it('skips a malformed Service and EndpointSlice, naming them, while the others keep working', async () => {
     c.api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: NS, name: 'broken' }, spec: { clusterIP: '10.96.1.2', ports: [{ port: 'eighty' }] } });
     c.api.apply({

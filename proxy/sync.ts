@@ -1,6 +1,7 @@
 // One sync of the proxy (mode-independent): drain the change trackers into the
 // state, let every family's backend program the kernel (partially when it can), then
 // clean stale UDP conntrack entries and publish metrics and health-check state.
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../lib/log.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { IPFamily } from '../lib/ip.ts';
@@ -47,6 +48,8 @@ export class Syncer {
   private readonly triggerTimes: number[] = [];
   /** Changes that reached the state but not yet the kernel of a family (after a failure). */
   private readonly unsynced = new Map<IPFamily, { changed: Set<string>; removedUDP: ServicePort[] }>();
+  /** The config each family's kernel was last programmed with: a change (ServiceCIDRs, addresses) needs a sync. */
+  private readonly syncedConfig = new Map<IPFamily, RulesConfig>();
 
   constructor(deps: SyncerDeps) {
     this.deps = deps;
@@ -86,7 +89,8 @@ export class Syncer {
       this.unsynced.set(family, pending);
 
       const full = periodicFull || this.needFull.has(family);
-      if (!full && pending.changed.size === 0) {
+      const config = await deps.rulesConfig(family);
+      if (!full && pending.changed.size === 0 && isDeepStrictEqual(config, this.syncedConfig.get(family))) {
         deps.health.updated(family);
         continue;
       }
@@ -94,7 +98,8 @@ export class Syncer {
       const started = this.now();
       deps.metrics.syncProxyRulesLastQueuedTimestamp.set(label, started / 1000);
       try {
-        const result = await backend.sync({ snapshot, config: await deps.rulesConfig(family), changed: full ? undefined : pending.changed });
+        const result = await backend.sync({ snapshot, config, changed: full ? undefined : pending.changed });
+        this.syncedConfig.set(family, config);
         const seconds = (this.now() - started) / 1000;
         deps.metrics.syncProxyRulesDuration.observe(label, seconds);
         (result.full ? deps.metrics.syncFullProxyRulesDuration : deps.metrics.syncPartialProxyRulesDuration).observe(label, seconds);
