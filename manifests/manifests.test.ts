@@ -64,7 +64,7 @@ describe('kpr.yaml', () => {
     const role = find<V1ClusterRole>('ClusterRole', 'kpr');
     const allows = (group: string, resource: string, verb: string) =>
       (role.rules ?? []).some((r) => r.apiGroups?.includes(group) && r.resources?.includes(resource) && r.verbs.includes(verb));
-    for (const [group, resource] of [['', 'services'], ['discovery.k8s.io', 'endpointslices'], ['', 'nodes']] as const) {
+    for (const [group, resource] of [['', 'services'], ['discovery.k8s.io', 'endpointslices'], ['', 'nodes'], ['networking.k8s.io', 'servicecidrs']] as const) {
       expect(allows(group, resource, 'list'), resource).toBe(true);
       expect(allows(group, resource, 'watch'), resource).toBe(true);
     }

@@ -31,8 +31,9 @@ export interface InformerOptions {
   pageSize?: number;
   backoffMs?: { first: number; max: number };
   /**
-   * The server may not serve this resource (an older kube-apiserver answers 404): then
-   * it counts as listed with no objects, and is looked for again every `backoffMs.max`.
+   * The server may not serve this resource (an older kube-apiserver answers 404), or not
+   * to us (403: RBAC from before it was needed): then it counts as listed with no objects,
+   * and is looked for again every `backoffMs.max`.
    */
   optional?: boolean;
 }
@@ -70,7 +71,8 @@ class HttpStatusError extends Error {
 
 /** Both our list errors and client-node's watch errors carry the HTTP status as statusCode. */
 const isGone = (err: unknown): boolean => (err as { statusCode?: unknown } | null)?.statusCode === 410;
-const isNotFound = (err: unknown): boolean => (err as { statusCode?: unknown } | null)?.statusCode === 404;
+const statusOf = (err: unknown): unknown => (err as { statusCode?: unknown } | null)?.statusCode;
+const isUnavailable = (err: unknown): boolean => statusOf(err) === 404 || statusOf(err) === 403;
 const isTimeout = (err: unknown): boolean => (err as { name?: unknown } | null)?.name === 'TimeoutError';
 
 export class Informer {
@@ -124,7 +126,7 @@ export class Informer {
       try {
         this.resourceVersion = await this.relist();
       } catch (err) {
-        if (this.opts.optional && isNotFound(err)) this.notServed();
+        if (this.opts.optional && isUnavailable(err)) this.notServed(statusOf(err));
         else this.restartLater(err);
         return;
       }
@@ -187,10 +189,10 @@ export class Informer {
     }
   }
 
-  /** An optional resource answered 404: no objects, synced; look again later, quietly. */
-  private notServed(): void {
+  /** An optional resource answered 404 or 403: no objects, synced; look again later, quietly. */
+  private notServed(status: unknown): void {
     if (this.stopped) return;
-    if (!this.missing) this.log.info({ resource: this.opts.what, path: this.opts.path }, 'the API server does not serve this resource; treating it as empty');
+    if (!this.missing) this.log.info({ resource: this.opts.what, path: this.opts.path, status }, 'the API server does not serve this resource; treating it as empty');
     this.missing = true;
     this.forgetAllBut(new Set());
     this.resourceVersion = '';
