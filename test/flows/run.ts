@@ -61,7 +61,8 @@ export async function checkFlow(topo: Topology, flow: Flow, mode: ProxyMode): Pr
     const unrouted = got === 'DROP' || got === 'EHOSTUNREACH';
     return got === want.blocked || (want.blocked === 'UNROUTED' && unrouted) ? '' : `expected ${want.blocked}, got ${got}`;
   }
-  const tries = Math.max(8, 8 * want.reach.length);
+  // Enough tries that missing a backend by chance is negligible: (2/3)^36 < 1e-6 for three.
+  const tries = Math.max(8, 12 * want.reach.length);
   const obs = await observe(topo, flow, tries);
   if (obs.failure) return obs.failure;
   const seen = obs.backends;
