@@ -1,7 +1,8 @@
 // The unchanged client-node informers against the embedded API server.
 import { CoreV1Api, DiscoveryV1Api, ListWatch, makeInformer, Watch, type KubernetesObject, type V1Node, type V1Service } from '@kubernetes/client-node';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startApiServer, type ApiServer, type ApiServerOptions } from './server.ts';
+import { describe, expect, it } from 'vitest';
+import type { ApiServer } from './server.ts';
+import { afterThisTest, testServer } from './test-server.ts';
 
 const PROXY_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
 
@@ -40,16 +41,6 @@ function record<T extends KubernetesObject>(inf: ListWatch<T>): { events: string
   return log;
 }
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function server(opts: ApiServerOptions = {}): Promise<ApiServer> {
-  const s = await startApiServer(opts);
-  cleanups.push(() => s.close());
-  return s;
-}
 
 function serviceInformer(s: ApiServer, labelSelector?: string, onList?: () => void): ListWatch<V1Service> {
   const api = s.kubeConfig().makeApiClient(CoreV1Api);
@@ -57,14 +48,14 @@ function serviceInformer(s: ApiServer, labelSelector?: string, onList?: () => vo
     onList?.();
     return api.listServiceForAllNamespaces({ labelSelector });
   }, labelSelector) as ListWatch<V1Service>;
-  cleanups.push(() => inf.stop());
+  afterThisTest(() => inf.stop());
   return inf;
 }
 
 // Generous timeouts: these run beside real-kernel tests on two shared cores.
 describe('client-node informers', { timeout: 30_000 }, () => {
   it('lists, then sees creates, updates and deletes; start() resolves after the initial list', async () => {
-    const s = await server({ objects: [svc('a'), svc('b', {}, 'other'), slice('a-1', ['10.0.0.1'])] });
+    const s = await testServer({ objects: [svc('a'), svc('b', {}, 'other'), slice('a-1', ['10.0.0.1'])] });
     const inf = serviceInformer(s);
     const log = record(inf);
     await inf.start();
@@ -81,13 +72,13 @@ describe('client-node informers', { timeout: 30_000 }, () => {
 
     const slices = s.kubeConfig().makeApiClient(DiscoveryV1Api);
     const sinf = makeInformer(s.kubeConfig(), '/apis/discovery.k8s.io/v1/endpointslices', () => slices.listEndpointSliceForAllNamespaces());
-    cleanups.push(() => sinf.stop());
+    afterThisTest(() => sinf.stop());
     await sinf.start();
     expect(sinf.list().map((o) => o.metadata?.name)).toEqual(['a-1']);
   });
 
   it('filters by label selector, turning moves in and out of the selector into add and delete', async () => {
-    const s = await server({ objects: [svc('plain'), svc('headless', { 'service.kubernetes.io/headless': '' }), svc('other-proxy', { 'service.kubernetes.io/service-proxy-name': 'x' })] });
+    const s = await testServer({ objects: [svc('plain'), svc('headless', { 'service.kubernetes.io/headless': '' }), svc('other-proxy', { 'service.kubernetes.io/service-proxy-name': 'x' })] });
     const inf = serviceInformer(s, PROXY_SELECTOR);
     const log = record(inf);
     await inf.start();
@@ -103,12 +94,12 @@ describe('client-node informers', { timeout: 30_000 }, () => {
   });
 
   it('filters Nodes by field selector', async () => {
-    const s = await server({ objects: [node('node-a'), node('node-b')] });
+    const s = await testServer({ objects: [node('node-a'), node('node-b')] });
     const kc = s.kubeConfig();
     const api = kc.makeApiClient(CoreV1Api);
     const fieldSelector = 'metadata.name=node-a';
     const inf = new ListWatch<V1Node>('/api/v1/nodes', new Watch(kc), () => api.listNode({ fieldSelector }), false, undefined, fieldSelector);
-    cleanups.push(() => inf.stop());
+    afterThisTest(() => inf.stop());
     const log = record(inf);
     await inf.start();
     s.apply({ ...node('node-b'), spec: { podCIDR: '10.244.9.0/24' } });
@@ -120,14 +111,14 @@ describe('client-node informers', { timeout: 30_000 }, () => {
   });
 
   it('sends bookmarks to watches that ask for them; ListWatch (2.0.1) does not ask', async () => {
-    const s = await server({ objects: [svc('a')], bookmarkIntervalMs: 50 });
+    const s = await testServer({ objects: [svc('a')], bookmarkIntervalMs: 50 });
     const inf = serviceInformer(s);
     await inf.start();
     const informerRv = inf.latestResourceVersion();
     const seen: { type: string; rv: string | undefined }[] = [];
     const ctl = await new Watch(s.kubeConfig()).watch('/api/v1/services', { resourceVersion: s.resourceVersion, allowWatchBookmarks: true },
       (type, obj: KubernetesObject) => seen.push({ type, rv: obj.metadata?.resourceVersion }), () => undefined);
-    cleanups.push(async () => ctl.abort());
+    afterThisTest(async () => ctl.abort());
     s.create(node('n1'));
     await waitFor('bookmark at the new version', () => seen.some((e) => e.type === 'BOOKMARK' && e.rv === s.resourceVersion));
     expect(seen.every((e) => e.type === 'BOOKMARK')).toBe(true);
@@ -135,7 +126,7 @@ describe('client-node informers', { timeout: 30_000 }, () => {
   });
 
   it.each(['event', 'http'] as const)('relists after compaction when its rewatch gets 410 Gone (as %s)', async (goneAs) => {
-    const s = await server({ objects: [svc('a')], goneAs });
+    const s = await testServer({ objects: [svc('a')], goneAs });
     let lists = 0;
     const inf = serviceInformer(s, undefined, () => lists++);
     const log = record(inf);
@@ -152,7 +143,7 @@ describe('client-node informers', { timeout: 30_000 }, () => {
   });
 
   it('stops with an error when its watch is cut, and start() catches up from its last version', async () => {
-    const s = await server({ objects: [svc('a'), svc('b')] });
+    const s = await testServer({ objects: [svc('a'), svc('b')] });
     let lists = 0;
     const inf = serviceInformer(s, undefined, () => lists++);
     const log = record(inf);
@@ -171,7 +162,7 @@ describe('client-node informers', { timeout: 30_000 }, () => {
   });
 
   it('survives the server going away and coming back on the same port', async () => {
-    const s = await server({ objects: [svc('a'), svc('b')] });
+    const s = await testServer({ objects: [svc('a'), svc('b')] });
     const port = s.port;
     const inf = serviceInformer(s);
     const log = record(inf);
@@ -198,7 +189,7 @@ describe('client-node informers', { timeout: 30_000 }, () => {
   });
 
   it('takes writes from the typed client: create, JSON patch, status replace, delete', async () => {
-    const s = await server();
+    const s = await testServer();
     const core = s.kubeConfig().makeApiClient(CoreV1Api);
     const inf = serviceInformer(s);
     const log = record(inf);
@@ -215,14 +206,14 @@ describe('client-node informers', { timeout: 30_000 }, () => {
   });
 
   it('serves on IPv6 loopback', async () => {
-    const s = await server({ listen: '[::1]:0', objects: [node('node-a')] });
+    const s = await testServer({ listen: '[::1]:0', objects: [node('node-a')] });
     expect(s.url).toMatch(/^http:\/\/\[::1\]:\d+$/);
     const nodes = await s.kubeConfig().makeApiClient(CoreV1Api).listNode();
     expect(nodes.items.map((n) => n.metadata?.name)).toEqual(['node-a']);
   });
 
   it('pages a list with limit and continue through the typed API', async () => {
-    const s = await server({ objects: Array.from({ length: 25 }, (_, i) => svc(`s${String(i).padStart(2, '0')}`)) });
+    const s = await testServer({ objects: Array.from({ length: 25 }, (_, i) => svc(`s${String(i).padStart(2, '0')}`)) });
     const api = s.kubeConfig().makeApiClient(CoreV1Api);
     const names: string[] = [];
     const versions = new Set<string>();

@@ -1,7 +1,8 @@
 // The object-less informer against the embedded API server (the real wire protocol).
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startApiServer, type ApiServer, type ApiServerOptions } from '../../apiserver/server.ts';
+import { describe, expect, it } from 'vitest';
+import type { ApiServer } from '../../apiserver/server.ts';
+import { afterThisTest, testServer } from '../../apiserver/test-server.ts';
 import { createLogger } from '../../lib/log.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 
@@ -23,16 +24,6 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Pro
   }
 }
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function server(opts: ApiServerOptions = {}): Promise<ApiServer> {
-  const s = await startApiServer(opts);
-  cleanups.push(() => s.close());
-  return s;
-}
 
 interface Recorded {
   inf: Informer;
@@ -53,14 +44,14 @@ function informer(api: ApiServer, opts: Partial<InformerOptions> = {}): Recorded
       deleted.push(o);
     },
   }, log);
-  cleanups.push(() => inf.stop());
+  afterThisTest(() => inf.stop());
   inf.start();
   return { inf, events, deleted };
 }
 
 describe('Informer', () => {
   it('lists, then delivers adds, updates and deletes as plain JSON', async () => {
-    const api = await server({ objects: [svc('a')] });
+    const api = await testServer({ objects: [svc('a')] });
     const r = informer(api);
     await r.inf.synced;
     expect(r.events).toEqual(['upsert a']);
@@ -75,7 +66,7 @@ describe('Informer', () => {
 
   it('lists in pages and asks with the label and field selectors', async () => {
     const objects = Array.from({ length: 25 }, (_, i) => svc(`s${i}`, { labels: i % 5 === 0 ? { 'service.kubernetes.io/headless': '' } : {} }));
-    const api = await server({ objects });
+    const api = await testServer({ objects });
     const r = informer(api, { pageSize: 4, labelSelector: '!service.kubernetes.io/headless', fieldSelector: 'metadata.namespace=default' });
     await r.inf.synced;
     expect(r.events).toHaveLength(20);
@@ -87,7 +78,7 @@ describe('Informer', () => {
 
   for (const goneAs of ['event', 'http'] as const) {
     it(`relists after a 410 (${goneAs}), delivering only what changed`, async () => {
-      const api = await server({ objects: [svc('a'), svc('b')], goneAs });
+      const api = await testServer({ objects: [svc('a'), svc('b')], goneAs });
       const r = informer(api);
       await r.inf.synced;
       api.apply(svc('c'));
@@ -104,7 +95,7 @@ describe('Informer', () => {
   }
 
   it('restarts after a dropped connection, relisting and deleting what vanished meanwhile', async () => {
-    const api = await server({ objects: [svc('a'), svc('b'), svc('c')] });
+    const api = await testServer({ objects: [svc('a'), svc('b'), svc('c')] });
     const r = informer(api);
     await r.inf.synced;
     await api.stop();
@@ -119,7 +110,7 @@ describe('Informer', () => {
   });
 
   it('rewatches after dropWatches() and misses nothing', async () => {
-    const api = await server({ objects: [svc('a')] });
+    const api = await testServer({ objects: [svc('a')] });
     const r = informer(api);
     await r.inf.synced;
     api.dropWatches();
@@ -130,7 +121,7 @@ describe('Informer', () => {
   });
 
   it('keeps retrying a list that fails and resolves synced when it works', async () => {
-    const api = await server({ objects: [svc('a')] });
+    const api = await testServer({ objects: [svc('a')] });
     await api.stop();
     const r = informer(api);
     let synced = false;
@@ -143,13 +134,13 @@ describe('Informer', () => {
   });
 
   it('counts an optional resource the server does not serve (404) as listed and empty, logging once', async () => {
-    const api = await server({ objects: [svc('a')] });
+    const api = await testServer({ objects: [svc('a')] });
     const lines: { level: number; msg: string }[] = [];
     const capture = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
     const missing = { what: 'servicecidrs', path: '/apis/networking.k8s.io/v1beta9/servicecidrs', backoffMs: { first: 10, max: 30 } };
     const events: string[] = [];
     const inf = new Informer(api.kubeConfig(), { ...missing, optional: true }, { upsert: () => events.push('upsert'), delete: () => events.push('delete') }, capture);
-    cleanups.push(() => inf.stop());
+    afterThisTest(() => inf.stop());
     inf.start();
     await inf.synced;
     // Several more looks (every backoffMs.max), all quiet.
