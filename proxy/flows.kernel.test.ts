@@ -7,31 +7,15 @@ import { FLOWS, OBJECTS, type Flow } from '../test/flows/table.ts';
 import { runFlows } from '../test/flows/run.ts';
 import { newState, program } from '../test/flows/fixture.ts';
 import type { IPFamily } from '../lib/ip.ts';
-import type { ProxyBackend, ProxyMode, RulesConfig } from './backend.ts';
+import type { ProxyBackend, RulesConfig } from './backend.ts';
 import { IptablesProxier } from './iptables/proxier.ts';
 import { iptablesTables } from './iptables/apply.ts';
 import { NftablesProxier } from './nftables/proxier.ts';
 
-const backends: Partial<Record<ProxyMode, (family: IPFamily, nodeNs: string) => ProxyBackend>> = {
+const backends: Record<'iptables' | 'nftables', (family: IPFamily, nodeNs: string) => ProxyBackend> = {
   iptables: (family, ns) => new IptablesProxier({ family, tables: iptablesTables(family, ['ip', 'netns', 'exec', ns]) }),
   nftables: (family, ns) => new NftablesProxier({ family, command: ['ip', 'netns', 'exec', ns, 'nft'] }),
 };
-
-describe.each(Object.keys(backends) as ProxyMode[])('%s mode: the flow table with real packets', (mode) => {
-  let topo: Topology;
-  beforeAll(async () => {
-    topo = await Topology.create();
-    await topo.startServers({ tcp: [8080], udp: [5353] });
-  });
-  afterAll(async () => topo?.destroy());
-
-  it('every flow behaves as the table says', async () => {
-    const make = backends[mode];
-    if (!make) throw new Error(`no backend for ${mode}`);
-    await program(newState(), [make(4, topo.node.name), make(6, topo.node.name)], OBJECTS, true);
-    expect(await runFlows(topo, FLOWS, mode)).toEqual([]);
-  });
-});
 
 /** Settings that change the outcome of some flows, with those flows' expectations. */
 const VARIANTS: { name: string; config: (family: IPFamily) => Partial<RulesConfig>; flows: Flow[] }[] = [
@@ -56,7 +40,7 @@ const VARIANTS: { name: string; config: (family: IPFamily) => Partial<RulesConfi
   },
 ];
 
-describe.each(Object.keys(backends) as ProxyMode[])('%s mode: settings that change flows', (mode) => {
+describe.each(Object.keys(backends) as (keyof typeof backends)[])('%s mode with real packets', (mode) => {
   let topo: Topology;
   beforeAll(async () => {
     topo = await Topology.create();
@@ -64,10 +48,17 @@ describe.each(Object.keys(backends) as ProxyMode[])('%s mode: settings that chan
   });
   afterAll(async () => topo?.destroy());
 
-  it.each(VARIANTS)('$name', async ({ config, flows }) => {
-    const make = backends[mode];
-    if (!make) throw new Error(`no backend for ${mode}`);
-    await program(newState(), [make(4, topo.node.name), make(6, topo.node.name)], OBJECTS, true, config);
+  /** Programs the flow cluster from scratch (new state, new backends: a full sync). */
+  const programWith = (config?: (family: IPFamily) => Partial<RulesConfig>) =>
+    program(newState(), [backends[mode](4, topo.node.name), backends[mode](6, topo.node.name)], OBJECTS, true, config);
+
+  it('every flow behaves as the table says', async () => {
+    await programWith();
+    expect(await runFlows(topo, FLOWS, mode)).toEqual([]);
+  });
+
+  it.each(VARIANTS)('settings that change flows: $name', async ({ config, flows }) => {
+    await programWith(config);
     expect(await runFlows(topo, flows, mode)).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { run } from '../../lib/exec.ts';
+import { median } from '../measure.ts';
 import { Agent } from '../../test/harness/agent-client.ts';
 import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../../test/harness/netns.ts';
 import type { Endpoint, ProxySnapshot, ServicePort } from '../../proxy/model/types.ts';
@@ -26,7 +27,6 @@ import { renderRuleset } from '../../proxy/nftables/ruleset.ts';
 const PROBE_IP = '10.244.0.2';
 const SERVICE_CIDRS = ['10.96.0.0/12'];
 const config = rulesConfig({ nodePortIPs: [], serviceCIDRs: SERVICE_CIDRS });
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const ms = (x: number) => Math.round(x * 10) / 10;
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 

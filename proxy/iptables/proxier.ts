@@ -1,6 +1,5 @@
 // The iptables mode for one IP family: renders the ServicePorts a sync needs,
 // plans a full or partial restore, applies it, and remembers what it programmed.
-import type { Logger } from '../../lib/log.ts';
 import type { IPFamily } from '../../lib/ip.ts';
 import type { ProxyBackend, RulesConfig, SyncRequest, SyncResult } from '../backend.ts';
 import { iptablesTables, type IptablesTables } from './apply.ts';
@@ -22,7 +21,6 @@ interface Programmed {
 export interface IptablesProxierOptions {
   family: IPFamily;
   tables?: IptablesTables;
-  log?: Logger;
 }
 
 export class IptablesProxier implements ProxyBackend {
