@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { errorMessage, KprError } from '../lib/errors.ts';
 import { createLogger } from '../lib/log.ts';
-import { loadObjects } from '../lib/kube-objects.ts';
+import { loadObjects } from '../lib/kube/object-files.ts';
 import { ApiServer } from './server.ts';
 
 const USAGE = `usage: kpr apiserver [--listen HOST:PORT] [--objects FILE|DIR] [--kubeconfig-out PATH]

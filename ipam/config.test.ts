@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KprError } from '../lib/errors.ts';
 import { DEFAULT_DATA_DIR, parseIpamConfig } from './config.ts';
-import { parseDuration } from './duration.ts';
+import { parseGoDuration } from '../lib/duration.ts';
 
 function configError(raw: unknown, name = 'net'): KprError {
   try {
@@ -103,9 +103,9 @@ describe('podCIDRFile', () => {
   });
 });
 
-describe('parseDuration', () => {
+describe('stickyTTL durations', () => {
   it.each([
     ['24h', 86_400_000], ['90m', 5_400_000], ['1h30m', 5_400_000], ['1.5s', 1500], ['250ms', 250],
     ['', undefined], ['5', undefined], ['1d', undefined], ['1h 30m', undefined],
-  ])('%s', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  ])('%s', (text, ms) => expect(parseGoDuration(text)).toBe(ms));
 });

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import { KprError } from '../lib/errors.ts';
 import { formatCIDR, formatIP, normalizeIP, parseCIDR, parseIP } from '../lib/ip.ts';
-import { parseDuration } from './duration.ts';
+import { parseGoDuration } from '../lib/duration.ts';
 import { inSpan, spanOf, type IpamRange } from './range.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
@@ -65,7 +65,7 @@ const IpamSchema = z.object({
   sticky: z.optional(z.boolean({ error: 'expected true or false' })),
   stickyTTL: z.optional(
     z.string({ error: 'expected a duration such as "24h"' }).check(
-      z.refine((s) => (parseDuration(s) ?? 0) > 0, { error: 'expected a positive duration such as "24h" or "90m"' }),
+      z.refine((s) => (parseGoDuration(s) ?? 0) > 0, { error: 'expected a positive duration such as "24h" or "90m"' }),
     ),
   ),
   podCIDRFile: z.optional(path),
@@ -132,7 +132,7 @@ export function parseIpamConfig(raw: unknown, networkName: string): IpamConfig {
     rangeSets,
     routes: (c.routes ?? []).map((r) => ({ dst: formatCIDR(parseCIDR(r.dst)!), ...(r.gw ? { gw: normalizeIP(r.gw)! } : {}) })),
     sticky: c.sticky ?? false,
-    stickyTTLMs: c.stickyTTL === undefined ? DEFAULT_STICKY_TTL_MS : parseDuration(c.stickyTTL)!,
+    stickyTTLMs: c.stickyTTL === undefined ? DEFAULT_STICKY_TTL_MS : parseGoDuration(c.stickyTTL)!,
   };
   if (c.resolvConf !== undefined) cfg.resolvConf = c.resolvConf;
   return cfg;

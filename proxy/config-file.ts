@@ -5,8 +5,8 @@ import { loadYaml } from '@kubernetes/client-node';
 import * as z from 'zod';
 import { errorMessage, KprError } from '../lib/errors.ts';
 import type { ProxyConfig } from './config.ts';
-import { formatGoDuration, parseGoDuration } from './duration.ts';
-import { formatBindAddress, type BindAddress } from './http-server.ts';
+import { formatGoDuration, parseGoDuration } from '../lib/duration.ts';
+import { formatBindAddress, type BindAddress } from '../lib/http-server.ts';
 
 export const API_VERSION = 'kubeproxy.config.k8s.io/v1alpha1';
 export const KIND = 'KubeProxyConfiguration';

@@ -11,7 +11,7 @@ import {
   kubeProxyConfigurationSchema, readConfigFile,
   type KubeProxyConfigurationFields, type LOCAL_MODES, type PROXY_MODES, type RawTree,
 } from './config-file.ts';
-import type { BindAddress } from './http-server.ts';
+import type { BindAddress } from '../lib/http-server.ts';
 
 export type ProxyMode = (typeof PROXY_MODES)[number];
 export type DetectLocalMode = (typeof LOCAL_MODES)[number];

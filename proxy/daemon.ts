@@ -10,7 +10,7 @@ import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, RulesConfig } from './backend.ts';
 import type { ProxyConfig } from './config.ts';
 import { ProxyHealth, startProxyHealthServer } from './health.ts';
-import type { RunningServer } from './http-server.ts';
+import type { RunningServer } from '../lib/http-server.ts';
 import { applySysctls, conntrackSysctls } from './conntrack-sysctls.ts';
 import { createProxyMetrics, startMetricsServer } from './metrics.ts';
 import { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tracker.ts';

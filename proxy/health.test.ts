@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeClock } from './clock.ts';
+import { FakeClock } from '../lib/clock.ts';
 import { ProxyHealth, startProxyHealthServer, TO_BE_DELETED_TAINT } from './health.ts';
-import type { RunningServer } from './http-server.ts';
+import type { RunningServer } from '../lib/http-server.ts';
 import { createProxyMetrics } from './metrics.ts';
 import { parseNode, type Node } from './objects.ts';
 

@@ -4,8 +4,8 @@
 import type { Counter } from 'prom-client';
 import type { IPFamily } from '../lib/ip.ts';
 import type { Node } from './objects.ts';
-import { realClock, type Clock } from './clock.ts';
-import { listenHTTP, type BindAddress, type RunningServer } from './http-server.ts';
+import { realClock, type Clock } from '../lib/clock.ts';
+import { listenHTTP, type BindAddress, type RunningServer } from '../lib/http-server.ts';
 
 /** The taint the cluster autoscaler puts on a node it is about to delete. */
 export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';

@@ -1,6 +1,6 @@
 import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from './http-server.ts';
+import type { RunningServer } from '../lib/http-server.ts';
 import { createProxyMetrics, ipFamilyLabel, startMetricsServer } from './metrics.ts';
 
 const servers: RunningServer[] = [];

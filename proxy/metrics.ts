@@ -3,7 +3,7 @@
 // metrics server (/metrics, /healthz, /proxyMode) that kube-proxy runs on 10249.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { IPFamily } from '../lib/ip.ts';
-import { listenHTTP, type BindAddress, type RunningServer } from './http-server.ts';
+import { listenHTTP, type BindAddress, type RunningServer } from '../lib/http-server.ts';
 
 /** Upstream's ip_family label values. */
 export type IPFamilyName = 'IPv4' | 'IPv6';

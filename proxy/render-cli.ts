@@ -2,7 +2,7 @@
 // kpr would program for these objects, printed without touching the kernel.
 import { errorMessage } from '../lib/errors.ts';
 import type { IPFamily } from '../lib/ip.ts';
-import { loadObjects } from '../lib/kube-objects.ts';
+import { loadObjects } from '../lib/kube/object-files.ts';
 import { createLogger } from '../lib/log.ts';
 import { parseProxyArgs } from './config.ts';
 import type { SliceChanges } from './model/change-tracker.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../lib/log.ts';
-import { FakeClock } from './clock.ts';
+import { FakeClock } from '../lib/clock.ts';
 import { SyncRunner } from './runner.ts';
 
 const quiet = createLogger('runner-test', 'silent');

@@ -3,7 +3,7 @@
 // at least minInterval apart, and happen at least every maxInterval.
 import { KprError, errorMessage } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
-import { realClock, type Clock, type TimerHandle } from './clock.ts';
+import { realClock, type Clock, type TimerHandle } from '../lib/clock.ts';
 
 export interface SyncRunnerOptions {
   /** Least time (ms) between the starts of two syncs (minSyncPeriod). */

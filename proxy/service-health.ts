@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
-import { listenHTTP, type RunningServer } from './http-server.ts';
+import { listenHTTP, type RunningServer } from '../lib/http-server.ts';
 
 export interface ServiceHealthOptions {
   /** Addresses to listen on (e.g. the node IPs selected by nodePortAddresses); default: all. */

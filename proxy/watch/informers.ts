@@ -4,9 +4,9 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.ts';
 import { PROXY_LABEL_SELECTOR } from '../objects.ts';
-import { Informer, type ResourceHandlers } from './informer.ts';
+import { Informer, type ResourceHandlers } from '../../lib/kube/informer.ts';
 
-export type { ResourceHandlers } from './informer.ts';
+export type { ResourceHandlers } from '../../lib/kube/informer.ts';
 
 export interface ClusterHandlers {
   services: ResourceHandlers;

@@ -7,8 +7,8 @@
 // its Watch); lists come back as plain JSON, as watch events already do.
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, Watch, type KubeConfig } from '@kubernetes/client-node';
 import * as z from 'zod';
-import { errorMessage, KprError } from '../../lib/errors.ts';
-import type { Logger } from '../../lib/log.ts';
+import { errorMessage, KprError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 
 export interface ResourceHandlers {
   /** An object was added or changed (only the new version is known). */

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadObjects, parseObjects } from './kube-objects.ts';
+import { loadObjects, parseObjects } from './object-files.ts';
 
 let dir: string;
 beforeAll(async () => {

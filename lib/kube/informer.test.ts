@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../apiserver/server.ts';
 import { afterThisTest, testServer } from '../../apiserver/test-server.ts';
-import { createLogger } from '../../lib/log.ts';
+import { createLogger } from '../log.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 
 const log = createLogger('test', 'silent');

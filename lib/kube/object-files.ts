@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import * as z from 'zod';
-import { KprError } from './errors.ts';
+import { KprError } from '../errors.ts';
 
 export interface LoadedObject {
   /** Where the object came from: "file.yaml document 2" (1-based), plus "item N" inside a List. */
