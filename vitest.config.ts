@@ -18,7 +18,7 @@ export default defineConfig({
           name: 'kernel',
           include: ['**/*.kernel.test.ts'],
           exclude: ['node_modules/**', 'dist/**'],
-          globalSetup: ['test/harness/global-setup.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Real-kernel tests share the machine's conntrack and CPU; two at a time is

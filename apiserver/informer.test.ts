@@ -2,7 +2,7 @@
 import { CoreV1Api, DiscoveryV1Api, ListWatch, makeInformer, Watch, type KubernetesObject, type V1Node, type V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { ApiServer } from './server.ts';
-import { afterThisTest, testServer } from './test-server.ts';
+import { afterThisTest, testServer } from '../test/support/apiserver.ts';
 
 const PROXY_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
 

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { cleanupInNamespace } from '../proxy/conntrack-netns.ts';
-import { udpDestinations } from '../proxy/conntrack-stale.ts';
+import { cleanupInNamespace } from '../test/support/conntrack-in-netns.ts';
+import { udpDestinations } from '../proxy/conntrack/stale.ts';
 import type { Endpoint, ProxySnapshot, ServicePort } from '../proxy/model/types.ts';
-import { NamespaceSet, type Netns } from '../test/harness/netns.ts';
+import { NamespaceSet, type Netns } from '../lab/netns.ts';
 
 const VIP = '10.96.0.53';
 const epIP = (k: number) => `10.244.${k >> 8}.${(k & 255) + 1}`;

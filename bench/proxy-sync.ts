@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startApiServer } from '../apiserver/server.ts';
 import type { ProxyMode } from '../proxy/backend.ts';
-import { forwardIntoNamespace } from '../test/harness/ns-forward.ts';
-import { NamespaceSet } from '../test/harness/netns.ts';
-import { NODE_OBJECT } from '../test/flows/cluster.ts';
-import { NS, service, slices, type Obj } from '../test/flows/objects.ts';
-import { ProxyProcess, isSync, type LogLine } from '../test/flows/proxy-process.ts';
-import { CLUSTER_CIDRS, NODE_NAME, PODS, Topology } from '../test/flows/topology.ts';
+import { forwardIntoNamespace } from '../lab/ns-forward.ts';
+import { NamespaceSet } from '../lab/netns.ts';
+import { NODE_OBJECT } from '../lab/cluster.ts';
+import { NS, service, slices, type Obj } from '../lab/objects.ts';
+import { ProxyProcess, isSync, type LogLine } from '../lab/proxy-process.ts';
+import { CLUSTER_CIDRS, NODE_NAME, PODS, Topology } from '../lab/topology.ts';
 import { median, timeCommand } from './measure.ts';
 
 const PROBE_IP = '10.99.255.254';

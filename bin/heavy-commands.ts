@@ -5,16 +5,15 @@
 import type { Subcommand } from './kpr.ts';
 
 export const heavyCommands: Record<string, () => Promise<Subcommand>> = {
-  proxy: () => import('../proxy/cli.ts'),
-  render: () => import('../proxy/render-cli.ts'),
-  inspect: () => import('../proxy/inspect/cli.ts'),
+  proxy: () => import('../proxy/cmd/proxy.ts'),
+  render: () => import('../proxy/cmd/render.ts'),
+  inspect: () => import('../proxy/cmd/inspect.ts'),
   lab: () => import('../lab/cli.ts'),
   apiserver: () => import('../apiserver/cli.ts'),
   'lab-agent': async () => ({
     main: async () => {
-      (await import('../test/harness/agent.ts')).runAgent();
+      (await import('../lab/agent/agent.ts')).runAgent();
       return new Promise<number>(() => undefined);
     },
   }),
-  'conntrack-cleanup': () => import('../proxy/conntrack-netns.ts'),
 };

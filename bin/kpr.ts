@@ -25,11 +25,10 @@ const commands: Record<string, Entry> = {
   cni: { summary: 'the CNI plugin (run as kpr-cni)', load: () => import('../cni/main.ts') },
   'ipam-plugin': { summary: 'the IPAM plugin (run as kpr-ipam)', load: () => import('../cni/ipam-plugin.ts') },
   'lab-agent': { summary: 'traffic agent inside a lab namespace (internal)', load: () => heavyCommand('lab-agent') },
-  'conntrack-cleanup': { summary: 'stale UDP conntrack cleanup in this namespace, JSON request on stdin (internal)', load: () => heavyCommand('conntrack-cleanup') },
 };
 
 /** Commands that are not listed in the usage text. */
-const HIDDEN = new Set(['lab-agent', 'conntrack-cleanup']);
+const HIDDEN = new Set(['lab-agent']);
 
 /** Executable names that select a subcommand on their own (copied or linked into /opt/cni/bin). */
 const byExecutableName: Record<string, string> = {

@@ -3,9 +3,9 @@
 // bandwidth and tuning accept kpr's result as prevResult; CHECK passes along the
 // chain; DEL runs in reverse and leaves nothing behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../test/harness/agent-client.ts';
-import { uniqueToken, type Netns } from '../test/harness/netns.ts';
-import { buildExists, createLab, ipFiles, ipj, KPR_CNI, linkNames, runConflist, type Conflist, type Lab } from './kernel-fixture.ts';
+import { Agent } from '../lab/agent/client.ts';
+import { uniqueToken, type Netns } from '../lab/netns.ts';
+import { buildExists, createLab, ipFiles, ipj, KPR_CNI, linkNames, runConflist, type Conflist, type Lab } from '../test/support/cni-kernel.ts';
 import { hostVethName } from './names.ts';
 
 describe.each(['bridge', 'routed'] as const)('kpr-cni chained with portmap, bandwidth, tuning (%s)', (mode) => {

@@ -4,8 +4,8 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueToken, type Netns } from '../test/harness/netns.ts';
-import { buildExists, createLab, ipFiles, ipj, KPR_CNI, kprConf, linkNames, PINNED_BIN, REF_CNI_DIR, runPlugin, type Invocation, type Lab, type PluginRun } from './kernel-fixture.ts';
+import { uniqueToken, type Netns } from '../lab/netns.ts';
+import { buildExists, createLab, ipFiles, ipj, KPR_CNI, kprConf, linkNames, PINNED_BIN, REF_CNI_DIR, runPlugin, type Invocation, type Lab, type PluginRun } from '../test/support/cni-kernel.ts';
 import { hostVethName } from './names.ts';
 
 let lab: Lab;

@@ -5,8 +5,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueToken, type Netns } from '../test/harness/netns.ts';
-import { buildExists, createLab, ipFiles, KPR_CNI, kprConf, linkNames, REF_CNI_DIR, runPlugin, type Lab, type PluginRun } from './kernel-fixture.ts';
+import { uniqueToken, type Netns } from '../lab/netns.ts';
+import { buildExists, createLab, ipFiles, KPR_CNI, kprConf, linkNames, REF_CNI_DIR, runPlugin, type Lab, type PluginRun } from '../test/support/cni-kernel.ts';
 import { hostVethName } from './names.ts';
 
 let lab: Lab;

@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLab, ipFiles, KPR_CNI, linkNames, PINNED_BIN, REF_CNI_DIR, type Lab } from './kernel-fixture.ts';
+import { createLab, ipFiles, KPR_CNI, linkNames, PINNED_BIN, REF_CNI_DIR, type Lab } from '../test/support/cni-kernel.ts';
 
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p) && spawnSync('ldd', [p]).status !== 0);
 const missing = [

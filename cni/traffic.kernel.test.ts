@@ -2,9 +2,9 @@
 // families: pod to pod on the node, pod to node, and pod to an "outside" namespace
 // beyond the cluster CIDR, which sees the node's address (ipMasq).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../test/harness/agent-client.ts';
-import { uniqueToken, type Netns } from '../test/harness/netns.ts';
-import { buildExists, createLab, KPR_CNI, kprConf, runPlugin, type Lab } from './kernel-fixture.ts';
+import { Agent } from '../lab/agent/client.ts';
+import { uniqueToken, type Netns } from '../lab/netns.ts';
+import { buildExists, createLab, KPR_CNI, kprConf, runPlugin, type Lab } from '../test/support/cni-kernel.ts';
 
 interface Pod { ns: Netns; v4: string; v6: string; agent: Agent }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from './cli.ts';
 import { allocate, release } from './index.ts';
-import { tempStore, type TempStore } from './test-support.ts';
+import { tempStore, type TempStore } from '../test/support/ipam-store.ts';
 
 let t: TempStore;
 beforeEach(() => { t = tempStore(); });

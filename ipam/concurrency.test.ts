@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allocate, gc } from './index.ts';
-import { HOST_LOCAL, hostLocal, tempStore, type TempStore } from './test-support.ts';
+import { HOST_LOCAL, hostLocal, tempStore, type TempStore } from '../test/support/ipam-store.ts';
 
 const WORKER = join(import.meta.dirname, 'alloc-worker.ts');
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allocate, check, gc, release, status } from './index.ts';
-import { kprError, tempStore, type TempStore } from './test-support.ts';
+import { kprError, tempStore, type TempStore } from '../test/support/ipam-store.ts';
 
 let t: TempStore;
 beforeEach(() => { t = tempStore(); });

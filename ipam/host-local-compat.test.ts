@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allocate, check, gc, release } from './index.ts';
-import { HOST_LOCAL, hostLocal, tempStore, type TempStore } from './test-support.ts';
+import { HOST_LOCAL, hostLocal, tempStore, type TempStore } from '../test/support/ipam-store.ts';
 
 const ranges = { ranges: [[{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/120' }]] };
 let t: TempStore;

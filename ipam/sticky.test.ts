@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allocate, gc, release, status, type IpamOptions } from './index.ts';
-import { kprError, tempStore, type TempStore } from './test-support.ts';
+import { kprError, tempStore, type TempStore } from '../test/support/ipam-store.ts';
 
 let t: TempStore;
 let clock: number;

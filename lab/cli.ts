@@ -5,10 +5,10 @@
 // on Ctrl-C). It is the flow-table cluster of the tests, shown to a person.
 import { errorMessage } from '../lib/errors.ts';
 import type { ProxyMode } from '../proxy/backend.ts';
-import { Cluster } from '../test/flows/cluster.ts';
-import { slices } from '../test/flows/objects.ts';
-import { observe, sourceAddress } from '../test/flows/run.ts';
-import { FLOWS, type Flow } from '../test/flows/table.ts';
+import { Cluster } from './cluster.ts';
+import { slices } from './objects.ts';
+import { observe, sourceAddress } from './observe.ts';
+import { FLOWS, type Flow } from './flow-table.ts';
 
 const USAGE = `usage: kpr lab [--proxy-mode iptables|nftables|ipvs] [--keep] [--ipv6]
 Builds a one-node cluster in network namespaces (needs root), routes its Services with

@@ -11,7 +11,7 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseNetConf } from '../cni/config.ts';
 import { parseIpamConfig } from '../ipam/config.ts';
-import { parseProxyArgs } from '../proxy/config.ts';
+import { parseProxyArgs } from '../proxy/config/config.ts';
 
 const objects: KubernetesObject[] = loadAllYaml(readFileSync(new URL('./kpr.yaml', import.meta.url), 'utf8'));
 

@@ -3,8 +3,8 @@
 import type { IPFamily } from '../lib/ip.ts';
 import type { ProxySnapshot } from './model/types.ts';
 
-export type { ProxyMode } from './config.ts';
-import type { ProxyMode } from './config.ts';
+export type { ProxyMode } from './config/config.ts';
+import type { ProxyMode } from './config/config.ts';
 
 /** How traffic from this node's pods is recognised (upstream's --detect-local-mode). */
 export type LocalDetector =

@@ -4,11 +4,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from '../test/flows/cluster.ts';
-import { FLOWS } from '../test/flows/table.ts';
-import { checkFlow, runFlows } from '../test/flows/run.ts';
-import { NS, service, slices } from '../test/flows/objects.ts';
-import { isSync, KPR_BIN } from '../test/flows/proxy-process.ts';
+import { Cluster } from '../lab/cluster.ts';
+import { FLOWS } from '../lab/flow-table.ts';
+import { checkFlow, runFlows } from '../lab/observe.ts';
+import { NS, service, slices } from '../lab/objects.ts';
+import { isSync, KPR_BIN } from '../lab/proxy-process.ts';
 import type { ProxyMode } from './backend.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

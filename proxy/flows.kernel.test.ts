@@ -2,10 +2,10 @@
 // server, no daemon), against the flow table with real packets. IPVS runs the same
 // table in a VM (test/ipvs-vm), as this kernel has no IP_VS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NODE_IP, Topology } from '../test/flows/topology.ts';
-import { FLOWS, OBJECTS, type Flow } from '../test/flows/table.ts';
-import { runFlows } from '../test/flows/run.ts';
-import { newState, program } from '../test/flows/fixture.ts';
+import { NODE_IP, Topology } from '../lab/topology.ts';
+import { FLOWS, OBJECTS, type Flow } from '../lab/flow-table.ts';
+import { runFlows } from '../lab/observe.ts';
+import { newState, program } from '../test/support/flows-fixture.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { ProxyBackend, RulesConfig } from './backend.ts';
 import { IptablesProxier } from './iptables/proxier.ts';

@@ -6,7 +6,7 @@ import { commandExists, run } from '../lib/exec.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, ProxyMode } from './backend.ts';
-import type { ProxyConfig } from './config.ts';
+import type { ProxyConfig } from './config/config.ts';
 import { IptablesProxier } from './iptables/proxier.ts';
 import { IpvsProxier } from './ipvs/proxier.ts';
 import { renderRuleset as renderIpvs } from './ipvs/ruleset.ts';

@@ -6,15 +6,15 @@ import type { Logger } from '../lib/log.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { ProxyBackend, RulesConfig } from './backend.ts';
-import { cleanupStaleUDP } from './conntrack.ts';
+import { cleanupStaleUDP } from './conntrack/conntrack.ts';
 import type { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tracker.ts';
 import type { SkippedEndpoint } from './model/endpoints.ts';
 import type { ProxyState } from './model/proxy-state.ts';
 import type { NodeInfo, ServicePort } from './model/types.ts';
-import type { ProxyHealth } from './health.ts';
+import type { ProxyHealth } from './healthcheck/proxy-health.ts';
 import { ipFamilyLabel, type ProxyMetrics } from './metrics.ts';
-import type { ServiceHealthServer } from './service-health.ts';
-import { ServiceStatus } from './service-status.ts';
+import type { ServiceHealthServer } from './healthcheck/service-health.ts';
+import { ServiceStatus } from './healthcheck/service-status.ts';
 
 /** Upstream's FullSyncPeriod: a periodic full resync repairs rules changed behind our back. */
 const FULL_SYNC_PERIOD_MS = 60 * 60 * 1000;

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { run } from '../../lib/exec.ts';
-import { Netns } from '../../test/harness/netns.ts';
+import { Netns } from '../../lab/netns.ts';
 import { LAYOUTS, endpointChange, ruleset, type LayoutName } from './layouts.ts';
 
 interface Row {

@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../apiserver/server.ts';
-import { afterThisTest, testServer } from '../../apiserver/test-server.ts';
+import { afterThisTest, testServer } from '../../test/support/apiserver.ts';
 import { createLogger } from '../log.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 

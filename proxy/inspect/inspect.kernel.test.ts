@@ -9,11 +9,11 @@ import type { ProxyBackend } from '../backend.ts';
 import { iptablesTables } from '../iptables/apply.ts';
 import { IptablesProxier } from '../iptables/proxier.ts';
 import { NftablesProxier } from '../nftables/proxier.ts';
-import { newState, program } from '../../test/flows/fixture.ts';
-import { OBJECTS } from '../../test/flows/table.ts';
-import { NamespaceSet, type Netns } from '../../test/harness/netns.ts';
+import { newState, program } from '../../test/support/flows-fixture.ts';
+import { OBJECTS } from '../../lab/flow-table.ts';
+import { NamespaceSet, type Netns } from '../../lab/netns.ts';
 import type { Inspection, Mode } from './model.ts';
-import { checkFlowCluster } from './testing.ts';
+import { checkFlowCluster } from '../../test/support/inspect.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 // The build links kpr-ipam last: its presence means dist/bin/kpr is complete.

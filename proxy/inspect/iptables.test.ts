@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasIptablesMode, parseIptablesView } from './iptables.ts';
-import { checkFlowCluster, frontend } from './testing.ts';
+import { checkFlowCluster, frontend } from '../../test/support/inspect.ts';
 
 const read = (path: string) => readFileSync(join(import.meta.dirname, path), 'utf8');
 

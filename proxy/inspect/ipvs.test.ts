@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasIpvsServices, parseIpvsView, type IpvsListings } from './ipvs.ts';
-import { frontend, pods } from './testing.ts';
+import { frontend, pods } from '../../test/support/inspect.ts';
 
 const data = (name: string) => readFileSync(join(import.meta.dirname, 'testdata', name), 'utf8');
 

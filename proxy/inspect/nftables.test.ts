@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNftablesView } from './nftables.ts';
-import { checkFlowCluster } from './testing.ts';
+import { checkFlowCluster } from '../../test/support/inspect.ts';
 
 const json = (f: 4 | 6) => readFileSync(join(import.meta.dirname, `testdata/flows-ipv${f}.nft.json`), 'utf8');
 

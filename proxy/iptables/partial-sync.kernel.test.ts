@@ -2,10 +2,10 @@
 // a sequence of changes applied partially in one namespace is compared, rule by rule,
 // with one full sync of the final state in another.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NamespaceSet, type Netns } from '../../test/harness/netns.ts';
-import { changesFrom, newState, program, rulesConfig } from '../../test/flows/fixture.ts';
-import { OBJECTS } from '../../test/flows/table.ts';
-import { service, slices, type Obj } from '../../test/flows/objects.ts';
+import { NamespaceSet, type Netns } from '../../lab/netns.ts';
+import { changesFrom, newState, program, rulesConfig } from '../../test/support/flows-fixture.ts';
+import { OBJECTS } from '../../lab/flow-table.ts';
+import { service, slices, type Obj } from '../../lab/objects.ts';
 import { IptablesProxier } from './proxier.ts';
 import { iptablesTables } from './apply.ts';
 

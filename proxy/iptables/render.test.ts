@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newState, changesFrom, rulesConfig } from '../../test/flows/fixture.ts';
-import { OBJECTS } from '../../test/flows/table.ts';
+import { newState, changesFrom, rulesConfig } from '../../test/support/flows-fixture.ts';
+import { OBJECTS } from '../../lab/flow-table.ts';
 import { renderRuleset } from './ruleset.ts';
 import { probability } from './render.ts';
 import { planPartial, programmedOf } from './restore-plan.ts';

@@ -7,7 +7,7 @@ import { KprError, errorMessage } from '../../lib/errors.ts';
 import { cidrContains, ipFamily, parseCIDR, parseIP, type CIDR, type IPFamily } from '../../lib/ip.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ProxyBackend, RulesConfig, SyncRequest, SyncResult } from '../backend.ts';
-import { IPVS_SCHEDULERS, type IpvsScheduler } from '../config.ts';
+import { IPVS_SCHEDULERS, type IpvsScheduler } from '../config/config.ts';
 
 export type { IpvsScheduler };
 import { DUMMY_INTERFACE, IpvsKernel, type Runner } from './apply.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatRestore } from './ipvsadm.ts';
 import { renderIpvs, type RenderInput } from './render.ts';
 import { renderRuleset } from './ruleset.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from './testing.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../../test/support/ipvs-model.ts';
 import type { ProxySnapshot } from '../model/types.ts';
 
 function render(snap: ProxySnapshot, over: Partial<RenderInput> = {}) {

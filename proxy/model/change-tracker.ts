@@ -1,7 +1,7 @@
 // Informer handlers only record here; the sync drains. Recording is O(1) per event
 // and keeps only the latest version of each object, so a burst of updates to one
 // object costs one recomputation at sync time (upstream's change trackers).
-import type { EndpointSlice, Service } from '../objects.ts';
+import type { EndpointSlice, Service } from '../watch/objects.ts';
 
 export class ServiceChangeTracker {
   private pending = new Map<string, Service | null>();

@@ -5,7 +5,7 @@
 // ignored, duplicates across slices collapse, and the result is sorted by "ip:port" so
 // that renderers are deterministic.
 import { normalizeIP, type IPFamily } from '../../lib/ip.ts';
-import type { EndpointSlice } from '../objects.ts';
+import type { EndpointSlice } from '../watch/objects.ts';
 import { endpointString, type Endpoint, type Protocol } from './types.ts';
 import { servicePortName } from './service-ports.ts';
 

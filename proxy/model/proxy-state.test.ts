@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEndpointSlice, parseService } from '../objects.ts';
+import { parseEndpointSlice, parseService } from '../watch/objects.ts';
 import { ProxyState } from './proxy-state.ts';
 import type { SliceChanges } from './change-tracker.ts';
 import type { SkippedEndpoint } from './endpoints.ts';

@@ -5,7 +5,7 @@
 // SliceEndpoints, which is all that recomputation needs.
 import { isDeepStrictEqual } from 'node:util';
 import type { IPFamily } from '../../lib/ip.ts';
-import type { Service } from '../objects.ts';
+import type { Service } from '../watch/objects.ts';
 import type { SliceChanges } from './change-tracker.ts';
 import { endpointsOf, sliceEndpointsOf, type SkippedEndpoint, type SliceEndpoints } from './endpoints.ts';
 import { servicePortsOf } from './service-ports.ts';

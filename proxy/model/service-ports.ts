@@ -1,6 +1,6 @@
 // Service -> ServicePorts of one IP family (upstream's newBaseServiceInfo).
 import { ipFamily, normalizeIP, type IPFamily } from '../../lib/ip.ts';
-import type { Service } from '../objects.ts';
+import type { Service } from '../watch/objects.ts';
 import type { ServicePort } from './types.ts';
 
 export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;

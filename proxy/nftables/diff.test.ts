@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProxySnapshot, ServicePort, Endpoint } from '../model/types.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from './fixtures.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../../test/support/proxy-model.ts';
 import { Planner } from './planner.ts';
 import { parseKernelTable } from './kernel-table.ts';
 

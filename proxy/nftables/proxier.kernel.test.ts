@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../test/harness/agent-client.ts';
-import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../../test/harness/netns.ts';
+import { Agent } from '../../lab/agent/client.ts';
+import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../../lab/netns.ts';
 import type { Endpoint, ServicePort } from '../model/types.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from './fixtures.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../../test/support/proxy-model.ts';
 import { NftablesProxier } from './proxier.ts';
 
 // Node namespace (runs kpr's table and the client) <-> "pods" namespace holding two

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeIP } from '../../lib/ip.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from './fixtures.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../../test/support/proxy-model.ts';
 import { Planner } from './planner.ts';
 import { assignSlots } from './render.ts';
 

@@ -3,7 +3,7 @@
 // (see informer.ts), so what happened while it was away arrives as ordinary events.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/log.ts';
-import { PROXY_LABEL_SELECTOR } from '../objects.ts';
+import { PROXY_LABEL_SELECTOR } from './objects.ts';
 import { Informer, type ResourceHandlers } from '../../lib/kube/informer.ts';
 
 export type { ResourceHandlers } from '../../lib/kube/informer.ts';

@@ -2,11 +2,11 @@
 // baseline from the same run: a bare `ipvsadm -R` of the same table plus one `ip -batch`
 // binding the same VIPs. Registered only with IPVS_VM_BENCH=1 (under emulation the
 // figures are slow in absolute terms; compare them with the baseline).
-import { Netns } from '../harness/netns.ts';
+import { Netns } from '../../lab/netns.ts';
 import { formatRestore } from '../../proxy/ipvs/ipvsadm.ts';
 import { IpvsProxier } from '../../proxy/ipvs/proxier.ts';
 import { renderIpvs } from '../../proxy/ipvs/render.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from '../../proxy/ipvs/testing.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../support/ipvs-model.ts';
 import type { Endpoint, ServicePort } from '../../proxy/model/types.ts';
 import { assert, note, test } from './runner.ts';
 

@@ -1,9 +1,9 @@
 // The shared flow table against the IPVS mode, IPv4 and IPv6, with real packets.
 import { IpvsProxier } from '../../proxy/ipvs/proxier.ts';
-import { newState, program } from '../flows/fixture.ts';
-import { runFlows } from '../flows/run.ts';
-import { FLOWS, OBJECTS } from '../flows/table.ts';
-import { Topology } from '../flows/topology.ts';
+import { newState, program } from '../support/flows-fixture.ts';
+import { runFlows } from '../../lab/observe.ts';
+import { FLOWS, OBJECTS } from '../../lab/flow-table.ts';
+import { Topology } from '../../lab/topology.ts';
 import { assert, note, test } from './runner.ts';
 
 test('flow table: every flow behaves as the table says (rows state where IPVS differs)', async () => {

@@ -3,8 +3,8 @@
 import { run } from '../../lib/exec.ts';
 import type { Endpoint, ServicePort } from '../../proxy/model/types.ts';
 import { IpvsProxier, type IpvsProxierOptions, type IpvsScheduler } from '../../proxy/ipvs/proxier.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from '../../proxy/ipvs/testing.ts';
-import { PODS, Topology } from '../flows/topology.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../support/ipvs-model.ts';
+import { PODS, Topology } from '../../lab/topology.ts';
 import { afterAll, assert, assertEqual, test } from './runner.ts';
 
 const VIP = '10.96.1.1';

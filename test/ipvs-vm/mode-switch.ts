@@ -8,10 +8,10 @@ import { iptablesTables } from '../../proxy/iptables/apply.ts';
 import { IptablesProxier } from '../../proxy/iptables/proxier.ts';
 import { IpvsProxier } from '../../proxy/ipvs/proxier.ts';
 import { NftablesProxier } from '../../proxy/nftables/proxier.ts';
-import { newState, program } from '../flows/fixture.ts';
-import { checkFlow } from '../flows/run.ts';
-import { FLOWS, OBJECTS } from '../flows/table.ts';
-import { Topology } from '../flows/topology.ts';
+import { newState, program } from '../support/flows-fixture.ts';
+import { checkFlow } from '../../lab/observe.ts';
+import { FLOWS, OBJECTS } from '../../lab/flow-table.ts';
+import { Topology } from '../../lab/topology.ts';
 import { assert, test } from './runner.ts';
 
 function backend(mode: ProxyMode, family: IPFamily, ns: string): ProxyBackend {

@@ -22,7 +22,7 @@ esbuild test/ipvs-vm/main.ts --bundle --platform=node --format=esm --target=node
   --outfile="$OUT/main.mjs" \
   --banner:js="import { createRequire as __kprRequire } from 'node:module'; const require = __kprRequire(import.meta.url);"
 # The traffic agent runs as its own process next to the bundle (Node strips its types).
-cp test/harness/agent*.ts "$OUT/"
+cp lab/agent/agent.ts lab/agent/main.ts "$OUT/"
 
 LOG="$OUT/console.log"
 if [ -e /proc/net/ip_vs ]; then

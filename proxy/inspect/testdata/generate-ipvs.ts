@@ -10,10 +10,10 @@
 //     -- "node $PWD/.cache/inspect-ipvs/gen.mjs $PWD/proxy/inspect/testdata"
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Netns } from '../../../test/harness/netns.ts';
-import { newState, program } from '../../../test/flows/fixture.ts';
-import { OBJECTS } from '../../../test/flows/table.ts';
-import { NODE_IP } from '../../../test/flows/topology.ts';
+import { Netns } from '../../../lab/netns.ts';
+import { newState, program } from '../../../test/support/flows-fixture.ts';
+import { OBJECTS } from '../../../lab/flow-table.ts';
+import { NODE_IP } from '../../../lab/topology.ts';
 import { IpvsProxier } from '../../ipvs/proxier.ts';
 
 const dir = process.argv[2] ?? import.meta.dirname;

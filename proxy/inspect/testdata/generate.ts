@@ -4,9 +4,9 @@
 //   node --import tsx proxy/inspect/testdata/generate.ts
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Netns } from '../../../test/harness/netns.ts';
-import { newState, program } from '../../../test/flows/fixture.ts';
-import { OBJECTS } from '../../../test/flows/table.ts';
+import { Netns } from '../../../lab/netns.ts';
+import { newState, program } from '../../../test/support/flows-fixture.ts';
+import { OBJECTS } from '../../../lab/flow-table.ts';
 import { IptablesProxier } from '../../iptables/proxier.ts';
 import { iptablesTables } from '../../iptables/apply.ts';
 import { NftablesProxier } from '../../nftables/proxier.ts';

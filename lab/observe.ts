@@ -1,0 +1,100 @@
+// Sends real packets for each flow and compares what happened with the table.
+import type { ProxyMode } from '../proxy/backend.ts';
+import { EXTERNAL, NODE_IP, PODS, type Topology } from './topology.ts';
+import { expectationFor, type Flow, type Source } from './flow-table.ts';
+
+const PROBE_TIMEOUT_MS = 800;
+/**
+ * Long enough for a TCP SYN retransmission (1 s): the ICMPv6 error answering the very
+ * first SYN of a flow is at times lost, and REJECT must not pass for DROP because of it.
+ */
+const REJECT_TIMEOUT_MS = 2500;
+
+/** The address a source sends from. */
+export function sourceAddress(src: Source, family: 4 | 6): string {
+  const spec = src === 'node' ? NODE_IP : src in PODS ? PODS[src as keyof typeof PODS] : EXTERNAL[src as keyof typeof EXTERNAL];
+  return family === 4 ? spec.ip4 : spec.ip6;
+}
+
+function namespaceOf(topo: Topology, src: Source) {
+  if (src === 'node') return topo.node;
+  if (src in topo.pods) return topo.pods[src as keyof typeof topo.pods];
+  return topo.externals[src as keyof typeof topo.externals];
+}
+
+export interface Observation {
+  /** How often each backend answered. */
+  backends: Map<string, number>;
+  /** Source addresses the backends saw. */
+  peers: Set<string>;
+  /** Set when a probe got no answer: REJECT, DROP (timeout) or another error. */
+  failure?: string;
+}
+
+function probeOnce(topo: Topology, flow: Flow, timeoutMs: number) {
+  return topo.agent(namespaceOf(topo, flow.from)).call({ op: 'probe', proto: flow.proto, host: flow.to.ip, port: flow.to.port, timeoutMs });
+}
+
+/** Sends `tries` probes of a flow and records who answered and what source they saw. */
+export async function observe(topo: Topology, flow: Flow, tries: number): Promise<Observation> {
+  const obs: Observation = { backends: new Map(), peers: new Set() };
+  for (let i = 0; i < tries; i++) {
+    const r = await probeOnce(topo, flow, PROBE_TIMEOUT_MS);
+    if (!r.ok) {
+      obs.failure = `probe ${i + 1} failed: ${r.error}`;
+      return obs;
+    }
+    const [backend = '', peer = ''] = (r.reply ?? '').split(' ');
+    obs.backends.set(backend, (obs.backends.get(backend) ?? 0) + 1);
+    obs.peers.add(peer);
+  }
+  return obs;
+}
+
+/** What one flow did, in words; "" when it matched the table. */
+export async function checkFlow(topo: Topology, flow: Flow, mode: ProxyMode): Promise<string> {
+  const want = expectationFor(flow, mode);
+
+  if ('blocked' in want) {
+    const r = await probeOnce(topo, flow, want.blocked === 'REJECT' ? REJECT_TIMEOUT_MS : PROBE_TIMEOUT_MS);
+    const got = r.ok ? `answered "${r.reply}"` : r.error === 'ECONNREFUSED' ? 'REJECT' : r.error === 'timeout' ? 'DROP' : r.error;
+    const unrouted = got === 'DROP' || got === 'EHOSTUNREACH';
+    return got === want.blocked || (want.blocked === 'UNROUTED' && unrouted) ? '' : `expected ${want.blocked}, got ${got}`;
+  }
+  // Enough tries that missing a backend by chance is negligible: (2/3)^36 < 1e-6 for three.
+  const tries = Math.max(8, 12 * want.reach.length);
+  const obs = await observe(topo, flow, tries);
+  if (obs.failure) return obs.failure;
+  const seen = obs.backends;
+  const client = sourceAddress(flow.from, flow.family);
+  const problems: string[] = [];
+  const backends = [...seen.keys()].sort();
+  const stray = backends.filter((b) => !(want.reach as string[]).includes(b));
+  if (stray.length) problems.push(`reached unexpected ${stray.join(',')}`);
+  if (want.sticky) {
+    if (backends.length !== 1) problems.push(`affinity broken: reached ${backends.join(',')}`);
+  } else {
+    const missing = want.reach.filter((b) => !seen.has(b));
+    if (missing.length) problems.push(`never reached ${missing.join(',')} in ${tries} tries (got ${backends.join(',')})`);
+  }
+  const peers = obs.peers;
+  const masqueraded = [...peers].some((p) => p !== client);
+  const kept = [...peers].some((p) => p === client);
+  if (want.masq && kept) problems.push(`not masqueraded (backend saw ${client})`);
+  if (!want.masq && masqueraded) problems.push(`masqueraded (backend saw ${[...peers].join(',')}, client is ${client})`);
+  return problems.join('; ');
+}
+
+/** Runs every flow (a few at a time) and returns the failures as "name: problem". */
+export async function runFlows(topo: Topology, flows: readonly Flow[], mode: ProxyMode): Promise<string[]> {
+  const failures: string[] = [];
+  const queue = [...flows];
+  const worker = async () => {
+    for (let f = queue.shift(); f; f = queue.shift()) {
+      const problem = await checkFlow(topo, f, mode);
+      if (problem) failures.push(`${f.name}: ${problem}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 6 }, worker));
+  return failures.sort();
+}
