@@ -88,6 +88,15 @@ describe('kpr.yaml', () => {
     expect(daemonSet.spec?.selector.matchLabels).toEqual(daemonSet.spec?.template.metadata?.labels);
     expect(proxy.securityContext?.privileged).toBe(true);
     expect(proxy.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
+  });
+
+  it('takes only the API server\'s address from the kpr-api-server ConfigMap, not whatever else it holds', () => {
+    // envFrom would import every key (NODE_OPTIONS too) into a privileged container.
+    for (const c of [...podSpec.containers, ...(podSpec.initContainers ?? [])]) expect(c.envFrom, c.name).toBeUndefined();
+    for (const key of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) {
+      expect(proxy.env?.find((e) => e.name === key)?.valueFrom?.configMapKeyRef).toEqual({ name: 'kpr-api-server', key, optional: true });
+    }
+    expect(proxy.env?.map((e) => e.name)).toEqual(['NODE_NAME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']);
     expect(proxy.resources?.requests).toEqual({ cpu: '100m', memory: '64Mi' });
   });
 
