@@ -66,8 +66,8 @@ describe('the executable ignores the Node.js runtime variables', { timeout: 30_0
     const version = run('kpr-cni', [], hostileEnv({ CNI_COMMAND: 'VERSION' }), '{"cniVersion":"1.0.0"}');
     expect(version.status).toBe(0);
     expect(JSON.parse(version.stdout)).toMatchObject({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['1.1.0']) });
-    expect(version.stderr).toMatch(new RegExp('^kpr: ignoring NODE_OPTIONS, NODE_PATH, NODE_EXTRA_CA_CERTS, NODE_TLS_REJECT_UNAUTHORIZED, '
-      + 'NODE_V8_COVERAGE, NODE_REDIRECT_WARNINGS, NODE_COMPILE_CACHE, OPENSSL_CONF \\(Node.js runtime settings; kpr runs with its own\\)\n'));
+    // Silent, but for the runtime's own complaint that the coverage it was told to collect was stopped.
+    expect(version.stderr).toMatch(/^(Failed to get 'result' from coverage profile response:\n.*\n)?$/);
 
     const conf = { cniVersion: '1.0.0', name: 'kpt-env', type: 'kpr-ipam', ipam: { type: 'kpr-ipam', dataDir: join(dir, 'ipam'), ranges: [[{ subnet: '10.250.0.0/24' }]] } };
     const add = run('kpr-ipam', [], hostileEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/none', CNI_IFNAME: 'eth0', CNI_PATH: dir }), JSON.stringify(conf));

@@ -38,14 +38,14 @@ export function ignoreRuntimeVariables(): void {
   if (found.length === 0) return;
   const env = { ...process.env };
   for (const name of found) delete env[name];
-  // Synchronous: execve discards whatever is still buffered.
-  writeSync(2, `kpr: ignoring ${found.join(', ')} (Node.js runtime settings; kpr runs with its own)\n`);
-  // This image started collecting coverage and would write it out as it is replaced.
+  // Silently, as a Go binary ignores them: stderr is the CNI plugin's log and the proxy's
+  // JSON log stream. This image started collecting coverage, and would write it out as it
+  // is replaced.
   if (found.includes('NODE_V8_COVERAGE')) stopCoverage();
   try {
     process.execve?.(process.execPath, [process.argv0, ...process.argv.slice(2)], env);
   } catch (err) {
-    writeSync(2, `kpr: cannot restart without ${found.join(', ')}: ${(err as Error).message}\n`);
+    writeSync(2, `kpr: cannot restart without the Node.js runtime variables ${found.join(', ')}: ${(err as Error).message}\n`);
   }
   // Not replaced (execve failed or is missing): refuse rather than run under them.
   process.exit(1);
