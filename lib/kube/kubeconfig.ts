@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { KubeConfig, type Cluster, type DispatcherOptions, type User } from '@kubernetes/client-node';
-import { errorMessage, KprError } from '../errors.ts';
+import { KprError } from '../errors.ts';
 
 export interface KubeConfigSource {
   /** Path of a kubeconfig (--kubeconfig, clientConnection.kubeconfig); '' = the pod's service account. */
@@ -51,7 +51,7 @@ function readOrThrow(what: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw invalid(`${what} ${path}: cannot read it: ${errorMessage(err)}`, err);
+    throw invalid(`${what} ${path}: cannot read it`, err);
   }
 }
 
@@ -74,7 +74,7 @@ function checkTLS(cluster: Cluster, user: User | null): void {
   try {
     createSecureContext({ cert, key });
   } catch (err) {
-    throw invalid(`${who}: client-certificate and client-key are not a matching PEM certificate and key: ${errorMessage(err)}`, err);
+    throw invalid(`${who}: client-certificate and client-key are not a matching PEM certificate and key`, err);
   }
 }
 
@@ -83,7 +83,7 @@ function loadFile(kc: KubeConfig, path: string): void {
   try {
     kc.loadFromFile(path);
   } catch (err) {
-    throw invalid(`${KUBECONFIG_FLAG} ${path}: not a valid kubeconfig: ${errorMessage(err)}`, err);
+    throw invalid(`${KUBECONFIG_FLAG} ${path}: not a valid kubeconfig`, err);
   }
 }
 
