@@ -21,10 +21,10 @@ export class History {
     }
   }
 
-  /** Forgets every change; only watches from `rv` or later can start. */
+  /** Forgets the changes up to `rv`; only watches from `rv` or later can start. */
   forgetUpTo(rv: number): void {
-    this.events = [];
-    this.floor = rv;
+    this.events = this.events.filter((e) => e.rv > rv);
+    this.floor = Math.max(this.floor, rv);
   }
 
   oldestServable(): number {

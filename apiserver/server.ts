@@ -2,7 +2,7 @@
 // real list/watch protocol, so unchanged client-node informers run against it in
 // tests and the lab. Object operations and fault injection are plain methods.
 import { rename, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KprError } from '../lib/errors.ts';
@@ -29,6 +29,8 @@ export interface ApiServerOptions {
   /** How a watch from a too-old version is refused: 'event' (default, like the real server) or 'http'. */
   goneAs?: GoneMode;
   logger?: Logger;
+  /** Called with every request as it arrives (tests count lists and watches with it). */
+  onRequest?: (req: IncomingMessage) => void;
 }
 
 /** A resource type named by kind ("Service"), plural ("services") or apiVersion and kind. */
@@ -68,12 +70,14 @@ export class ApiServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly log: Logger | undefined;
+  private readonly onRequest: ((req: IncomingMessage) => void) | undefined;
 
   constructor(opts: ApiServerOptions = {}) {
     const { host, port } = parseListen(opts.listen ?? '127.0.0.1:0');
     this.host = host;
     this.boundPort = port;
     this.log = opts.logger;
+    this.onRequest = opts.onRequest;
     this.store = new Store({ historyLimit: opts.historyLimit });
     this.hub = new WatchHub(this.store, { bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 10_000, goneAs: opts.goneAs ?? 'event' });
     for (const obj of opts.objects ?? []) this.store.apply(obj);
@@ -110,6 +114,7 @@ export class ApiServer {
     if (this.server) return;
     const ctx: RouteContext = { store: this.store, hub: this.hub, serverAddress: '' };
     const server = createServer((req, res) => {
+      this.onRequest?.(req);
       ctx.serverAddress = this.address;
       void handle(ctx, req, res).then(() => {
         if (res.statusCode >= 500) this.log?.warn({ method: req.method, url: req.url, code: res.statusCode }, 'request failed');
@@ -201,9 +206,12 @@ export class ApiServer {
     this.hub.dropAll();
   }
 
-  /** Forgets history: any watch from a version handed out so far gets 410 Gone and its client must relist. */
-  compact(): void {
-    this.store.compact();
+  /**
+   * Forgets history: any watch from a version handed out so far gets 410 Gone and its client
+   * must relist; with `upTo`, only watches from versions before it (as an etcd compaction at that revision).
+   */
+  compact(upTo?: string): void {
+    this.store.compact(upTo === undefined ? undefined : Number(upTo));
   }
 
   // --- client configuration ------------------------------------------------

@@ -178,4 +178,14 @@ describe('Store history', () => {
     expect(store.eventsSince(before)).toBeUndefined();
     expect(store.eventsSince(store.resourceVersion)).toEqual([]);
   });
+
+  it('compact(upTo) forgets only the changes up to that version, as an etcd compaction at that revision', () => {
+    const store = new Store();
+    for (const n of ['a', 'b', 'c']) store.create(svc(n));
+    const last = store.resourceVersion;
+    store.compact(last - 1);
+    expect(store.resourceVersion).toBe(last);
+    expect(store.eventsSince(last - 2)).toBeUndefined();
+    expect(store.eventsSince(last - 1)?.map((e) => e.rv)).toEqual([last]);
+  });
 });

@@ -300,11 +300,12 @@ export class Store {
   /**
    * Forgets all history, as an etcd compaction followed by a watch-cache restart would: the
    * resourceVersion moves on by one so that a watch from any version handed out so far gets 410 Gone
-   * and its client must relist.
+   * and its client must relist. With `upTo`, forgets only the changes up to that version (a
+   * compaction at that revision): watches from it or later still resume.
    */
-  compact(): void {
-    this.rvCounter++;
-    this.history.forgetUpTo(this.rvCounter);
+  compact(upTo?: number): void {
+    if (upTo === undefined) this.history.forgetUpTo(++this.rvCounter);
+    else this.history.forgetUpTo(Math.min(upTo, this.rvCounter));
   }
 
   private commit(table: Table, key: string, obj: KubeObject): Entry {

@@ -3,6 +3,10 @@
 import { basename } from 'node:path';
 import { errorMessage } from '../lib/errors.ts';
 import { heavyCommand } from './heavy.ts';
+import { ignoreRuntimeVariables } from './runtime-env.ts';
+
+// Before anything else: kpr never runs under NODE_PATH, NODE_EXTRA_CA_CERTS and the like.
+ignoreRuntimeVariables();
 
 export interface Subcommand {
   /** Runs the subcommand with the arguments after its name; resolves to the exit code. */

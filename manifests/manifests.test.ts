@@ -69,8 +69,9 @@ describe('kpr.yaml', () => {
       expect(allows(group, resource, 'watch'), resource).toBe(true);
     }
     expect(allows('', 'nodes', 'get')).toBe(true);
-    expect(allows('', 'events', 'create')).toBe(true);
-    expect((role.rules ?? []).every((r) => !r.verbs.some((v) => ['*', 'update', 'delete'].includes(v)))).toBe(true);
+    // Read-only: kpr writes nothing to the API server (no Events either).
+    expect((role.rules ?? []).flatMap((r) => r.verbs).filter((v) => !['get', 'list', 'watch'].includes(v))).toEqual([]);
+    expect((role.rules ?? []).flatMap((r) => r.resources).sort()).toEqual(['endpointslices', 'nodes', 'servicecidrs', 'services']);
 
     const binding = find<V1ClusterRoleBinding>('ClusterRoleBinding', 'kpr');
     expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: 'kpr' });
@@ -87,13 +88,23 @@ describe('kpr.yaml', () => {
     expect(daemonSet.spec?.selector.matchLabels).toEqual(daemonSet.spec?.template.metadata?.labels);
     expect(proxy.securityContext?.privileged).toBe(true);
     expect(proxy.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
+  });
+
+  it('takes only the API server\'s address from the kpr-api-server ConfigMap, not whatever else it holds', () => {
+    // envFrom would import every key (NODE_OPTIONS too) into a privileged container.
+    for (const c of [...podSpec.containers, ...(podSpec.initContainers ?? [])]) expect(c.envFrom, c.name).toBeUndefined();
+    for (const key of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) {
+      expect(proxy.env?.find((e) => e.name === key)?.valueFrom?.configMapKeyRef).toEqual({ name: 'kpr-api-server', key, optional: true });
+    }
+    expect(proxy.env?.map((e) => e.name)).toEqual(['NODE_NAME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']);
     expect(proxy.resources?.requests).toEqual({ cpu: '100m', memory: '64Mi' });
   });
 
   it('probes kpr\'s health server on 10256 and names its ports', () => {
     expect(proxy.livenessProbe?.httpGet).toMatchObject({ path: '/livez', port: 10256 });
     expect(proxy.readinessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 10256 });
-    expect(proxy.ports?.map((p) => [p.name, p.containerPort])).toEqual([['metrics', 10249], ['healthz', 10256]]);
+    // Metrics listen on loopback only (kube-proxy's default): no port to declare for them.
+    expect(proxy.ports?.map((p) => [p.name, p.containerPort])).toEqual([['healthz', 10256]]);
   });
 
   it('mounts the xtables lock, kernel modules and the CNI directories from the host', () => {
@@ -102,10 +113,25 @@ describe('kpr.yaml', () => {
     expect(hostPathAt(proxy, '/run/xtables.lock')).toBe('/run/xtables.lock');
     expect(hostPathAt(proxy, '/lib/modules')).toBe('/lib/modules');
     expect(proxy.volumeMounts?.find((m) => m.mountPath === '/lib/modules')?.readOnly).toBe(true);
-    expect(hostPathAt(proxy, '/var/lib/cni')).toBe('/var/lib/cni');
+    // Only the IPAM store, not the rest of the runtime's CNI state (cache, results).
+    expect(hostPathAt(proxy, '/var/lib/cni/networks')).toBe('/var/lib/cni/networks');
+    expect(proxy.volumeMounts?.map((m) => m.mountPath).filter((p) => p.startsWith('/var/lib/cni'))).toEqual(['/var/lib/cni/networks']);
     expect(hostPathAt(proxy, '/run/kpr')).toBe('/run/kpr');
     expect(hostPathAt(installCNI, '/host/opt/cni/bin')).toBe('/opt/cni/bin');
     expect(hostPathAt(installCNI, '/host/etc/cni/net.d')).toBe('/etc/cni/net.d');
+  });
+
+  it('mounts the service account token in the kpr container only, never in install-cni', () => {
+    const TOKEN_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+    expect(podSpec.automountServiceAccountToken).toBe(false);
+    expect(installCNI.volumeMounts?.map((m) => m.mountPath)).toEqual(['/var/lib/kpr', '/host/opt/cni/bin', '/host/etc/cni/net.d']);
+    const mount = proxy.volumeMounts?.find((m) => m.mountPath === TOKEN_DIR);
+    expect(mount?.readOnly).toBe(true);
+    // What the kubelet would have mounted, and what client-node's in-cluster configuration reads.
+    const sources = podSpec.volumes?.find((v) => v.name === mount?.name)?.projected?.sources ?? [];
+    expect(sources.find((x) => x.serviceAccountToken)?.serviceAccountToken?.path).toBe('token');
+    expect(sources.find((x) => x.configMap)?.configMap).toEqual({ name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] });
+    expect(sources.find((x) => x.downwardAPI)?.downwardAPI?.items).toEqual([{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }]);
   });
 
   it('install-cni installs kpr-cni, kpr-ipam and the conflist, each renamed into place', () => {
@@ -131,8 +157,11 @@ describe('kpr.yaml', () => {
     expect(cfg.podCIDRFile).toBe('/run/kpr/podcidr.json');
     expect(cfg.warnings).toEqual([]);
     expect(cfg.healthzBindAddress).toEqual({ host: undefined, port: 10256 });
-    expect(cfg.metricsBindAddress).toEqual({ host: undefined, port: 10249 });
+    expect(cfg.metricsBindAddress).toEqual({ host: '127.0.0.1', port: 10249 });
     expect(cfg.clusterCIDRs).toEqual(['10.244.0.0/16']);
+    // kube-proxy's defaults (what the README promises), but for the cluster CIDR placeholder.
+    const defaults = parseProxyArgs(argv.filter((a) => !a.startsWith('--config=')));
+    expect({ ...cfg, clusterCIDRs: [] }).toEqual(defaults);
   });
 
   describe('the conflist', () => {
@@ -163,6 +192,8 @@ describe('kpr.yaml', () => {
       writeFileSync(podCIDRFile, JSON.stringify({ podCIDRs: ['10.244.3.0/24'] }));
       const cfg = parseIpamConfig({ ...ipam, podCIDRFile }, conflist.name);
       expect(cfg.dataDir).toBe('/var/lib/cni/networks');
+      // kpr ipam (in the kpr container) reads the same store.
+      expect(hostPathAt(proxy, cfg.dataDir)).toBe(cfg.dataDir);
       expect(cfg.rangeSets).toEqual([[{ subnet: '10.244.3.0/24', rangeStart: '10.244.3.1', rangeEnd: '10.244.3.254', gateway: '10.244.3.1' }]]);
     });
   });

@@ -3,8 +3,8 @@
 // and record; all kernel work happens in Syncer.sync, called by the runner.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
-import { errorMessage, KprError } from '../lib/errors.ts';
+import { errorMessage } from '../lib/errors.ts';
+import { loadKubeConfig } from '../lib/kube/kubeconfig.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, RulesConfig } from './backend.ts';
@@ -35,18 +35,6 @@ const FAMILIES: IPFamily[] = existsSync('/proc/sys/net/ipv6') ? [4, 6] : [4];
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 
-export function loadKubeConfig(cfg: ProxyConfig): KubeConfig {
-  const kc = new KubeConfig();
-  if (cfg.kubeconfig) kc.loadFromFile(cfg.kubeconfig);
-  else kc.loadFromCluster();
-  if (cfg.master) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new KprError('INVALID_CONFIG', '--master: the kubeconfig has no current cluster to point at it');
-    kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: cfg.master } : c));
-  }
-  return kc;
-}
-
 /** Removes every mode's rules (kpr proxy --cleanup). */
 export async function cleanupAll(cfg: ProxyConfig, log: Logger): Promise<void> {
   for (const family of FAMILIES) {
@@ -63,6 +51,8 @@ export interface RunningProxy {
 }
 
 export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningProxy> {
+  // First: a client configuration that can never reach the API server stops kpr here, with the fix named.
+  const kc = loadKubeConfig(cfg);
   await checkMode(cfg.mode);
   const metrics = createProxyMetrics({ processMetrics: true });
   const health = new ProxyHealth({ healthTimeoutMs: 2 * cfg.syncPeriodMs, counters: { healthz: metrics.proxyHealthzTotal, livez: metrics.proxyLivezTotal } });
@@ -167,7 +157,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
   const sliceOwners = new Map<string, string>();
   const metaOf = (raw: unknown) => (raw as { metadata?: { namespace?: string; name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } }).metadata ?? {};
 
-  const watch = watchCluster(loadKubeConfig(cfg), cfg.hostname, {
+  const watch = watchCluster(kc, cfg.hostname, {
     services: handle('Service', parseService, (svc, raw) => {
       const md = metaOf(raw);
       services.update(`${md.namespace}/${md.name}`, svc);

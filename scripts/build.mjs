@@ -76,6 +76,11 @@ writeFileSync(
     output: `${out}/kpr.blob`,
     disableExperimentalSEAWarning: true,
     useCodeCache: true,
+    // NODE_OPTIONS is never read, and OPENSSL_CONF is overridden: either could make the
+    // (root) executable load code before its own (a --require, an OpenSSL provider
+    // module). The runtime's other variables: bin/runtime-env.ts.
+    execArgvExtension: 'none',
+    execArgv: ['--openssl-config=/dev/null'],
     assets: { 'kpr-heavy.cjs': `${out}/kpr-heavy.cjs` },
   }),
 );

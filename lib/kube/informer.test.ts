@@ -120,6 +120,37 @@ describe('Informer', () => {
     expect(r.events.filter((e) => e === 'delete a')).toHaveLength(1);
   });
 
+  it('follows BOOKMARKs through a quiet period, so a rewatch after compaction resumes without a relist', async () => {
+    const requests: { list: number; watchFrom: string[] } = { list: 0, watchFrom: [] };
+    const api = await testServer({
+      objects: [svc('a')],
+      bookmarkIntervalMs: 20,
+      onRequest: (req) => {
+        const q = new URL(req.url ?? '/', 'http://x').searchParams;
+        if (!req.url?.startsWith('/api/v1/services')) return;
+        if (q.get('watch') === 'true') requests.watchFrom.push(q.get('resourceVersion') ?? '');
+        else requests.list++;
+      },
+    });
+    const r = informer(api);
+    await r.inf.synced;
+    const listed = api.resourceVersion;
+    expect(r.inf.lastSyncResourceVersion).toBe(listed);
+    // Quiet for Services while other resources move the cluster's version on.
+    for (const n of ['n1', 'n2', 'n3']) api.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: n } });
+    const latest = api.resourceVersion;
+    expect(Number(latest)).toBeGreaterThan(Number(listed));
+    await waitFor('a bookmark at the latest version', () => r.inf.lastSyncResourceVersion === latest, 3000);
+    // History before the bookmark is compacted away: a watch from the listed version would get 410.
+    api.compact(latest);
+    api.endWatches();
+    await waitFor('the rewatch', () => requests.watchFrom.length === 2);
+    api.apply(svc('b'));
+    await waitFor('b', () => r.events.includes('upsert b'));
+    expect(requests).toEqual({ list: 1, watchFrom: [listed, latest] });
+    expect(r.events).toEqual(['upsert a', 'upsert b']);
+  });
+
   it('keeps retrying a list that fails and resolves synced when it works', async () => {
     const api = await testServer({ objects: [svc('a')] });
     await api.stop();

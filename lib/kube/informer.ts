@@ -48,7 +48,7 @@ const listSchema = z.object({
 const metaSchema = z.object({
   metadata: z.object({ name: z.string(), namespace: z.string().optional(), resourceVersion: z.string().optional() }),
 });
-const eventSchema = z.object({ type: z.string(), object: z.unknown() });
+const bookmarkSchema = z.object({ metadata: z.object({ resourceVersion: z.string().min(1) }) });
 const statusCodeSchema = z.object({ code: z.number().optional() });
 
 type Meta = z.infer<typeof metaSchema>['metadata'];
@@ -101,6 +101,11 @@ export class Informer {
   ) {
     this.watch = new Watch(kc);
     this.backoff = this.backoffMs.first;
+  }
+
+  /** The version the next watch continues from ('' until listed, or when a relist is due); client-go's LastSyncResourceVersion. */
+  get lastSyncResourceVersion(): string {
+    return this.resourceVersion;
   }
 
   private get backoffMs(): { first: number; max: number } {
@@ -239,17 +244,29 @@ export class Informer {
       else this.log.warn({ resource: this.opts.what, status: obj }, 'watch error event');
       return;
     }
+    if (type === 'BOOKMARK') {
+      // No object, only the version the server has reached: a rewatch after a quiet period
+      // resumes from it instead of from a version compaction may have removed.
+      const bookmark = bookmarkSchema.safeParse(obj);
+      if (bookmark.success) this.advance(bookmark.data.metadata.resourceVersion);
+      return;
+    }
     const md = metaOf(obj);
     if (!md) return;
-    this.eventSinceWatch = true;
-    this.backoff = this.backoffMs.first;
-    if (md.resourceVersion) this.resourceVersion = md.resourceVersion;
+    this.advance(md.resourceVersion);
     const key = keyOf(md);
     if (type === 'ADDED' || type === 'MODIFIED') this.deliverUpsert(key, md, obj);
     else if (type === 'DELETED') {
       this.known.delete(key);
       this.handlers.delete(obj);
     }
+  }
+
+  /** An event or bookmark arrived: the watch is alive, and continues from `version` when it has one. */
+  private advance(version: string | undefined): void {
+    this.eventSinceWatch = true;
+    this.backoff = this.backoffMs.first;
+    if (version) this.resourceVersion = version;
   }
 
   private onDone(err: unknown): void {
