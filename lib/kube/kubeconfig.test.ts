@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { afterThisTest, testServer } from '../../apiserver/test-server.ts';
+import { afterThisTest, testServer } from '../../test/support/apiserver.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { Informer } from './informer.ts';
