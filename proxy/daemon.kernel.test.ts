@@ -152,13 +152,22 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
       metadata: { namespace: NS, name: 'broken-slice', labels: { 'kubernetes.io/service-name': 'web' } },
       addressType: 'IPv4', endpoints: 'not-a-list',
     });
+    // Issue 12: a port name that iptables-restore would take as rules (ACCEPT at the top of INPUT).
+    const attack = 'p\nCOMMIT\n*filter\n-I INPUT 1 -j ACCEPT\nCOMMIT\n*nat\n-A KUBE-MARK-MASQ -m comment --comment "x';
+    c.api.apply(service({ name: 'hostile', clusterIP: '10.96.1.9', ports: [{ name: attack, port: 80, targetPort: 8080 }] }));
+    for (const s of slices('hostile', [{ name: attack, port: 80, targetPort: 8080 }], ['s1'], [4])) c.api.apply(s);
     await c.proxy.waitForLog((l) => String(l.err ?? '').includes('Service flows/broken'), 10_000, true);
     await c.proxy.waitForLog((l) => String(l.err ?? '').includes('EndpointSlice flows/broken-slice'), 10_000, true);
+    await c.proxy.waitForLog((l) => /^Service flows\/hostile: .*spec\.ports\.0\.name/.test(String(l.err ?? '')), 10_000, true);
+    await c.proxy.waitForLog((l) => /^EndpointSlice flows\/hostile-.*ports\.0\.name/.test(String(l.err ?? '')), 10_000, true);
     // A later change still goes through, and the table still holds.
     c.api.apply(service({ name: 'after-broken', clusterIP: '10.96.1.3', ports: [{ port: 80, targetPort: 8080 }] }));
     for (const s of slices('after-broken', [{ port: 80, targetPort: 8080 }], ['s2'], [4])) c.api.apply(s);
     await within(3000, async () => ((await probe('10.96.1.3', 80)).reply?.startsWith('s2 ') ? '' : 'after-broken not reachable'));
     expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
+    const ruleset = (await c.topo.node.exec(MODE === 'nftables' ? 'nft' : 'iptables-save', MODE === 'nftables' ? ['list', 'ruleset'] : [])).stdout;
+    expect(ruleset).not.toContain('10.96.1.9');
+    expect(ruleset).not.toMatch(/^-A INPUT -j ACCEPT$/m);
   });
 
   it('clears stale UDP conntrack entries when endpoints go away, also down to zero', async () => {

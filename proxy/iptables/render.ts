@@ -6,6 +6,7 @@ import { categorizeEndpoints } from '../model/categorize.ts';
 import { externallyAccessible, endpointString, usesClusterEndpoints, usesLocalEndpoints, type Endpoint, type NodeInfo, type ServicePort } from '../model/types.ts';
 import { cidrContains, parseCIDR, parseIP } from '../../lib/ip.ts';
 import type { LocalDetector, RulesConfig } from '../backend.ts';
+import { iptablesComment } from '../naming.ts';
 import {
   KUBE_EXTERNAL_SERVICES, KUBE_FIREWALL, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING,
   KUBE_PROXY_FIREWALL, KUBE_SERVICES, endpointChain, serviceChains,
@@ -40,8 +41,7 @@ export interface RenderContext {
   largeCluster: boolean;
 }
 
-const q = (s: string) => (/[\s"]/.test(s) ? `"${s.replace(/"/g, '\\"')}"` : s);
-const comment = (s: string) => `-m comment --comment ${q(s)}`;
+const comment = (s: string) => `-m comment --comment ${iptablesComment(s)}`;
 
 function detectorArgs(d: LocalDetector, family: 4 | 6, negate: boolean): string | undefined {
   const not = negate ? '! ' : '';

@@ -6,6 +6,7 @@
 import { KprError } from '../../lib/errors.ts';
 import { parseCIDR, type IPFamily } from '../../lib/ip.ts';
 import type { LocalDetector, RulesConfig } from '../backend.ts';
+import { iptablesComment } from '../naming.ts';
 import { ipsetName, type IpsetId } from './ipset.ts';
 
 export const CHAINS = {
@@ -69,7 +70,6 @@ function notLocalMatch(d: LocalDetector, family: IPFamily): string | undefined {
   }
 }
 
-const q = (s: string) => `"${s}"`;
 
 export function renderIptables(config: RulesConfig): IptablesRules {
   const family: IPFamily = config.family;
@@ -88,9 +88,9 @@ export function renderIptables(config: RulesConfig): IptablesRules {
 
   const nat = [
     `-A ${N.services} -s ${loopback} -j RETURN`,
-    `-A ${N.services} -m comment --comment ${q('Kubernetes service lb portal')} ${set('loadBalancer', 'dst,dst')} -j ${N.loadBalancer}`,
-    `-A ${N.services} -m comment --comment ${q('Kubernetes service cluster ip + port for masquerade purpose')} ${clusterMasq}`,
-    `-A ${N.services} -m comment --comment ${q('Kubernetes service external ip + port for masquerade and filter purpose')} ${set('externalIP', 'dst,dst')} -j ${N.markMasq}`,
+    `-A ${N.services} -m comment --comment ${iptablesComment('Kubernetes service lb portal')} ${set('loadBalancer', 'dst,dst')} -j ${N.loadBalancer}`,
+    `-A ${N.services} -m comment --comment ${iptablesComment('Kubernetes service cluster ip + port for masquerade purpose')} ${clusterMasq}`,
+    `-A ${N.services} -m comment --comment ${iptablesComment('Kubernetes service external ip + port for masquerade and filter purpose')} ${set('externalIP', 'dst,dst')} -j ${N.markMasq}`,
     `-A ${N.services} -m addrtype --dst-type LOCAL -j ${N.nodePort}`,
     // Accept service traffic here, in case later nat rules of others would rewrite it.
     `-A ${N.services} ${set('clusterIP', 'dst,dst')} -j ACCEPT`,
@@ -103,18 +103,18 @@ export function renderIptables(config: RulesConfig): IptablesRules {
     `-A ${N.nodePort} -p udp ${set('nodePortUDP', 'dst')} -j ${N.markMasq}`,
     `-A ${N.nodePort} -p sctp ${set('nodePortLocalSCTP', 'dst,dst')} -j RETURN`,
     `-A ${N.nodePort} -p sctp ${set('nodePortSCTP', 'dst,dst')} -j ${N.markMasq}`,
-    `-A ${N.postrouting} -m comment --comment ${q('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose')} ${set('loopBack', 'dst,dst,src')} -j MASQUERADE`,
+    `-A ${N.postrouting} -m comment --comment ${iptablesComment('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose')} ${set('loopBack', 'dst,dst,src')} -j MASQUERADE`,
     `-A ${N.postrouting} -m mark ! --mark ${mark}/${mark} -j RETURN`,
     `-A ${N.postrouting} -j MARK --xor-mark ${mark}`,
-    `-A ${N.postrouting} -m comment --comment ${q('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+    `-A ${N.postrouting} -m comment --comment ${iptablesComment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
     `-A ${N.markMasq} -j MARK --or-mark ${mark}`,
   ];
 
   const filter = [
     ...(config.conntrackTCPLiberal ? [] : [`-A ${F.forward} -m conntrack --ctstate INVALID -j DROP`]),
-    `-A ${F.forward} -m comment --comment ${q('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
-    `-A ${F.forward} -m comment --comment ${q('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-    `-A ${F.nodePort} -m comment --comment ${q('Kubernetes health check node port')} ${set('healthCheckNodePort', 'dst')} -j ACCEPT`,
+    `-A ${F.forward} -m comment --comment ${iptablesComment('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
+    `-A ${F.forward} -m comment --comment ${iptablesComment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+    `-A ${F.nodePort} -m comment --comment ${iptablesComment('Kubernetes health check node port')} ${set('healthCheckNodePort', 'dst')} -j ACCEPT`,
     `-A ${F.proxyFirewall} ${set('loadBalancerFW', 'dst,dst')} -j ${F.sourceRanges}`,
     `-A ${F.sourceRanges} ${set('loadBalancerSourceCIDR', 'dst,dst,src')} -j RETURN`,
     `-A ${F.sourceRanges} ${set('loadBalancerSourceIP', 'dst,dst,src')} -j RETURN`,
@@ -135,7 +135,7 @@ export function renderIptables(config: RulesConfig): IptablesRules {
 }
 
 export function jumpRule(j: Jump): string {
-  return `${j.from} -m comment --comment ${q(j.comment)} -j ${j.to}`;
+  return `${j.from} -m comment --comment ${iptablesComment(j.comment)} -j ${j.to}`;
 }
 
 /** The jumps found in iptables-save output of one table, as "FROM -> TO" keys. */

@@ -1,5 +1,5 @@
 // Service -> ServicePorts of one IP family (upstream's newBaseServiceInfo).
-import { ipFamily, normalizeIP, type IPFamily } from '../../lib/ip.ts';
+import { ipFamily, normalizeCIDR, normalizeIP, type IPFamily } from '../../lib/ip.ts';
 import type { Service } from '../watch/objects.ts';
 import type { ServicePort } from './types.ts';
 
@@ -34,14 +34,20 @@ export function servicePortsOf(svc: Service, family: IPFamily): ServicePort[] {
   if (!clusterIP) return [];
   const { namespace, name } = svc.metadata;
   const spec = svc.spec;
-  const sameFamily = (ip: string) => ipFamily(ip) === family;
-  const externalIPs = [...new Set(spec.externalIPs.filter(sameFamily))].sort();
-  const vips = (svc.status?.loadBalancer?.ingress ?? [])
-    .filter((i) => i.ip && i.ipMode !== 'Proxy')
-    .map((i) => i.ip ?? '')
-    .filter(sameFamily);
-  const loadBalancerVIPs = [...new Set(vips)].sort();
-  const ranges = [...new Set(spec.loadBalancerSourceRanges.filter((c) => sameFamily(c.split('/')[0] ?? '')))].sort();
+  // Normalized again although the edge did it: these strings become rule text, so a
+  // Service that never went through the edge must still yield nothing but addresses.
+  const ofFamily = (values: readonly string[], normalize: (s: string) => string | undefined) => {
+    const out = new Set<string>();
+    for (const v of values) {
+      const n = normalize(v);
+      if (n && ipFamily(n.split('/')[0] ?? '') === family) out.add(n);
+    }
+    return [...out].sort();
+  };
+  const externalIPs = ofFamily(spec.externalIPs, normalizeIP);
+  const vips = (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ip && i.ipMode !== 'Proxy').map((i) => i.ip ?? '');
+  const loadBalancerVIPs = ofFamily(vips, normalizeIP);
+  const ranges = ofFamily(spec.loadBalancerSourceRanges, normalizeCIDR);
   const externallyReachable = spec.type === 'NodePort' || spec.type === 'LoadBalancer' || externalIPs.length > 0;
   const externalPolicyLocal = externallyReachable && spec.externalTrafficPolicy === 'Local';
   const affinity =

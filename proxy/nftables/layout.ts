@@ -4,7 +4,7 @@
 // of the table on each call that adds a rule, and because every rule that binds a
 // named map costs the kernel time proportional to the rules already bound.
 import type { IPFamily } from '../../lib/ip.ts';
-import { hashPrefix } from '../naming.ts';
+import { nftName } from '../naming.ts';
 import type { Endpoint, ServicePort } from '../model/types.ts';
 import type { NftFamily, SetSpec } from './transaction.ts';
 
@@ -102,7 +102,8 @@ export function endpointsMapSpec(w: FamilyWords, name: string, key: KeyKind, pro
 }
 
 // Per-ServicePort objects, only for ClientIP affinity; named as upstream:
-// <prefix>-<first 8 base32 chars of sha256(name)>-<name>, name = ns/svc/proto/port.
+// <prefix>-<first 8 base32 chars of sha256(name)>-<name>, name = ns/svc/proto/port
+// (nftName keeps any name a bare nft identifier).
 
 function servicePortID(sp: ServicePort): string {
   return `${sp.namespace}/${sp.name}/${sp.protocol.toLowerCase()}/${sp.portName}`;
@@ -112,12 +113,11 @@ function endpointID(sp: ServicePort, ep: Endpoint): string {
   return `${servicePortID(sp)}__${ep.ip.replaceAll(':', '.')}/${ep.port}`;
 }
 
-const hashed = (prefix: string, id: string) => `${prefix}-${hashPrefix(id, 8)}-${id}`;
-
-export const affinityServiceChain = (sp: ServicePort, list: ListKind) =>
-  hashed(list === 'cluster' ? 'service' : 'local', servicePortID(sp));
-export const affinityEndpointChain = (sp: ServicePort, ep: Endpoint) => hashed('endpoint', endpointID(sp, ep));
+export const affinityServiceChain = (sp: ServicePort, list: ListKind) => {
+  const id = servicePortID(sp);
+  return nftName(list === 'cluster' ? 'service' : 'local', id, id);
+};
+export const affinityEndpointChain = (sp: ServicePort, ep: Endpoint) => nftName('endpoint', endpointID(sp, ep), endpointID(sp, ep));
 /** The timeout is part of the set's identity: a new timeout is a new set, so no set is ever redefined in place. */
 export const affinitySet = (sp: ServicePort, ep: Endpoint) =>
-  `affinity-${hashPrefix(`${endpointID(sp, ep)}/${sp.affinityTimeoutSeconds}`, 8)}-${endpointID(sp, ep)}`;
-
+  nftName('affinity', `${endpointID(sp, ep)}/${sp.affinityTimeoutSeconds}`, endpointID(sp, ep));

@@ -14,19 +14,51 @@ const ipString = z.string().transform((s, ctx) => {
 const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const port = z.number().int().min(1).max(65535);
 
+// Kubernetes' own rules for the names kpr uses (apimachinery's IsDNS1123Label and
+// IsDNS1123Subdomain). Names reach rule comments and nft identifiers, so they are
+// checked here as the API server checks them, never taken on trust.
+const LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const LABEL_RULE = "lower case alphanumerics or '-', starting and ending with an alphanumeric";
+const dnsLabel = z
+  .string()
+  .max(63, 'must be no more than 63 characters')
+  .regex(new RegExp(`^${LABEL}$`), `must be a DNS-1123 label: ${LABEL_RULE}`);
+/** A port name: empty, or a DNS-1123 label (Service and EndpointSlice ports alike). */
+const portName = z
+  .string()
+  .max(63, 'must be no more than 63 characters')
+  .regex(new RegExp(`^(${LABEL})?$`), `must be empty or a DNS-1123 label: ${LABEL_RULE}`);
+const dnsSubdomain = z
+  .string()
+  .max(253, 'must be no more than 253 characters')
+  .regex(new RegExp(`^${LABEL}(\\.${LABEL})*$`), `must be a DNS-1123 subdomain: dot-separated labels of ${LABEL_RULE}`);
+
 const metadata = z.object({
-  name: z.string().min(1),
-  namespace: z.string().min(1),
+  // Service names are DNS-1035 labels, or DNS-1123 labels (may start with a digit) under
+  // the RelaxedServiceNameValidation gate: the wider form, so kpr never drops a Service
+  // the API server admitted.
+  name: dnsLabel,
+  namespace: dnsLabel,
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
   resourceVersion: z.string().optional(),
 });
 
 const servicePort = z.object({
-  name: z.string().optional().default(''),
+  name: portName.optional().default(''),
   protocol: protocol.optional().default('TCP'),
   port,
   nodePort: z.number().int().min(0).max(65535).optional().default(0),
+});
+
+/** As ValidateService: port names are unique, and required when there is more than one port. */
+const servicePorts = z.array(servicePort).superRefine((ports, ctx) => {
+  const seen = new Set<string>();
+  ports.forEach((p, i) => {
+    if (ports.length > 1 && p.name === '') ctx.addIssue({ code: 'custom', path: [i, 'name'], message: 'required when the Service has more than one port' });
+    else if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate port name "${p.name}"` });
+    seen.add(p.name);
+  });
 });
 
 export const serviceSchema = z.object({
@@ -35,7 +67,7 @@ export const serviceSchema = z.object({
     type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).optional().default('ClusterIP'),
     clusterIP: z.string().optional(),
     clusterIPs: z.array(z.string()).optional(),
-    ports: z.array(servicePort).optional().default([]),
+    ports: servicePorts.optional().default([]),
     externalIPs: z.array(ipString).optional().default([]),
     loadBalancerSourceRanges: z
       .array(
@@ -78,7 +110,7 @@ const endpointConditions = z.object({
 });
 
 export const endpointSliceSchema = z.object({
-  metadata: metadata.extend({ labels: z.record(z.string(), z.string()) }),
+  metadata: metadata.extend({ name: dnsSubdomain, labels: z.record(z.string(), z.string()) }),
   addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
   endpoints: z
     .array(
@@ -100,7 +132,7 @@ export const endpointSliceSchema = z.object({
     .nullish()
     .transform((v) => v ?? []),
   ports: z
-    .array(z.object({ name: z.string().nullish(), port: z.number().int().nullish(), protocol: protocol.nullish() }))
+    .array(z.object({ name: portName.nullish(), port: z.number().int().nullish(), protocol: protocol.nullish() }))
     .nullish()
     .transform((v) => v ?? []),
 });
