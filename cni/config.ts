@@ -2,11 +2,11 @@
 // zod/mini at the edge; unknown keys are ignored, wrong types refused with code 7
 // naming the key.
 import * as z from 'zod/mini';
+import { interfaceNameProblem, MAX_CNI_NETWORK_NAME } from '../lib/cni-names.ts';
 import { normalizeCIDR } from '../lib/ip.ts';
 import { CniCode, CniError } from './errors.ts';
 import { describeIssue } from './issues.ts';
 import type { DNS } from './result.ts';
-import { interfaceNameProblem } from './skel.ts';
 
 export type Mode = 'bridge' | 'routed';
 
@@ -33,7 +33,7 @@ export interface NetConf {
   dns?: DNS;
 }
 
-const ifName = z.string().check(z.refine((s) => interfaceNameProblem(s) === undefined, { error: 'expected an interface name (1-15 bytes, no "/", ":" or spaces)' }));
+const ifName = z.string().check(z.refine((s) => interfaceNameProblem(s) === undefined, { error: 'expected an interface name (1-15 printable ASCII bytes, no "/", ":", "#", "%", quotes or "\\")' }));
 const cidr = z.string().check(z.refine((s) => normalizeCIDR(s) !== undefined, { error: 'expected a CIDR' }));
 
 const Schema = z.looseObject({
@@ -58,6 +58,10 @@ const Schema = z.looseObject({
 });
 
 export function parseNetConf(raw: Readonly<Record<string, unknown>>, name: string, cniVersion: string): NetConf {
+  // The name is in every attachment's alias and masquerade comment (lib/cni-names.ts).
+  if (name.length > MAX_CNI_NETWORK_NAME) {
+    throw new CniError(CniCode.invalidNetworkConfig, `invalid network config: key "name": at most ${MAX_CNI_NETWORK_NAME} characters for kpr-cni`, name);
+  }
   const parsed = Schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
