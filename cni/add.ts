@@ -4,7 +4,7 @@ import { KprError } from '../lib/errors.ts';
 import { faultPoint } from '../lib/fault.ts';
 import { normalizeCIDR } from '../lib/ip.ts';
 import { planBridge } from './bridge.ts';
-import { parseNetConf, type NetConf } from './config.ts';
+import { checkNameForAdd, parseNetConf, type NetConf } from './config.ts';
 import { CniCode, CniError } from './errors.ts';
 import { ipamFor } from './ipam.ts';
 import { ipBatch, ipJson, nodeLinkNames } from './link.ts';
@@ -60,6 +60,7 @@ function podRoutesAdded(req: Request, plan: AttachPlan): Route[] {
 
 export async function cmdAdd(req: Request): Promise<Result> {
   const conf = parseNetConf(req.config, req.networkName, req.cniVersion);
+  checkNameForAdd(conf);
   const prev = conf.prevResult === undefined ? undefined : parseResult(conf.prevResult, 'prevResult');
   checkNetns(req.netns);
   const att: Attachment = { network: conf.name, containerId: req.containerId, ifName: req.ifName };

@@ -57,11 +57,18 @@ const Schema = z.looseObject({
   args: z.optional(z.looseObject({ cni: z.optional(z.looseObject({ ips: z.optional(z.array(z.string())) })) })),
 });
 
-export function parseNetConf(raw: Readonly<Record<string, unknown>>, name: string, cniVersion: string): NetConf {
-  // The name is in every attachment's alias and masquerade comment (lib/cni-names.ts).
-  if (name.length > MAX_CNI_NETWORK_NAME) {
-    throw new CniError(CniCode.invalidNetworkConfig, `invalid network config: key "name": at most ${MAX_CNI_NETWORK_NAME} characters for kpr-cni`, name);
+/**
+ * The network name is in every attachment's alias and masquerade comment
+ * (lib/cni-names.ts): bounded for new attachments, while DEL, CHECK and GC still take
+ * a longer name an older kpr attached with.
+ */
+export function checkNameForAdd(conf: NetConf): void {
+  if (conf.name.length > MAX_CNI_NETWORK_NAME) {
+    throw new CniError(CniCode.invalidNetworkConfig, `invalid network config: key "name": at most ${MAX_CNI_NETWORK_NAME} characters for kpr-cni`, conf.name);
   }
+}
+
+export function parseNetConf(raw: Readonly<Record<string, unknown>>, name: string, cniVersion: string): NetConf {
   const parsed = Schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

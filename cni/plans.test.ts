@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNetConf } from './config.ts';
+import { checkNameForAdd, parseNetConf } from './config.ts';
 import { planBridge } from './bridge.ts';
 import { planRouted } from './routed.ts';
 import type { AttachInput } from './attach.ts';
@@ -101,8 +101,8 @@ describe('network config', () => {
   it('refuses a bridge name ip -batch would cut and a network name too long for the attachment label', () => {
     expect(() => conf({ bridge: 'br#0' })).toThrow(expect.objectContaining({ code: 7, message: expect.stringContaining('key "bridge"') }));
     const named = (name: string) => parseNetConf({ type: 'kpr-cni', ipam: { type: 'kpr-ipam' } }, name, '1.0.0');
-    expect(named('n'.repeat(32)).name).toHaveLength(32);
-    expect(() => named('n'.repeat(33))).toThrow(expect.objectContaining({ code: 7, message: expect.stringContaining('at most 32') }));
+    expect(() => checkNameForAdd(named('n'.repeat(32)))).not.toThrow();
+    expect(() => checkNameForAdd(named('n'.repeat(33)))).toThrow(expect.objectContaining({ code: 7, message: expect.stringContaining('at most 32') }));
     // The longest label kpr-cni makes fits an nftables comment (128 bytes) and a link alias (255).
     expect(attachmentAlias({ network: 'n'.repeat(32), containerId: 'f'.repeat(64), ifName: 'i'.repeat(15) }).length).toBeLessThanOrEqual(128);
   });

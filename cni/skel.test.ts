@@ -70,7 +70,7 @@ describe('skel dispatcher', () => {
     ['relative CNI_NETNS (ip would take "1" for pid 1)', { ...addEnv, CNI_NETNS: '1' }, conf(), 4, /invalid CNI_NETNS: "1" is not an absolute path/],
     ['CHECK with a bad CNI_NETNS', { ...addEnv, CNI_COMMAND: 'CHECK', CNI_NETNS: '/run/netns/a"b' }, conf(), 4, /invalid CNI_NETNS/],
     ['a 300-character container ID', { ...addEnv, CNI_CONTAINERID: 'a'.repeat(300) }, conf(), 4, /invalid CNI_CONTAINERID: container ID is too long \(300 characters, at most 64\)/],
-    ['a 65-character container ID on DEL', { ...addEnv, CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'a'.repeat(65) }, conf(), 4, /at most 64/],
+    ['a 65-character container ID', { ...addEnv, CNI_CONTAINERID: 'a'.repeat(65) }, conf(), 4, /at most 64/],
     ['truncated JSON', addEnv, conf().slice(0, 20), 6, /decode/],
     ['unsupported version', addEnv, conf({ cniVersion: '9.9.9' }), 1, /incompatible/],
     ['no version (0.1.0)', addEnv, JSON.stringify({ name: 'n', type: 'kpr-cni' }), 1, /incompatible/],
@@ -98,6 +98,8 @@ describe('skel dispatcher', () => {
     }
     // DEL does not use CNI_NETNS: a runtime's odd value there must not keep the address.
     expect((await run({ ...addEnv, CNI_COMMAND: 'DEL', CNI_NETNS: 'not a path' }, conf())).exitCode).toBe(0);
+    // Nor does the bound on new IDs stop the DEL of what an older kpr attached with a longer one.
+    expect((await run({ ...addEnv, CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'a'.repeat(100) }, conf())).exitCode).toBe(0);
   });
 
   it('maps a lock timeout to "try again later" (11) and a lock that cannot be taken to an I/O failure (5)', () => {

@@ -87,7 +87,7 @@ function checkEnv(verb: Verb, env: Env): void {
     const problem = REQUIRED_ENV[verb].includes(key) && value !== undefined ? problemOf(value) : undefined;
     if (problem) throw new CniError(CniCode.invalidEnvironment, `invalid ${key}: ${problem}`, value);
   };
-  check('CNI_CONTAINERID', containerIdProblem);
+  check('CNI_CONTAINERID', (id) => containerIdProblem(id, verb === 'ADD'));
   check('CNI_IFNAME', interfaceNameProblem);
   // Only where it is used (ADD, CHECK): DEL never fails over a netns.
   check('CNI_NETNS', netnsPathProblem);

@@ -46,8 +46,8 @@ export interface IpamOptions {
 // whitespace, which would break the "namespace/name" line of a recycled address's file.
 const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-function checkAttachment(att: Attachment): void {
-  const id = containerIdProblem(att.containerId);
+function checkAttachment(att: Attachment, attaching = false): void {
+  const id = containerIdProblem(att.containerId, attaching);
   if (id) throw new KprError('INVALID_ARGS', id, { object: 'containerId' });
   const ifName = interfaceNameProblem(att.ifName);
   if (ifName) throw new KprError('INVALID_ARGS', ifName, { object: 'ifName' });
@@ -87,7 +87,7 @@ function warnProblems(opts: IpamOptions, problems: readonly KprError[]): void {
  * IPAM_REQUESTED_IP, IPAM_STATE or INVALID_ARGS, LockTimeoutError or KprError LOCK.
  */
 export async function allocate(cfg: IpamConfig, req: AllocateRequest, opts: IpamOptions = {}): Promise<IpamResult> {
-  checkAttachment(req);
+  checkAttachment(req, true);
   checkPod(cfg, req);
   const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
   const { ips, problems } = await locked(cfg, opts, (store, now) => allocateLocked(store, cfg, req, now));

@@ -20,9 +20,13 @@ export const MAX_IFNAME = 15;
 /** A directory name (NAME_MAX): the IPAM store is <dataDir>/<network>/. */
 export const MAX_NETWORK_DIR_NAME = 255;
 
-export function containerIdProblem(id: string): string | undefined {
+/**
+ * The length bound holds for new attachments only: DEL, CHECK and IPAM release take a
+ * longer ID that an older kpr accepted, so that what it attached can still be removed.
+ */
+export function containerIdProblem(id: string, attaching: boolean): string | undefined {
   if (!CNI_NAME_RE.test(id)) return `invalid characters in container ID "${id}" (expected ${CNI_NAME_RE.source})`;
-  if (id.length > MAX_CONTAINER_ID) return `container ID is too long (${id.length} characters, at most ${MAX_CONTAINER_ID})`;
+  if (attaching && id.length > MAX_CONTAINER_ID) return `container ID is too long (${id.length} characters, at most ${MAX_CONTAINER_ID})`;
   return undefined;
 }
 
