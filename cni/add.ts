@@ -93,7 +93,7 @@ export async function cmdAdd(req: Request): Promise<Result> {
       undo.push(() => masqRemoveWhere((a) => a.network === att.network && a.containerId === att.containerId && a.ifName === att.ifName));
       await masqAdd(att, alloc.addresses.map((a) => addressOf(a.address)), clusterCIDRs(conf, alloc.addresses.map((a) => a.address)));
     }
-    faultPoint('masq-added');
+    faultPoint('added');
     return mergeResult(prev, { ...plan, routes }, alloc.dns ?? conf.dns, req.cniVersion);
   } catch (err) {
     for (const step of undo.reverse()) {

@@ -25,7 +25,7 @@ const STEPS = [
   ['pod-configured', 'veth'],
   ['masq-locked', 'veth'],
   ['masq-applied', 'masquerade'],
-  ['masq-added', 'masquerade'],
+  ['added', 'masquerade'],
 ] as const;
 
 let lab: Lab;
