@@ -1,35 +1,24 @@
 // ADD: veth pair into the pod, addresses and routes per mode, masquerade. Undoes
 // itself on any failure, so a failed ADD leaves neither a link nor a reservation.
-import { statSync } from 'node:fs';
+import { KprError } from '../lib/errors.ts';
+import { faultPoint } from '../lib/fault.ts';
 import { normalizeCIDR } from '../lib/ip.ts';
 import { planBridge } from './bridge.ts';
-import { parseNetConf, type NetConf } from './config.ts';
+import { checkNameForAdd, parseNetConf, type NetConf } from './config.ts';
 import { CniCode, CniError } from './errors.ts';
 import { ipamFor } from './ipam.ts';
-import { ipBatch, nodeLinkNames } from './link.ts';
+import { ipBatch, ipJson, nodeLinkNames } from './link.ts';
 import { masqAdd, masqRemoveWhere } from './masq.ts';
+import { checkNetns } from './netns.ts';
 import { detectMtu } from './mtu.ts';
 import { attachmentAlias, hostVethName, randomMac, ROUTED_HOST_MAC, type Attachment } from './names.ts';
 import { addressOf, type AttachPlan } from './attach.ts';
 import { parseResult } from './parse-result.ts';
-import type { Result } from './result.ts';
+import type { Result, Route } from './result.ts';
+import { settleTakenRoutes, type IpRoute } from './routes.ts';
 import { planRouted } from './routed.ts';
 import type { Request } from './skel.ts';
 import { writeSysctls } from './sysctl.ts';
-
-/** The pod's netns must exist and must not be the plugin's own. */
-export function checkNetns(path: string): void {
-  let target;
-  try {
-    target = statSync(path);
-  } catch (err) {
-    throw new CniError(CniCode.unknownContainer, `failed to open netns "${path}"`, (err as Error).message);
-  }
-  const own = statSync('/proc/self/ns/net');
-  if (target.ino === own.ino && target.dev === own.dev) {
-    throw new CniError(CniCode.invalidNetns, `CNI_NETNS "${path}" is the plugin's own network namespace`);
-  }
-}
 
 /** prevResult (if any) followed by this plugin's interfaces, IPs and routes. */
 export function mergeResult(prev: Result | undefined, plan: AttachPlan, dns: Result['dns'], cniVersion: string): Result {
@@ -49,8 +38,29 @@ function clusterCIDRs(conf: NetConf, podCIDRs: readonly string[]): string[] {
   return conf.clusterCIDRs ?? podCIDRs.map((c) => normalizeCIDR(c) ?? c);
 }
 
+/**
+ * Configures the pod end and its routes; returns the routes it holds. A route whose
+ * destination is taken (another attachment of the pod got there first) is settled
+ * against the pod's routes: identical is done, a default route is left to the other
+ * attachment (and out of the result), anything else fails the ADD.
+ */
+function podRoutesAdded(req: Request, plan: AttachPlan): Route[] {
+  const pod = { netns: req.netns, preSysctls: plan.containerSysctls };
+  const base = plan.containerLines.length;
+  const tolerated = ipBatch(pod, [...plan.containerLines, ...plan.routeLines]);
+  const taken = tolerated.filter((n) => n >= base).map((n) => plan.routes[n - base]).filter((r) => r !== undefined);
+  if (taken.length === 0) return plan.routes;
+  const live = ipJson({ netns: req.netns }, ['route', 'show', 'table', 'all']) as IpRoute[];
+  const { leftOut, clashes } = settleTakenRoutes(taken, live, req.ifName);
+  if (clashes.length > 0) {
+    throw new KprError('KERNEL', `route to ${clashes.join('; ')} already exists in the pod`, { object: `${req.containerId}/${req.ifName}` });
+  }
+  return plan.routes.filter((r) => !leftOut.includes(r));
+}
+
 export async function cmdAdd(req: Request): Promise<Result> {
   const conf = parseNetConf(req.config, req.networkName, req.cniVersion);
+  checkNameForAdd(conf);
   const prev = conf.prevResult === undefined ? undefined : parseResult(conf.prevResult, 'prevResult');
   checkNetns(req.netns);
   const att: Attachment = { network: conf.name, containerId: req.containerId, ifName: req.ifName };
@@ -62,6 +72,7 @@ export async function cmdAdd(req: Request): Promise<Result> {
   const mtu = conf.mtu ?? detectMtu(conf.encapOverhead);
   const ipam = await ipamFor(conf.ipam, req);
   const alloc = await ipam.add();
+  faultPoint('ipam-allocated');
   const undo: Array<() => unknown> = [() => ipam.del()];
   try {
     const input = {
@@ -73,13 +84,17 @@ export async function cmdAdd(req: Request): Promise<Result> {
     const plan = conf.mode === 'routed' ? planRouted(input) : planBridge(input);
     undo.push(() => ipBatch({}, [{ cmd: `link del ${hostVeth}`, mayFail: 'Cannot find device' }]));
     ipBatch({}, plan.hostLines);
+    faultPoint('host-links');
     writeSysctls(plan.hostSysctls);
-    ipBatch({ netns: req.netns, preSysctls: plan.containerSysctls }, plan.containerLines);
+    faultPoint('host-sysctls');
+    const routes = podRoutesAdded(req, plan);
+    faultPoint('pod-configured');
     if (conf.ipMasq) {
       undo.push(() => masqRemoveWhere((a) => a.network === att.network && a.containerId === att.containerId && a.ifName === att.ifName));
-      masqAdd(att, alloc.addresses.map((a) => addressOf(a.address)), clusterCIDRs(conf, alloc.addresses.map((a) => a.address)));
+      await masqAdd(att, alloc.addresses.map((a) => addressOf(a.address)), clusterCIDRs(conf, alloc.addresses.map((a) => a.address)));
     }
-    return mergeResult(prev, plan, alloc.dns ?? conf.dns, req.cniVersion);
+    faultPoint('added');
+    return mergeResult(prev, { ...plan, routes }, alloc.dns ?? conf.dns, req.cniVersion);
   } catch (err) {
     for (const step of undo.reverse()) {
       try { await step(); } catch { /* best effort: the original error is what matters */ }

@@ -37,7 +37,9 @@ export interface AttachPlan {
   containerSysctls: Array<[string, string]>;
   interfaces: Interface[];
   ips: IPConfig[];
+  /** The pod's routes, and the line that adds each (same order), run after containerLines. */
   routes: Route[];
+  routeLines: BatchLine[];
 }
 
 export function familyOf(cidrOrIp: string): IPFamily {
@@ -73,8 +75,8 @@ export function vethLines(i: AttachInput): BatchLine[] {
 
 /**
  * Routes inside the pod: the IPAM ones (gateway filled in per family); a family for
- * which IPAM names no route gets a default route. (A second attachment of a pod
- * should name its routes, or it would compete for the default.)
+ * which IPAM names no route gets a default route (which ADD leaves out where another
+ * attachment of the pod has one: routes.ts).
  */
 export function podRoutes(routes: readonly Route[], gateways: ReadonlyMap<IPFamily, string>): Route[] {
   const out: Route[] = [];
@@ -89,9 +91,14 @@ export function podRoutes(routes: readonly Route[], gateways: ReadonlyMap<IPFami
   return out;
 }
 
-export function routeLine(r: Route, ifName: string): BatchLine {
+/**
+ * `route add`; "File exists" is sorted out afterwards (routes.ts settleTakenRoutes).
+ * onlink: the gateway is on the link without a route to it (routed mode's 169.254.1.1).
+ */
+export function routeLine(r: Route, ifName: string, onlink = false): BatchLine {
   // "0.0.0.0/0" and "::/0" carry their family; a bare "default" would not in a batch.
-  return { cmd: `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${ifName}${r.mtu ? ` mtu ${r.mtu}` : ''}` };
+  const cmd = `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${ifName}${onlink ? ' onlink' : ''}${r.mtu ? ` mtu ${r.mtu}` : ''}`;
+  return { cmd, mayFail: 'File exists' };
 }
 
 export function dadSysctls(ifName: string, addresses: readonly PodAddress[]): Array<[string, string]> {

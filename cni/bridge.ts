@@ -28,7 +28,6 @@ export function planBridge(i: AttachInput): AttachPlan {
   const container: BatchLine[] = [
     ...i.addresses.map((a) => ({ cmd: `addr add ${a.address} dev ${i.ifName}${familyOf(a.address) === 6 ? ' nodad' : ''}` })),
     { cmd: `link set ${i.ifName} up` },
-    ...routes.map((r) => routeLine(r, i.ifName)),
   ];
   return {
     hostLines: host,
@@ -42,5 +41,6 @@ export function planBridge(i: AttachInput): AttachPlan {
     ],
     ips: i.addresses.map((a) => ({ address: a.address, gateway: gateways.get(familyOf(a.address)) ?? addressOf(a.address), interface: 2 })),
     routes,
+    routeLines: routes.map((r) => routeLine(r, i.ifName)),
   };
 }

@@ -1,41 +1,23 @@
 // CHECK: the pod's interface, addresses and routes listed in prevResult must be
 // there (extra ones added by later plugins are fine), the host side must be in
 // place, the masquerade elements present and the IPAM reservation held.
-import { normalizeCIDR } from '../lib/ip.ts';
 import { addressOf, familyOf } from './attach.ts';
-import { checkNetns } from './add.ts';
 import { parseNetConf } from './config.ts';
 import { CniCode, CniError } from './errors.ts';
 import { ipamFor } from './ipam.ts';
 import { ipJsonBatch } from './link.ts';
 import { masqAddressesOf } from './masq.ts';
+import { checkNetns } from './netns.ts';
 import { hostVethName, type Attachment } from './names.ts';
 import { parseResult } from './parse-result.ts';
-import type { Result, Route } from './result.ts';
+import type { Result } from './result.ts';
+import { missingRoutes, type IpRoute } from './routes.ts';
 import type { Request } from './skel.ts';
 
 interface IpAddr { ifname?: string; master?: string; operstate?: string; flags?: string[]; addr_info?: Array<{ local?: string; prefixlen?: number }> }
-interface IpRoute { dst?: string; gateway?: string; dev?: string; table?: string; pref?: string }
 
 function fail(msg: string, details?: string): never {
   throw new CniError(CniCode.internal, msg, details);
-}
-
-/** A route's destination as a CIDR ("default" and bare addresses included). */
-function routeKey(dst: string, family: 4 | 6): string {
-  if (dst === 'default') return family === 4 ? '0.0.0.0/0' : '::/0';
-  const withLen = dst.includes('/') ? dst : `${dst}/${family === 4 ? 32 : 128}`;
-  return normalizeCIDR(withLen) ?? withLen;
-}
-
-function ipRouteFamily(r: IpRoute): 4 | 6 {
-  return r.pref !== undefined || (r.dst ?? '').includes(':') || (r.gateway ?? '').includes(':') ? 6 : 4;
-}
-
-/** The expected routes missing from the live ones. */
-export function missingRoutes(expected: readonly Route[], live: readonly IpRoute[]): Route[] {
-  const have = new Set(live.filter((r) => r.table === undefined || r.table === 'main').map((r) => `${routeKey(r.dst ?? '', ipRouteFamily(r))} ${r.gateway ?? ''}`));
-  return expected.filter((r) => !have.has(`${routeKey(r.dst, familyOf(r.dst))} ${r.gw ?? ''}`));
 }
 
 export function missingAddresses(expected: readonly string[], link: IpAddr | undefined): string[] {

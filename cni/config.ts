@@ -2,11 +2,11 @@
 // zod/mini at the edge; unknown keys are ignored, wrong types refused with code 7
 // naming the key.
 import * as z from 'zod/mini';
+import { interfaceNameProblem, MAX_CNI_NETWORK_NAME } from '../lib/cni-names.ts';
 import { normalizeCIDR } from '../lib/ip.ts';
 import { CniCode, CniError } from './errors.ts';
 import { describeIssue } from './issues.ts';
 import type { DNS } from './result.ts';
-import { interfaceNameProblem } from './skel.ts';
 
 export type Mode = 'bridge' | 'routed';
 
@@ -33,7 +33,7 @@ export interface NetConf {
   dns?: DNS;
 }
 
-const ifName = z.string().check(z.refine((s) => interfaceNameProblem(s) === undefined, { error: 'expected an interface name (1-15 bytes, no "/", ":" or spaces)' }));
+const ifName = z.string().check(z.refine((s) => interfaceNameProblem(s) === undefined, { error: 'expected an interface name (1-15 printable ASCII bytes, no "/", ":", "#", "%", quotes or "\\")' }));
 const cidr = z.string().check(z.refine((s) => normalizeCIDR(s) !== undefined, { error: 'expected a CIDR' }));
 
 const Schema = z.looseObject({
@@ -56,6 +56,17 @@ const Schema = z.looseObject({
   })),
   args: z.optional(z.looseObject({ cni: z.optional(z.looseObject({ ips: z.optional(z.array(z.string())) })) })),
 });
+
+/**
+ * The network name is in every attachment's alias and masquerade comment
+ * (lib/cni-names.ts): bounded for new attachments, while DEL, CHECK and GC still take
+ * a longer name an older kpr attached with.
+ */
+export function checkNameForAdd(conf: NetConf): void {
+  if (conf.name.length > MAX_CNI_NETWORK_NAME) {
+    throw new CniError(CniCode.invalidNetworkConfig, `invalid network config: key "name": at most ${MAX_CNI_NETWORK_NAME} characters for kpr-cni`, conf.name);
+  }
+}
 
 export function parseNetConf(raw: Readonly<Record<string, unknown>>, name: string, cniVersion: string): NetConf {
   const parsed = Schema.safeParse(raw);

@@ -1,7 +1,7 @@
 // The conformance checklist of /work/shared/reference/cni.md §3 (C01-C50), one test
 // per point that applies to kpr-cni, against the BUILT dist/bin/kpr-cni run inside a
 // node namespace as a container runtime runs it.
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueToken, type Netns } from '../lab/netns.ts';
@@ -167,6 +167,32 @@ describe('ADD (C14-C24)', () => {
     expectError(r, 3, /kpt-does-not-exist/);
     expect(ipFiles(lab, NET)).toEqual(before);
     expect(await linkNames(lab.node)).not.toContain(hv(id));
+  });
+  it('C18 refuses a CNI_NETNS that holds no network namespace up front: a plain file (3), a mount namespace (4)', async () => {
+    const before = ipFiles(lab, NET);
+    const file = join(lab.dataDir, 'not-a-netns');
+    writeFileSync(file, '');
+    const cases: Array<[string, number, RegExp]> = [
+      [file, 3, /is not a network namespace/],
+      [`/proc/${process.pid}/ns/mnt`, 4, /is a mnt namespace, not a network namespace/],
+    ];
+    for (const [netns, code, msg] of cases) {
+      const id = cid();
+      expectError(await cni({ command: 'ADD', containerId: id, netns, ifName: 'eth0' }, kprConf(lab)), code, msg);
+      expectError(await cni({ command: 'CHECK', containerId: id, netns, ifName: 'eth0' }, withPrev(kprConf(lab), { cniVersion: '1.1.0', interfaces: [], ips: [] })), code, msg);
+      expect(await linkNames(lab.node)).not.toContain(hv(id));
+    }
+    expect(ipFiles(lab, NET)).toEqual(before);
+  });
+  it('C11 C10 refuses a 300-character container ID and interface names ip -batch would misread, before allocating', async () => {
+    const before = ipFiles(lab, NET);
+    const p = await pod();
+    expectError(await add(p, 'a'.repeat(300)), 4, /CNI_CONTAINERID: container ID is too long/);
+    for (const ifName of ['eth#0', 'eth"0', "eth'0", 'eth%d', 'eth\\0']) {
+      expectError(await add(p, cid(), kprConf(lab), { ifName }), 4, /invalid CNI_IFNAME/);
+    }
+    expect(ipFiles(lab, NET)).toEqual(before);
+    expect(await linkNames(p)).toEqual(['lo']);
   });
   it('C19 undoes a half-done ADD itself (veth, address), and a DEL afterwards still succeeds', async () => {
     const p = await pod();

@@ -23,7 +23,7 @@ export async function cmdDel(req: Request): Promise<void> {
     try { ipBatch({}, [{ cmd: `link del ${hostVeth}`, mayFail: 'Cannot find device' }]); } catch (err) { errors.push(err); }
   }
   if (conf.ipMasq) {
-    try { masqRemoveWhere((a) => sameAttachment(a, att)); } catch (err) { errors.push(err); }
+    try { await masqRemoveWhere((a) => sameAttachment(a, att)); } catch (err) { errors.push(err); }
   }
   if (errors.length > 0) throw errors[0];
 }

@@ -37,10 +37,12 @@ const byKprCode: Record<string, number> = {
   IPAM_EXHAUSTED: CniCode.ipamExhausted,
   IPAM_STATE: CniCode.ipamState,
   IPAM_REQUESTED_IP: CniCode.ipamRequestedIP,
-  // The lock is busy, or the node agent has not written the pod CIDRs yet.
-  IPAM_LOCK: CniCode.tryAgainLater,
+  // A lock is busy, or the node agent has not written the pod CIDRs yet.
+  LOCK_TIMEOUT: CniCode.tryAgainLater,
   IPAM_NOT_READY: CniCode.tryAgainLater,
   INVALID_ARGS: CniCode.invalidEnvironment,
+  // The lock file cannot be opened or flock(1) cannot run.
+  LOCK: CniCode.ioFailure,
   KERNEL: CniCode.kernel,
   EXEC: CniCode.kernel,
 };

@@ -56,21 +56,24 @@ export function failedLines(stderr: string): Map<number, string> {
 
 /**
  * Runs the lines in one spawn. Every line is attempted (-force); a failure is an error
- * unless the line allows exactly that failure. Throws a KprError naming the line.
+ * unless the line allows exactly that failure. Throws a KprError naming the line;
+ * returns the indexes of the lines that failed as they were allowed to.
  */
-export function ipBatch(where: Where, lines: readonly BatchLine[]): void {
-  if (lines.length === 0) return;
+export function ipBatch(where: Where, lines: readonly BatchLine[]): number[] {
+  if (lines.length === 0) return [];
   const [cmd, args] = command(where, ['-force', '-batch', '-']);
   const r = spawnSync(cmd, args, { input: `${lines.map((l) => l.cmd).join('\n')}\n`, encoding: 'utf8' });
   if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describe(where) });
-  if (r.status === 0) return;
+  if (r.status === 0) return [];
   const failed = failedLines(r.stderr);
   if (failed.size === 0) throw new KprError('KERNEL', `${cmd} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describe(where) });
+  const allowed: number[] = [];
   for (const [n, msg] of failed) {
     const line = lines[n - 1];
-    if (line?.mayFail && msg.includes(line.mayFail)) continue;
-    throw new KprError('KERNEL', `"ip ${line?.cmd ?? '?'}" failed: ${msg}`, { object: describe(where) });
+    if (line?.mayFail && msg.includes(line.mayFail)) allowed.push(n - 1);
+    else throw new KprError('KERNEL', `"ip ${line?.cmd ?? '?'}" failed: ${msg}`, { object: describe(where) });
   }
+  return allowed;
 }
 
 /** `ip -j <args>` parsed; several commands may be batched, each answer is one array. */

@@ -4,11 +4,23 @@
 // and the cluster CIDRs; the table goes away with the last pod.
 import { spawnSync } from 'node:child_process';
 import { KprError } from '../lib/errors.ts';
-import { withLock } from './lock.ts';
+import { faultPoint } from '../lib/fault.ts';
+import { withLock } from '../lib/lock.ts';
 import { attachmentAlias, parseAttachmentAlias, type Attachment } from './names.ts';
 
 export const MASQ_TABLE = 'inet kpr-cni-nat';
+// Node-wide, flock(2)ed: serialises the read-modify-write of DEL and GC with ADDs.
 const LOCK_PATH = '/run/kpr-cni/masq.lock';
+// One nft transaction runs under it: a holder for this long is stuck, not busy.
+const LOCK_TIMEOUT_MS = 10_000;
+
+function locked(fn: () => void): Promise<void> {
+  return withLock(LOCK_PATH, () => {
+    faultPoint('masq-locked');
+    fn();
+    faultPoint('masq-applied');
+  }, { timeoutMs: LOCK_TIMEOUT_MS, createDir: true });
+}
 
 export interface MasqElement {
   set: 'pods4' | 'pods6';
@@ -81,13 +93,13 @@ function listElements(): MasqElement[] {
   return r.ok ? parseMasqElements(r.stdout) : [];
 }
 
-export function masqAdd(a: Attachment, podAddresses: readonly string[], clusterCIDRs: readonly string[]): void {
-  withLock(LOCK_PATH, () => apply(renderMasqAdd(a, podAddresses, clusterCIDRs)));
+export function masqAdd(a: Attachment, podAddresses: readonly string[], clusterCIDRs: readonly string[]): Promise<void> {
+  return locked(() => apply(renderMasqAdd(a, podAddresses, clusterCIDRs)));
 }
 
 /** Removes the elements of attachments that `drop` selects. */
-export function masqRemoveWhere(drop: (a: Attachment) => boolean): void {
-  withLock(LOCK_PATH, () => {
+export function masqRemoveWhere(drop: (a: Attachment) => boolean): Promise<void> {
+  return locked(() => {
     const all = listElements();
     apply(renderMasqRemove(all, all.filter((e) => drop(e.attachment))));
   });

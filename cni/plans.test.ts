@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseNetConf } from './config.ts';
+import { checkNameForAdd, parseNetConf } from './config.ts';
 import { planBridge } from './bridge.ts';
 import { planRouted } from './routed.ts';
 import type { AttachInput } from './attach.ts';
 import { attachmentAlias, hostVethName, parseAttachmentAlias } from './names.ts';
-import { missingAddresses, missingRoutes } from './check.ts';
+import { missingAddresses } from './check.ts';
+import { missingRoutes, settleTakenRoutes } from './routes.ts';
 import { staleHostVeths, validAttachments } from './gc.ts';
 
 const conf = (o: Record<string, unknown> = {}) => parseNetConf({ type: 'kpr-cni', ipam: { type: 'kpr-ipam' }, ...o }, 'net', '1.0.0');
@@ -34,8 +35,12 @@ describe('bridge mode plan', () => {
     expect(p.hostLines[0]?.mayFail).toBe('File exists');
     expect(p.containerLines.map((l) => l.cmd)).toEqual([
       'addr add 10.244.1.5/24 dev eth0', 'addr add fd00:244:1::5/64 dev eth0 nodad', 'link set eth0 up',
-      'route add 0.0.0.0/0 via 10.244.1.1 dev eth0', 'route add ::/0 via fd00:244:1::1 dev eth0',
     ]);
+    expect(p.routeLines).toEqual([
+      { cmd: 'route add 0.0.0.0/0 via 10.244.1.1 dev eth0', mayFail: 'File exists' },
+      { cmd: 'route add ::/0 via fd00:244:1::1 dev eth0', mayFail: 'File exists' },
+    ]);
+    expect(p.routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.244.1.1' }, { dst: '::/0', gw: 'fd00:244:1::1' }]);
     expect(p.containerSysctls).toEqual([['net/ipv6/conf/eth0/accept_dad', '0']]);
     expect(p.hostSysctls).toEqual([['net/ipv4/ip_forward', '1'], ['net/ipv6/conf/all/forwarding', '1']]);
     expect(p.ips).toEqual([
@@ -68,9 +73,9 @@ describe('routed mode plan', () => {
     expect(p.hostSysctls).toContainEqual(['net/ipv4/neigh/kpr0123456789ab/proxy_delay', '0']);
     expect(p.containerLines.map((l) => l.cmd)).toEqual([
       'addr add 10.244.1.5/32 dev eth0', 'addr add fd00:244:1::5/128 dev eth0 nodad', 'link set eth0 up',
-      'route add 169.254.1.1 dev eth0 scope link',
-      'route add 10.96.0.0/12 via 169.254.1.1 dev eth0', 'route add ::/0 via fe80::1 dev eth0',
     ]);
+    // No route to 169.254.1.1 of its own: a second attachment could not add one.
+    expect(p.routeLines.map((l) => l.cmd)).toEqual(['route add 10.96.0.0/12 via 169.254.1.1 dev eth0 onlink', 'route add ::/0 via fe80::1 dev eth0']);
     expect(p.ips).toEqual([
       { address: '10.244.1.5/32', gateway: '169.254.1.1', interface: 1 },
       { address: 'fd00:244:1::5/128', gateway: 'fe80::1', interface: 1 },
@@ -93,6 +98,14 @@ describe('network config', () => {
   ])('refuses %j with code 7 naming the key', (o, msg) => {
     expect(() => conf(o)).toThrow(expect.objectContaining({ code: 7, message: expect.stringContaining(msg) }));
   });
+  it('refuses a bridge name ip -batch would cut and a network name too long for the attachment label', () => {
+    expect(() => conf({ bridge: 'br#0' })).toThrow(expect.objectContaining({ code: 7, message: expect.stringContaining('key "bridge"') }));
+    const named = (name: string) => parseNetConf({ type: 'kpr-cni', ipam: { type: 'kpr-ipam' } }, name, '1.0.0');
+    expect(() => checkNameForAdd(named('n'.repeat(32)))).not.toThrow();
+    expect(() => checkNameForAdd(named('n'.repeat(33)))).toThrow(expect.objectContaining({ code: 7, message: expect.stringContaining('at most 32') }));
+    // The longest label kpr-cni makes fits an nftables comment (128 bytes) and a link alias (255).
+    expect(attachmentAlias({ network: 'n'.repeat(32), containerId: 'f'.repeat(64), ifName: 'i'.repeat(15) }).length).toBeLessThanOrEqual(128);
+  });
 });
 
 describe('names, CHECK and GC helpers', () => {
@@ -109,6 +122,26 @@ describe('names, CHECK and GC helpers', () => {
     expect(missingRoutes([{ dst: '0.0.0.0/0', gw: '10.244.1.1' }, { dst: '::/0', gw: 'fe80::1' }, { dst: '10.96.0.0/12', gw: '10.244.1.1' }], live)).toEqual([]);
     expect(missingRoutes([{ dst: '10.97.0.0/16', gw: '10.244.1.1' }], live)).toEqual([{ dst: '10.97.0.0/16', gw: '10.244.1.1' }]);
   });
+  it('settles routes a second attachment found taken: identical is done, a default is left to the other, else a clash', () => {
+    const live = [
+      { dst: 'default', gateway: '10.244.1.1', dev: 'eth0', flags: [] },
+      { dst: '10.96.0.0/12', gateway: '10.244.1.1', dev: 'eth0' },
+      { dst: '10.97.0.0/16', gateway: '10.245.1.1', dev: 'net1' },
+      { dst: 'default', gateway: 'fe80::1', dev: 'eth0', pref: 'medium' },
+      { dst: 'default', gateway: '10.9.9.9', dev: 'eth0', table: '100' },
+    ];
+    const taken = [
+      { dst: '0.0.0.0/0', gw: '10.245.1.1' }, { dst: '::/0', gw: 'fe80::1' },
+      { dst: '10.97.0.0/16', gw: '10.245.1.1' }, { dst: '10.96.0.0/12', gw: '10.245.1.1' },
+    ];
+    expect(settleTakenRoutes(taken, live, 'net1')).toEqual({
+      leftOut: [{ dst: '0.0.0.0/0', gw: '10.245.1.1' }, { dst: '::/0', gw: 'fe80::1' }],
+      clashes: ['10.96.0.0/12 (the pod has 10.96.0.0/12 via 10.244.1.1 dev eth0)'],
+    });
+    // A default route only in another table is no default of the pod's: a clash, not left out.
+    expect(settleTakenRoutes([{ dst: '0.0.0.0/0', gw: '10.245.1.1' }], live.slice(4), 'net1').leftOut).toEqual([]);
+  });
+
   it('reads valid attachments from either key and picks stale veths of this network only', () => {
     expect(validAttachments({ 'cni.dev/attachments': [{ containerID: 'a', ifname: 'eth0' }] })).toEqual([{ containerId: 'a', ifName: 'eth0' }]);
     expect(() => validAttachments({ 'cni.dev/valid-attachments': 'all' })).toThrow(expect.objectContaining({ code: 7 }));

@@ -28,9 +28,6 @@ export function planRouted(i: AttachInput): AttachPlan {
     ...i.addresses.map((a) => ({ cmd: `addr add ${hostAddr(a.address)} dev ${i.ifName}${familyOf(a.address) === 6 ? ' nodad' : ''}` })),
     { cmd: `link set ${i.ifName} up` },
   ];
-  // The IPv4 gateway is not on any subnet of the pod: make it reachable on the link first.
-  if (families.has(4)) container.push({ cmd: `route add ${ROUTED_GATEWAY4} dev ${i.ifName} scope link` });
-  container.push(...routes.map((r) => routeLine(r, i.ifName)));
   return {
     hostLines: host,
     hostSysctls,
@@ -42,5 +39,8 @@ export function planRouted(i: AttachInput): AttachPlan {
     ],
     ips: i.addresses.map((a) => ({ address: hostAddr(a.address), gateway: gateways.get(familyOf(a.address)) ?? '', interface: 1 })),
     routes,
+    // The IPv4 gateway is on no subnet of the pod: onlink, rather than a route to
+    // 169.254.1.1 that a second attachment's could not coexist with.
+    routeLines: routes.map((r) => routeLine(r, i.ifName, r.gw === ROUTED_GATEWAY4)),
   };
 }

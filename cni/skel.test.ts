@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { dispatch, parseCniArgs, type Plugin, type Request } from './skel.ts';
 import type { Result } from './result.ts';
+import { toCniError } from './errors.ts';
+import { KprError } from '../lib/errors.ts';
+import { LockTimeoutError } from '../lib/lock.ts';
 
 const result: Result = {
   cniVersion: '',
@@ -55,11 +58,25 @@ describe('skel dispatcher', () => {
     ['CNI_IFNAME with a slash', { ...addEnv, CNI_IFNAME: 'a/b' }, conf(), 4, /CNI_IFNAME/],
     ['bad container ID', { ...addEnv, CNI_CONTAINERID: '-bad id' }, conf(), 4, /CNI_CONTAINERID/],
     ['bad CNI_ARGS', { ...addEnv, CNI_ARGS: 'novalue' }, conf(), 4, /CNI_ARGS/],
+    // They reach `ip -batch` lines ("#" starts a comment, quotes group words) and nft text.
+    ['CNI_IFNAME with "#"', { ...addEnv, CNI_IFNAME: 'eth#0' }, conf(), 4, /invalid CNI_IFNAME: .*contains "#"/],
+    ['CNI_IFNAME with a quote', { ...addEnv, CNI_IFNAME: 'eth"0' }, conf(), 4, /invalid CNI_IFNAME: .*contains """/],
+    ['CNI_IFNAME with a space', { ...addEnv, CNI_IFNAME: 'eth 0' }, conf(), 4, /invalid CNI_IFNAME: .*whitespace/],
+    ['CNI_IFNAME with a kernel format', { ...addEnv, CNI_IFNAME: 'eth%d' }, conf(), 4, /invalid CNI_IFNAME: .*contains "%"/],
+    ['CNI_IFNAME with a newline', { ...addEnv, CNI_IFNAME: 'eth0\nx' }, conf(), 4, /invalid CNI_IFNAME/],
+    ['CNI_NETNS with a space', { ...addEnv, CNI_NETNS: '/run/netns/a b' }, conf(), 4, /invalid CNI_NETNS/],
+    ['CNI_NETNS with "#"', { ...addEnv, CNI_NETNS: '/run/netns/a#b' }, conf(), 4, /invalid CNI_NETNS/],
+    ['CNI_NETNS with a quote', { ...addEnv, CNI_NETNS: "/run/netns/a'b" }, conf(), 4, /invalid CNI_NETNS/],
+    ['relative CNI_NETNS (ip would take "1" for pid 1)', { ...addEnv, CNI_NETNS: '1' }, conf(), 4, /invalid CNI_NETNS: "1" is not an absolute path/],
+    ['CHECK with a bad CNI_NETNS', { ...addEnv, CNI_COMMAND: 'CHECK', CNI_NETNS: '/run/netns/a"b' }, conf(), 4, /invalid CNI_NETNS/],
+    ['a 300-character container ID', { ...addEnv, CNI_CONTAINERID: 'a'.repeat(300) }, conf(), 4, /invalid CNI_CONTAINERID: container ID is too long \(300 characters, at most 64\)/],
+    ['a 65-character container ID', { ...addEnv, CNI_CONTAINERID: 'a'.repeat(65) }, conf(), 4, /at most 64/],
     ['truncated JSON', addEnv, conf().slice(0, 20), 6, /decode/],
     ['unsupported version', addEnv, conf({ cniVersion: '9.9.9' }), 1, /incompatible/],
     ['no version (0.1.0)', addEnv, JSON.stringify({ name: 'n', type: 'kpr-cni' }), 1, /incompatible/],
     ['no name', addEnv, conf({ name: undefined }), 7, /missing network name/],
     ['name with a slash', addEnv, conf({ name: '../x' }), 7, /invalid network name/],
+    ['name longer than a directory name', addEnv, conf({ name: 'n'.repeat(256) }), 7, /network name is too long/],
     ['CHECK on 0.3.1', { ...addEnv, CNI_COMMAND: 'CHECK' }, conf({ cniVersion: '0.3.1' }), 1, /does not allow CHECK/],
     ['GC on 1.0.0', { CNI_COMMAND: 'GC', CNI_PATH: '/x' }, conf(), 1, /does not allow GC/],
     ['STATUS on 1.0.0', { CNI_COMMAND: 'STATUS' }, conf(), 1, /does not allow STATUS/],
@@ -73,6 +90,21 @@ describe('skel dispatcher', () => {
     expect(`${err.msg} ${err.details ?? ''}`).toMatch(msg);
     expect(err.cniVersion).toBeTypeOf('string');
     expect(rec.calls).toHaveLength(0);
+  });
+
+  it('accepts a 64-hex container ID and any interface name the kernel and ip -batch take', async () => {
+    for (const env of [{ CNI_CONTAINERID: 'f'.repeat(64) }, { CNI_IFNAME: 'net1.100@x-_' }, { CNI_NETNS: '/proc/1234/ns/net' }]) {
+      expect((await run({ ...addEnv, ...env }, conf())).exitCode, JSON.stringify(env)).toBe(0);
+    }
+    // DEL does not use CNI_NETNS: a runtime's odd value there must not keep the address.
+    expect((await run({ ...addEnv, CNI_COMMAND: 'DEL', CNI_NETNS: 'not a path' }, conf())).exitCode).toBe(0);
+    // Nor does the bound on new IDs stop the DEL of what an older kpr attached with a longer one.
+    expect((await run({ ...addEnv, CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'a'.repeat(100) }, conf())).exitCode).toBe(0);
+  });
+
+  it('maps a lock timeout to "try again later" (11) and a lock that cannot be taken to an I/O failure (5)', () => {
+    expect(toCniError(new LockTimeoutError('/run/kpr-cni/masq.lock', 10_000))).toMatchObject({ code: 11, message: expect.stringContaining('masq.lock') });
+    expect(toCniError(new KprError('LOCK', 'cannot open the lock file', { object: '/x/lock' })).code).toBe(5);
   });
 
   it('echoes the config version in errors and lists supported versions in details', async () => {

@@ -2,6 +2,7 @@
 // CNI_* environment and the config on stdin, checks them, runs one verb and renders
 // the result or the error object. Environment and stdin are injected values, so every
 // verb is testable without spawning the plugin.
+import { containerIdProblem, interfaceNameProblem, netnsPathProblem, networkNameProblem } from '../lib/cni-names.ts';
 import { CniCode, CniError, errorObject, toCniError } from './errors.ts';
 import { formatResult, type Result } from './result.ts';
 import { CURRENT_VERSION, IMPLICIT_VERSION, MIN_VERSION_FOR, SUPPORTED_VERSIONS, atLeast } from './version.ts';
@@ -43,7 +44,6 @@ export interface Outcome {
   error?: CniError;
 }
 
-const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const VERBS = ['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'] as const;
 type Verb = (typeof VERBS)[number];
 
@@ -54,15 +54,6 @@ const REQUIRED_ENV: Record<Verb, readonly string[]> = {
   STATUS: [],
   GC: ['CNI_PATH'],
 };
-
-/** Interface name rules of the kernel (and of libcni's ValidateInterfaceName). */
-export function interfaceNameProblem(name: string): string | undefined {
-  if (name === '') return 'interface name is empty';
-  if (Buffer.byteLength(name) > 15) return 'interface name is too long (at most 15 bytes)';
-  if (name === '.' || name === '..') return `interface name "${name}" is not allowed`;
-  if (/[/:\s]/.test(name)) return `interface name "${name}" contains "/", ":" or whitespace`;
-  return undefined;
-}
 
 /** CNI_ARGS "K1=V1;K2=V2". */
 export function parseCniArgs(raw: string): Record<string, string> {
@@ -91,13 +82,15 @@ function versionReply(stdin: string): string {
 function checkEnv(verb: Verb, env: Env): void {
   const missing = REQUIRED_ENV[verb].filter((k) => !env[k]);
   if (missing.length > 0) throw new CniError(CniCode.invalidEnvironment, `required env variables [${missing.join(' ')}] missing`);
-  const id = env.CNI_CONTAINERID;
-  if (id && !ID_RE.test(id)) throw new CniError(CniCode.invalidEnvironment, 'invalid characters in CNI_CONTAINERID', id);
-  const ifName = env.CNI_IFNAME;
-  if (REQUIRED_ENV[verb].includes('CNI_IFNAME') && ifName !== undefined) {
-    const problem = interfaceNameProblem(ifName);
-    if (problem) throw new CniError(CniCode.invalidEnvironment, `invalid CNI_IFNAME: ${problem}`, ifName);
-  }
+  const check = (key: string, problemOf: (v: string) => string | undefined) => {
+    const value = env[key];
+    const problem = REQUIRED_ENV[verb].includes(key) && value !== undefined ? problemOf(value) : undefined;
+    if (problem) throw new CniError(CniCode.invalidEnvironment, `invalid ${key}: ${problem}`, value);
+  };
+  check('CNI_CONTAINERID', (id) => containerIdProblem(id, verb === 'ADD'));
+  check('CNI_IFNAME', interfaceNameProblem);
+  // Only where it is used (ADD, CHECK): DEL never fails over a netns.
+  check('CNI_NETNS', netnsPathProblem);
 }
 
 function parseConfig(stdin: string): Record<string, unknown> {
@@ -127,9 +120,8 @@ function configVersion(config: Record<string, unknown>, verb: Verb): string {
 function networkName(config: Record<string, unknown>): string {
   const name = config.name;
   if (name === undefined || name === '') throw new CniError(CniCode.invalidNetworkConfig, 'missing network name');
-  if (typeof name !== 'string' || !ID_RE.test(name)) {
-    throw new CniError(CniCode.invalidNetworkConfig, 'invalid network name', `"${String(name)}" must match ${ID_RE.source}`);
-  }
+  const problem = typeof name === 'string' ? networkNameProblem(name) : 'expected a string';
+  if (problem || typeof name !== 'string') throw new CniError(CniCode.invalidNetworkConfig, 'invalid network name', problem);
   return name;
 }
 

@@ -19,7 +19,7 @@ export function findTool(name: string, path: string): string | undefined {
 
 export async function cmdStatus(req: Request): Promise<void> {
   const conf = parseNetConf(req.config, req.networkName, req.cniVersion);
-  const tools = ['ip', 'nsenter', 'sh', ...(conf.ipMasq ? ['nft'] : [])];
+  const tools = ['ip', 'nsenter', 'sh', ...(conf.ipMasq ? ['nft', 'flock'] : [])];
   const missing = tools.filter((t) => !findTool(t, req.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'));
   if (missing.length > 0) throw new CniError(CniCode.notAvailable, `required tools not found in PATH: ${missing.join(', ')}`);
   try {

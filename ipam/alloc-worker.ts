@@ -7,7 +7,7 @@ import { allocateLocked } from './allocator.ts';
 import { parseIpamConfig } from './config.ts';
 import { DiskStore } from './disk-store.ts';
 import { allocate } from './index.ts';
-import { withLock } from './lock.ts';
+import { withLock } from '../lib/lock.ts';
 import type { Holder } from './store.ts';
 
 const [dataDir = '', ranges = '', containerId = '', mode = 'allocate'] = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from './cli.ts';
@@ -82,6 +82,20 @@ describe('kpr ipam', () => {
     expect((await run('release', '10.0.0.3', '--yes', '--data-dir', t.dataDir)).out).toContain('10.0.0.3');
     expect(Object.keys(t.files()).filter((f) => f.startsWith('10.') || f.startsWith('kpr-sticky/'))).toEqual([]);
     expect(await run('release', 'c1', '--yes', '--data-dir', t.dataDir)).toMatchObject({ code: 1, err: 'nothing to release for c1\n' });
+  });
+
+  it('refuses a --network that is not a network name, creating nothing outside the data dir', async () => {
+    // data dir <tmp>/store, and <tmp>/etc standing for a directory outside it.
+    const dataDir = join(t.dataDir, 'store');
+    mkdirSync(join(dataDir, 'net'), { recursive: true });
+    mkdirSync(join(t.dataDir, 'etc'));
+    for (const verb of [['list'], ['show', '10.0.0.2'], ['release', '10.0.0.2', '--yes']]) {
+      await expect(run(...verb, '--data-dir', dataDir, '--network', '../etc')).rejects.toMatchObject({
+        code: 'INVALID_ARGS', message: expect.stringContaining('--network: invalid network name "../etc"'),
+      });
+    }
+    expect(readdirSync(join(t.dataDir, 'etc'))).toEqual([]);
+    expect((await run('list', '--data-dir', dataDir, '--network', 'net')).code).toBe(0);
   });
 
   it('answers usage errors with exit 2', async () => {

@@ -3,12 +3,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { networkNameProblem } from '../lib/cni-names.ts';
 import { KprError } from '../lib/errors.ts';
 import { normalizeIP } from '../lib/ip.ts';
 import { DEFAULT_DATA_DIR } from './config.ts';
 import { DiskStore } from './disk-store.ts';
 import { allocationRows, formatTable, stateText, type AllocationRow } from './listing.ts';
-import { withLock } from './lock.ts';
+import { withLock } from '../lib/lock.ts';
 import { readState } from './state.ts';
 
 const USAGE = `usage:
@@ -27,6 +28,9 @@ interface Scope {
 
 function networks(scope: Scope): string[] {
   if (scope.network !== undefined) {
+    // A path segment, never a path: the same check as the plugin's network name.
+    const problem = networkNameProblem(scope.network);
+    if (problem) throw new KprError('INVALID_ARGS', problem, { object: '--network' });
     if (!existsSync(join(scope.dataDir, scope.network))) throw new KprError('NOT_FOUND', 'no such network directory', { object: join(scope.dataDir, scope.network) });
     return [scope.network];
   }

@@ -3,6 +3,7 @@
 // per pod, so import cost matters) and canonicalised the way host-local does.
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
+import { networkNameProblem } from '../lib/cni-names.ts';
 import { KprError } from '../lib/errors.ts';
 import { formatCIDR, formatIP, normalizeIP, parseCIDR, parseIP } from '../lib/ip.ts';
 import { parseGoDuration } from '../lib/duration.ts';
@@ -93,17 +94,14 @@ function firstIssue(base: string, error: z.core.$ZodError, file?: string): KprEr
     : new KprError('INVALID_CONFIG', `${key}: ${message}`, { object: file });
 }
 
-const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 /**
  * Validates and canonicalises the ipam section of network networkName. Throws
  * KprError INVALID_CONFIG naming the offending key, or IPAM_NOT_READY when the pod
  * CIDR file the node agent writes does not exist yet.
  */
 export function parseIpamConfig(raw: unknown, networkName: string): IpamConfig {
-  if (!NETWORK_NAME.test(networkName)) {
-    throw new KprError('INVALID_CONFIG', `invalid network name "${networkName}" (it names a directory)`, { object: 'name' });
-  }
+  const problem = networkNameProblem(networkName);
+  if (problem) throw new KprError('INVALID_CONFIG', `${problem}: it names a directory`, { object: 'name' });
   const parsed = IpamSchema.safeParse(raw);
   if (!parsed.success) throw firstIssue('ipam', parsed.error);
   const c = parsed.data;

@@ -1,7 +1,7 @@
 // host-local's on-disk layout, readable and writable by the stock host-local plugin:
 //   <dataDir>/<network>/<ip>                 "<containerID>\r\n<ifName>"
 //   <dataDir>/<network>/last_reserved_ip.<i> the last address handed out from range set i
-//   <dataDir>/<network>/lock                 flock(2)ed for every operation (see lock.ts)
+//   <dataDir>/<network>/lock                 flock(2)ed for every operation (see lib/lock.ts)
 // plus kpr's sticky records, one JSON file per address in a sub-directory that
 // host-local ignores (its directory walk only matches file contents it wrote):
 //   <dataDir>/<network>/kpr-sticky/<ip>

@@ -1,6 +1,7 @@
 // kpr's IPAM: host-local-compatible allocation with sticky addresses, for the
 // kpr-cni plugin and the kpr-ipam IPAM plugin. Each call opens the network's store,
 // holds its lock for the whole operation and runs the allocator over it.
+import { containerIdProblem, interfaceNameProblem } from '../lib/cni-names.ts';
 import { KprError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import {
@@ -16,7 +17,8 @@ import {
 } from './allocator.ts';
 import type { IpamConfig, IpamRoute } from './config.ts';
 import { DiskStore } from './disk-store.ts';
-import { withLock } from './lock.ts';
+import { faultPoint } from '../lib/fault.ts';
+import { withLock } from '../lib/lock.ts';
 import { readResolvConf, type IpamDNS } from './resolv.ts';
 
 export { parseIpamConfig, DEFAULT_DATA_DIR, type IpamConfig, type IpamRoute } from './config.ts';
@@ -40,19 +42,15 @@ export interface IpamOptions {
   log?: Logger;
 }
 
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const IF_NAME = /^[^\s/:]{1,15}$/;
 // Kubernetes names, and the container names podman passes as K8S_POD_NAME: no '/' or
 // whitespace, which would break the "namespace/name" line of a recycled address's file.
 const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-function checkAttachment(att: Attachment): void {
-  if (!CONTAINER_ID.test(att.containerId)) {
-    throw new KprError('INVALID_ARGS', `invalid container ID "${att.containerId}"`, { object: 'containerId' });
-  }
-  if (!IF_NAME.test(att.ifName) || att.ifName === '.' || att.ifName === '..') {
-    throw new KprError('INVALID_ARGS', `invalid interface name "${att.ifName}"`, { object: 'ifName' });
-  }
+function checkAttachment(att: Attachment, attaching = false): void {
+  const id = containerIdProblem(att.containerId, attaching);
+  if (id) throw new KprError('INVALID_ARGS', id, { object: 'containerId' });
+  const ifName = interfaceNameProblem(att.ifName);
+  if (ifName) throw new KprError('INVALID_ARGS', ifName, { object: 'ifName' });
 }
 
 /** The pod identity is only used (and so only checked) when stickiness is on. */
@@ -69,10 +67,13 @@ async function locked<T>(cfg: IpamConfig, opts: IpamOptions, fn: (store: DiskSto
   return withLock(
     store.lockPath,
     () => {
+      faultPoint('ipam-locked');
       store.sweepTemporaries();
-      return fn(store, (opts.now ?? Date.now)());
+      const out = fn(store, (opts.now ?? Date.now)());
+      faultPoint('ipam-written');
+      return out;
     },
-    opts.lockTimeoutMs,
+    { timeoutMs: opts.lockTimeoutMs },
   );
 }
 
@@ -83,10 +84,10 @@ function warnProblems(opts: IpamOptions, problems: readonly KprError[]): void {
 /**
  * One address per range set for the attachment (CNI ADD). Repeating it for the same
  * containerId/ifName returns the same addresses. Throws KprError IPAM_EXHAUSTED,
- * IPAM_REQUESTED_IP, IPAM_LOCK, IPAM_STATE or INVALID_ARGS.
+ * IPAM_REQUESTED_IP, IPAM_STATE or INVALID_ARGS, LockTimeoutError or KprError LOCK.
  */
 export async function allocate(cfg: IpamConfig, req: AllocateRequest, opts: IpamOptions = {}): Promise<IpamResult> {
-  checkAttachment(req);
+  checkAttachment(req, true);
   checkPod(cfg, req);
   const dns = cfg.resolvConf === undefined ? undefined : readResolvConf(cfg.resolvConf);
   const { ips, problems } = await locked(cfg, opts, (store, now) => allocateLocked(store, cfg, req, now));
@@ -114,7 +115,7 @@ export async function gc(cfg: IpamConfig, valid: readonly Attachment[], opts: Ip
   return result;
 }
 
-/** Throws (IPAM_EXHAUSTED, IPAM_NOT_READY via config, IPAM_LOCK) if no address could be allocated now (CNI STATUS). */
+/** Throws (IPAM_EXHAUSTED, IPAM_NOT_READY via config, LOCK_TIMEOUT) if no address could be allocated now (CNI STATUS). */
 export async function status(cfg: IpamConfig, opts: IpamOptions = {}): Promise<void> {
   await locked(cfg, opts, (store, now) => statusLocked(store, cfg, now));
 }

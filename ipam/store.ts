@@ -1,6 +1,7 @@
 // The storage interface the allocator works over (host-local's backend.Store, plus
 // kpr's sticky records) and the text formats of what it stores. Every method is
 // called with the store's lock held, so implementations need no locking of their own.
+import { CNI_NAME_RE } from '../lib/cni-names.ts';
 import type { KprError } from '../lib/errors.ts';
 
 /** Who holds an address: what host-local writes into the file named by the IP. */
@@ -47,7 +48,6 @@ export interface IpamStore {
 
 /** host-local's line break between container ID and interface name. */
 const LINE_BREAK = '\r\n';
-const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 // The second line: an interface name, or the pod of a recycled sticky address. No
 // whitespace or control characters: anything else means the file is damaged.
 const SECOND_LINE = /^[\x21-\x7e]+$/;
@@ -62,7 +62,7 @@ export function parseHolder(text: string): Holder | string {
   const lines = text.split(LINE_BREAK);
   const [containerId, ifName, ...rest] = lines;
   if (rest.length > 0) return 'more than two lines';
-  if (containerId === undefined || !CONTAINER_ID.test(containerId)) return 'first line is not a container ID';
+  if (containerId === undefined || !CNI_NAME_RE.test(containerId)) return 'first line is not a container ID';
   if (ifName === undefined) return { containerId };
   if (!SECOND_LINE.test(ifName)) return ifName === '' ? 'interface name missing (truncated?)' : 'second line is not an interface name';
   return { containerId, ifName };
