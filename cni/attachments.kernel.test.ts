@@ -2,9 +2,9 @@
 // must succeed without touching the first one's default routes, carry traffic, and
 // its DEL must remove only what it added.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../test/harness/agent-client.ts';
-import { uniqueToken, type Netns } from '../test/harness/netns.ts';
-import { buildExists, createLab, ipFiles, ipj, KPR_CNI, kprConf, linkNames, runPlugin, type Lab, type PluginRun } from './kernel-fixture.ts';
+import { Agent } from '../lab/agent/client.ts';
+import { uniqueToken, type Netns } from '../lab/netns.ts';
+import { buildExists, createLab, ipFiles, ipj, KPR_CNI, kprConf, linkNames, runPlugin, type Lab, type PluginRun } from '../test/support/cni-kernel.ts';
 
 let lab: Lab;
 beforeAll(async () => {

@@ -11,8 +11,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueToken, type Netns } from '../test/harness/netns.ts';
-import { buildExists, createLab, ipFiles, KPR_CNI, kprConf, linkNames, runPlugin, type Lab } from './kernel-fixture.ts';
+import { uniqueToken, type Netns } from '../lab/netns.ts';
+import { buildExists, createLab, ipFiles, KPR_CNI, kprConf, linkNames, runPlugin, type Lab } from '../test/support/cni-kernel.ts';
 import { hostVethName } from './names.ts';
 
 // In the order ADD reaches them; each one's evidence in the node once it is passed.
