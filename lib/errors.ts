@@ -1,9 +1,13 @@
-/** An error with a stable code, the object it concerns, and its cause. */
-export class KprError extends Error {
-  readonly code: string;
+/**
+ * An error with a stable code, the object it concerns, and its cause. Each module names
+ * its codes in one union (e.g. ExecErrorCode) and offers a guard, so callers branch on
+ * types rather than on strings.
+ */
+export class KprError<C extends string = string> extends Error {
+  readonly code: C;
   readonly object: string | undefined;
 
-  constructor(code: string, message: string, opts: { object?: string; cause?: unknown } = {}) {
+  constructor(code: C, message: string, opts: { object?: string; cause?: unknown } = {}) {
     super(opts.object ? `${opts.object}: ${message}` : message, { cause: opts.cause });
     this.name = 'KprError';
     this.code = code;

@@ -20,7 +20,6 @@ import { Agent } from '../../lab/agent/client.ts';
 import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../../lab/netns.ts';
 import type { Endpoint, ProxySnapshot, ServicePort } from '../../proxy/model/types.ts';
 import { endpoint, rulesConfig, servicePort, snapshot } from '../../test/support/proxy-model.ts';
-import { runNft } from '../../proxy/nftables/apply.ts';
 import { NftablesProxier } from '../../proxy/nftables/proxier.ts';
 import { renderRuleset } from '../../proxy/nftables/ruleset.ts';
 
@@ -115,7 +114,7 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   const ruleset = renderRuleset(snap, config);
   await proxier.cleanup();
   t0 = performance.now();
-  await runNft(nft[0] as string, [...nft.slice(1), '-f', '-'], { input: ruleset });
+  await run(nft[0] as string, [...nft.slice(1), '-f', '-'], { input: ruleset });
   const bareNftMs = performance.now() - t0;
   await proxier.cleanup();
   return {

@@ -4,7 +4,7 @@
 // their output to the pure core (inspect.ts) and prints.
 import * as z from 'zod';
 import { errorMessage } from '../../lib/errors.ts';
-import { run } from '../../lib/exec.ts';
+import { run, type KernelErrno } from '../../lib/exec.ts';
 import type { IPFamily } from '../../lib/ip.ts';
 import { formatJson, formatText } from '../inspect/format.ts';
 import { inspect, type Listings } from '../inspect/inspect.ts';
@@ -46,11 +46,11 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 /** Runs a listing command; undefined (and a note in `problems`) when it cannot run or fails. */
-async function list(cmd: string, args: string[], problems: string[], absent?: RegExp): Promise<string | undefined> {
+async function list(cmd: string, args: string[], problems: string[], absent?: KernelErrno): Promise<string | undefined> {
   try {
     const r = await run(cmd, args, { allowFailure: true });
     if (r.exitCode === 0) return r.stdout;
-    if (!absent?.test(r.stderr)) problems.push(`${cmd} ${args.join(' ')}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.exitCode}`}`);
+    if (absent === undefined || r.errno !== absent) problems.push(`${cmd} ${args.join(' ')}: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.exitCode}`}`);
   } catch (err) {
     problems.push(`${cmd}: ${errorMessage(err)}`);
   }
@@ -65,7 +65,7 @@ async function collect(mode: Mode | 'auto', families: readonly IPFamily[]): Prom
     l.families[f] = {
       // The IPVS mode's masquerade rule lives in iptables too.
       ...(want('iptables') || want('ipvs') ? { iptablesSave: await list(f === 4 ? 'iptables-save' : 'ip6tables-save', [], problems) } : {}),
-      ...(want('nftables') ? { nftJson: await list('nft', ['-j', 'list', 'table', f === 4 ? 'ip' : 'ip6', 'kpr'], problems, /No such file or directory/) } : {}),
+      ...(want('nftables') ? { nftJson: await list('nft', ['-j', 'list', 'table', f === 4 ? 'ip' : 'ip6', 'kpr'], problems, 'ENOENT') } : {}),
     };
   }
   if (want('ipvs')) {

@@ -1,9 +1,9 @@
 // The only code of the IPVS mode that talks to the kernel: ipvsadm, ipset,
 // iptables-restore / iptables-save, ip (kube-ipvs0) and sysctl, each run once per step.
-import * as z from 'zod';
 import { KprError } from '../../lib/errors.ts';
-import { run as execRun, type RunResult } from '../../lib/exec.ts';
-import { ipFamily, normalizeIP, type IPFamily } from '../../lib/ip.ts';
+import { isExecError, run as execRun, type RunOptions, type RunResult, type Runner } from '../../lib/exec.ts';
+import { parseIpAddrJSON } from '../../lib/ip-addr.ts';
+import { type IPFamily } from '../../lib/ip.ts';
 import { serviceArgs } from './ipvsadm.ts';
 import type { VirtualServer } from './types.ts';
 
@@ -11,8 +11,7 @@ export const DUMMY_INTERFACE = 'kube-ipvs0';
 /** Up to this many services, listing them one by one beats listing a large table. */
 const LIST_ONE_BY_ONE = 8;
 
-/** lib/exec.ts's run, or a stand-in with the same contract. */
-export type Runner = (cmd: string, args: readonly string[], opts?: { input?: string; allowFailure?: boolean }) => Promise<RunResult>;
+export type { Runner };
 
 export interface LocalAddresses {
   /** Addresses of the family on kube-ipvs0; undefined when the interface does not exist. */
@@ -21,27 +20,12 @@ export interface LocalAddresses {
   others: string[];
 }
 
-const ipAddrSchema = z.array(
-  z.object({
-    ifname: z.string(),
-    addr_info: z.array(z.object({ local: z.string(), scope: z.string().optional() })).default([]),
-  }),
-);
-
-/** Parses `ip -j addr show` into the addresses the mode cares about. */
+/** Splits `ip -j addr show` into the addresses the mode cares about. */
 export function parseLocalAddresses(json: string, family: IPFamily): LocalAddresses {
-  let links;
-  try {
-    links = ipAddrSchema.parse(JSON.parse(json));
-  } catch (cause) {
-    throw new KprError('IP_ADDR_PARSE', 'cannot parse ip -j addr show output', { cause });
-  }
   let dummy: string[] | undefined;
   const others: string[] = [];
-  for (const link of links) {
-    const addrs = link.addr_info
-      .filter((a) => ipFamily(a.local) === family)
-      .map((a) => ({ ip: normalizeIP(a.local) as string, scope: a.scope ?? 'global' }));
+  for (const link of parseIpAddrJSON(json)) {
+    const addrs = link.addresses.filter((a) => a.family === family);
     if (link.ifname === DUMMY_INTERFACE) dummy = addrs.map((a) => a.ip);
     else others.push(...addrs.filter((a) => a.scope !== 'host' && a.scope !== 'link').map((a) => a.ip));
   }
@@ -60,7 +44,7 @@ export class IpvsKernel {
     this.wrap = opts.wrap ?? [];
   }
 
-  private exec(cmd: string, args: readonly string[], opts: { input?: string; allowFailure?: boolean } = {}): Promise<RunResult> {
+  private exec(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const [head, ...rest] = [...this.wrap, cmd, ...args];
     return this.runner(head as string, rest, opts);
   }
@@ -76,7 +60,7 @@ export class IpvsKernel {
   /** Creates kube-ipvs0; the proxier of the other family may have just done so. */
   async ensureDummy(): Promise<void> {
     const r = await this.exec('ip', ['link', 'add', DUMMY_INTERFACE, 'type', 'dummy'], { allowFailure: true });
-    if (r.exitCode !== 0 && !r.stderr.includes('File exists')) {
+    if (r.exitCode !== 0 && r.errno !== 'EEXIST') {
       throw new KprError('IP_LINK', `cannot create ${DUMMY_INTERFACE}: ${r.stderr.trim()}`, { object: DUMMY_INTERFACE });
     }
   }
@@ -146,7 +130,7 @@ export class IpvsKernel {
       const r = await this.exec(cmd, args, { allowFailure: true });
       return r.exitCode === 0 ? r.stdout : undefined;
     } catch (err) {
-      if (err instanceof KprError && err.code === 'EXEC') return undefined;
+      if (isExecError(err)) return undefined;
       throw err;
     }
   }

@@ -1,55 +1,17 @@
 // The only code of the nftables mode that runs `nft`. A transaction goes to one
 // `nft -f -` (one atomic batch), streamed to its stdin as it is rendered (no copy of the
 // whole text); listing the table's names is only for full syncs.
-import { spawn } from 'node:child_process';
-import { Readable } from 'node:stream';
-import type { RunResult } from '../../lib/exec.ts';
 import { KprError } from '../../lib/errors.ts';
+import { run, type RunOptions, type RunResult, type Runner } from '../../lib/exec.ts';
 import type { KernelTable } from './diff.ts';
 import { listCommands, parseKernelTable } from './kernel-table.ts';
 import type { NftFamily, Transaction } from './transaction.ts';
-
-export interface RunOptions {
-  /** Text for stdin, whole or as chunks written as they are produced (possibly later). */
-  input?: string | Iterable<string> | AsyncIterable<string>;
-  allowFailure?: boolean;
-}
-
-export type Runner = (cmd: string, args: readonly string[], opts: RunOptions) => Promise<RunResult>;
-
-/**
- * lib/exec.ts's `run` on node:child_process directly: it streams chunked input, and
- * execa costs 3 ms more per nft run and 15 ms for its first (measured), a sync's whole
- * budget at 100 Services.
- */
-export function runNft(cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => stdout.push(d));
-    child.stderr.on('data', (d: Buffer) => stderr.push(d));
-    child.on('error', (err) => reject(new KprError('EXEC', `cannot run ${cmd}: ${err.message}`, { cause: err })));
-    child.on('close', (code) => {
-      const res = { stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString(), exitCode: code ?? -1 };
-      if (res.exitCode !== 0 && !opts.allowFailure) reject(new KprError('EXEC', `${cmd} ${args.join(' ')} exited ${res.exitCode}: ${res.stderr.trim()}`));
-      else resolve(res);
-    });
-    // nft may exit without reading all of its input (a parse error): its exit code and stderr tell.
-    child.stdin.on('error', () => undefined);
-    const { input } = opts;
-    if (input === undefined || typeof input === 'string') child.stdin.end(input);
-    else Readable.from(input).on('error', (err) => child.stdin.destroy(err)).pipe(child.stdin);
-  });
-}
 
 export interface NftOptions {
   runner?: Runner;
   /** The command line that runs nft, e.g. ["ip", "netns", "exec", "ns1", "nft"]; default ["nft"]. */
   command?: readonly string[];
 }
-
-const missing = (stderr: string) => /No such file or directory/.test(stderr);
 
 export class Nft {
   private readonly runner: Runner;
@@ -60,7 +22,7 @@ export class Nft {
     private readonly table: string,
     opts: NftOptions = {},
   ) {
-    this.runner = opts.runner ?? runNft;
+    this.runner = opts.runner ?? run;
     this.command = opts.command ?? ['nft'];
   }
 
@@ -114,7 +76,7 @@ export class Nft {
   /** Deletes the table; a missing table is not an error. */
   async deleteTable(): Promise<void> {
     const res = await this.nft(['delete', 'table', this.family, this.table], { allowFailure: true });
-    if (res.exitCode !== 0 && !missing(res.stderr)) {
+    if (res.exitCode !== 0 && res.errno !== 'ENOENT') {
       throw new KprError('NFT_CLEANUP', `nft delete table failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
     }
   }

@@ -1,18 +1,15 @@
 // Which of this node's addresses accept NodePorts (--nodeport-addresses), and the
 // node's primary address per family.
-import * as z from 'zod';
 import { run } from '../../lib/exec.ts';
+import { parseIpAddrJSON } from '../../lib/ip-addr.ts';
 import { cidrContains, normalizeIP, parseCIDR, parseIP, type IPFamily } from '../../lib/ip.ts';
 import type { Node } from '../watch/objects.ts';
-
-const ipAddrJson = z.array(z.object({ addr_info: z.array(z.object({ local: z.string() })).optional() }));
 
 /** Every address configured on this network namespace's interfaces. */
 export async function localAddresses(): Promise<string[]> {
   const out = await run('ip', ['-j', 'addr', 'show']);
-  const links = ipAddrJson.parse(JSON.parse(out.stdout));
-  const ips = links.flatMap((l) => (l.addr_info ?? []).map((a) => normalizeIP(a.local) ?? ''));
-  return [...new Set(ips.filter(Boolean))].sort();
+  const ips = parseIpAddrJSON(out.stdout).flatMap((l) => l.addresses.map((a) => a.ip));
+  return [...new Set(ips)].sort();
 }
 
 /** The Node's InternalIP (else ExternalIP) of the family, "" when it has none. */
