@@ -6,6 +6,7 @@ import type { Subcommand } from './kpr.ts';
 
 export const heavyCommands: Record<string, () => Promise<Subcommand>> = {
   proxy: () => import('../proxy/cli.ts'),
+  network: () => import('../network/cli.ts'),
   render: () => import('../proxy/render-cli.ts'),
   inspect: () => import('../proxy/inspect/cli.ts'),
   lab: () => import('../lab/cli.ts'),

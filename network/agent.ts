@@ -1,0 +1,80 @@
+// `kpr network`: one informer on Nodes (handlers only record), a runner that reconciles
+// once the first complete list is in, the health and metrics servers.
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { realClock, type Clock } from '../lib/clock.ts';
+import { errorMessage } from '../lib/errors.ts';
+import type { RunningServer } from '../lib/http-server.ts';
+import { Informer } from '../lib/kube/informer.ts';
+import type { Logger } from '../lib/log.ts';
+import type { NetworkConfig } from './config.ts';
+import { enableForwarding } from './kernel.ts';
+import { createNetworkMetrics, NetworkHealth, startHealthServer, startMetricsServer } from './metrics.ts';
+import { Reconciler, type AnnotationPatcher } from './reconcile.ts';
+import { ReconcileRunner } from './runner.ts';
+
+/** Changes arriving within this time are programmed together. */
+const DEBOUNCE_MS = 50;
+
+export interface RunningAgent {
+  /** Resolves after the first successful reconcile (node file written, routes programmed). */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromCluster();
+  return kc;
+}
+
+function nodePatcher(kc: KubeConfig, name: string): AnnotationPatcher {
+  const core = kc.makeApiClient(CoreV1Api);
+  return async (annotations) => {
+    await core.patchNode({ name, body: { metadata: { annotations } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  };
+}
+
+export async function runAgent(cfg: NetworkConfig, log: Logger, clock: Clock = realClock): Promise<RunningAgent> {
+  const metrics = createNetworkMetrics({ processMetrics: true });
+  const health = new NetworkHealth(clock, 2 * cfg.syncPeriodMs + 10_000);
+  const servers: RunningServer[] = [];
+  if (cfg.healthzBindAddress) servers.push(await startHealthServer(cfg.healthzBindAddress, health));
+  if (cfg.metricsBindAddress) servers.push(await startMetricsServer(cfg.metricsBindAddress, metrics.registry));
+  await enableForwarding();
+
+  const kc = loadKubeConfig(cfg.kubeconfig);
+  const reconciler = new Reconciler(cfg, metrics, nodePatcher(kc, cfg.nodeName), log);
+  let firstReady!: () => void;
+  const ready = new Promise<void>((resolve) => (firstReady = resolve));
+  const runner = new ReconcileRunner({
+    debounceMs: DEBOUNCE_MS, periodMs: cfg.syncPeriodMs, retryMs: 1000, clock,
+    reconcile: async () => {
+      const ok = await reconciler.reconcile();
+      if (ok) {
+        health.reconciled();
+        firstReady();
+      }
+      return ok;
+    },
+  });
+  let listed = false;
+  const informer = new Informer(kc, { what: 'nodes', path: '/api/v1/nodes' }, {
+    upsert: (raw) => { reconciler.upsert(raw); if (listed) runner.request(); },
+    delete: (raw) => { reconciler.delete(raw); if (listed) runner.request(); },
+  }, log);
+  informer.start();
+  void informer.synced.then(() => {
+    listed = true;
+    log.info({ node: cfg.nodeName, backend: cfg.backend, directRouting: cfg.directRouting }, 'initial list of Nodes complete; programming');
+    runner.request();
+  });
+  return {
+    ready,
+    async stop() {
+      await informer.stop();
+      await runner.stop();
+      await Promise.all(servers.map((s) => s.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'closing a server failed'))));
+    },
+  };
+}

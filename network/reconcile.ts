@@ -1,0 +1,163 @@
+// One reconcile: the Nodes as last heard of -> the plan -> the kernel's kpr entries ->
+// the fewest changes; then the node file, the masquerade table and the Node's VTEP MAC
+// annotations. Nodes are recorded by the informer handlers; nothing here runs before the
+// first complete list (the runner starts after it).
+import { errorMessage } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import type { IPFamily } from '../lib/ip.ts';
+import type { NetworkConfig } from './config.ts';
+import { diffNetwork } from './diff.ts';
+import { applyOps, findUnderlay, listLinks, readCurrent } from './kernel.ts';
+import { applyMasq, renderMasq } from './masq.ts';
+import type { NetworkMetrics } from './metrics.ts';
+import { writeNodeFile } from './node-file.ts';
+import { nameOf, parseNode, VTEP_MAC_ANNOTATION, vtepAnnotationsOf, type NetNode, type NodeParse, type PerFamily } from './nodes.ts';
+import { DEVICE_NAMES, planNetwork, type DesiredNetwork, type Skipped } from './plan.ts';
+
+/** Sets (a string) or removes (null) annotations on this agent's Node with a JSON merge patch. */
+export type AnnotationPatcher = (annotations: Record<string, string | null>) => Promise<void>;
+
+const familyName = (f: IPFamily) => (f === 4 ? 'IPv4' : 'IPv6');
+
+export class Reconciler {
+  private readonly nodes = new Map<string, NodeParse>();
+  /** This agent's Node's VTEP annotations as the API server last showed them. */
+  private ownAnnotations: PerFamily<string> = {};
+  /** What was last reported per Node (and family), so a report is logged once, not every reconcile. */
+  private reported = new Map<string, string>();
+  private lastMasq: string | undefined;
+  private reconciledOnce = false;
+
+  constructor(
+    private readonly cfg: NetworkConfig,
+    private readonly metrics: NetworkMetrics,
+    private readonly patchAnnotations: AnnotationPatcher,
+    private readonly log: Logger,
+  ) {}
+
+  upsert(raw: unknown): void {
+    const parsed = parseNode(raw);
+    this.nodes.set(parsed.ok ? parsed.node.name : parsed.name, parsed);
+    if (nameOf(raw) === this.cfg.nodeName) this.ownAnnotations = vtepAnnotationsOf(raw);
+  }
+
+  delete(raw: unknown): void {
+    this.nodes.delete(nameOf(raw));
+  }
+
+  /** Resolves true when everything was programmed; failures are logged and counted. */
+  async reconcile(): Promise<boolean> {
+    const end = this.metrics.reconcileDuration.startTimer();
+    try {
+      const ok = await this.reconcileOnce();
+      if (!ok) this.metrics.reconcileErrors.inc();
+      return ok;
+    } catch (err) {
+      this.metrics.reconcileErrors.inc();
+      this.log.error({ err: errorMessage(err) }, 'reconcile failed');
+      return false;
+    } finally {
+      end();
+    }
+  }
+
+  private async reconcileOnce(): Promise<boolean> {
+    const started = Date.now();
+    const own = this.nodes.get(this.cfg.nodeName);
+    if (!own) {
+      this.log.warn({ node: this.cfg.nodeName }, 'this agent\'s Node does not exist (yet); nothing programmed');
+      return false;
+    }
+    if (!own.ok) {
+      this.log.error({ node: own.name, reason: own.reason }, 'this agent\'s Node cannot be used; nothing programmed');
+      return false;
+    }
+    const self = own.node;
+    const peers: NetNode[] = [];
+    const invalid: Skipped[] = [];
+    for (const n of this.nodes.values()) {
+      if (!n.ok) invalid.push({ node: n.name, family: 4, reason: n.reason });
+      else if (n.node.name !== self.name) peers.push(n.node);
+    }
+    const links = await listLinks();
+    const underlay = findUnderlay(links, this.cfg.iface, [self.internalIPs[4], self.internalIPs[6]].filter((x): x is string => !!x));
+    const desired = planNetwork({
+      backend: this.cfg.backend, directRouting: this.cfg.directRouting, vni: this.cfg.vni, port: this.cfg.vxlanPort, self, peers, underlay,
+    });
+    const ops = diffNetwork(await readCurrent(links), desired, DEVICE_NAMES);
+    const errors = await applyOps(ops);
+    for (const e of errors) this.log.error({ err: e }, 'a kernel change failed; retrying later');
+
+    const podCIDRs = [self.podCIDRs[4], self.podCIDRs[6]].filter((x): x is string => !!x);
+    if (await writeNodeFile(this.cfg.nodeFile, { podCIDRs, mtu: desired.podMTU, backend: this.cfg.backend })) {
+      this.log.info({ file: this.cfg.nodeFile, podCIDRs, mtu: desired.podMTU }, 'wrote the node file');
+    }
+    const cluster = this.cfg.clusterCIDRs.length
+      ? this.cfg.clusterCIDRs
+      : [...this.nodes.values()].flatMap((n) => (n.ok ? Object.values(n.node.podCIDRs) : []));
+    const masq = renderMasq({ podCIDRs: self.podCIDRs, clusterCIDRs: cluster });
+    if (masq !== this.lastMasq) {
+      await applyMasq(masq);
+      this.lastMasq = masq;
+    }
+    await this.publishVtepMACs(desired);
+
+    this.report([...invalid, ...desired.skipped]);
+    this.updateMetrics(desired, [...invalid, ...desired.skipped]);
+    const changes = ops.ip.length + ops.bridge.length;
+    // The first reconcile and every one that changed something are worth a line; quiet repeats are not.
+    this.log[changes || !this.reconciledOnce ? 'info' : 'debug']({ changes, peers: desired.peers, routes: desired.routes.length, failed: errors.length, durationMs: Date.now() - started }, 'reconciled');
+    if (errors.length === 0) this.reconciledOnce = true;
+    return errors.length === 0;
+  }
+
+  private async publishVtepMACs(desired: DesiredNetwork): Promise<void> {
+    const patch: Record<string, string | null> = {};
+    for (const family of [4, 6] as const) {
+      const mac = desired.devices.find((d) => d.family === family)?.mac;
+      if (this.ownAnnotations[family] !== mac) patch[VTEP_MAC_ANNOTATION[family]] = mac ?? null;
+    }
+    if (Object.keys(patch).length === 0) return;
+    await this.patchAnnotations(patch);
+    for (const family of [4, 6] as const) {
+      const mac = desired.devices.find((d) => d.family === family)?.mac;
+      if (mac) this.ownAnnotations[family] = mac;
+      else delete this.ownAnnotations[family];
+    }
+    this.log.info({ node: this.cfg.nodeName, annotations: patch }, 'published the VTEP MACs');
+  }
+
+  /** Logs each skipped Node (and family) once per reason, naming it. */
+  private report(skipped: readonly Skipped[]): void {
+    const now = new Map<string, string>();
+    for (const s of skipped) {
+      const key = `${s.node}/${s.family}`;
+      now.set(key, s.reason);
+      if (this.reported.get(key) === s.reason) continue;
+      const fields = { node: s.node, ipFamily: familyName(s.family), reason: s.reason };
+      if (s.unreachable) this.log.warn(fields, 'peer not reachable with host-gw; no route to its pods');
+      else this.log.warn(fields, 'Node skipped');
+    }
+    this.reported = now;
+  }
+
+  private updateMetrics(desired: DesiredNetwork, skipped: readonly Skipped[]): void {
+    const m = this.metrics;
+    m.peers.set(desired.peers);
+    m.entries.reset();
+    for (const family of [4, 6] as const) {
+      const ipf = familyName(family);
+      m.entries.set({ kind: 'route', ip_family: ipf }, desired.routes.filter((r) => r.family === family).length);
+      const dev = desired.devices.find((d) => d.family === family)?.name;
+      m.entries.set({ kind: 'neighbour', ip_family: ipf }, desired.neighbours.filter((n) => n.dev === dev).length);
+      m.entries.set({ kind: 'fdb', ip_family: ipf }, desired.fdb.filter((f) => f.dev === dev).length);
+    }
+    m.unreachablePeers.reset();
+    m.skippedNodes.reset();
+    for (const s of skipped) {
+      if (s.unreachable) m.unreachablePeers.set({ node: s.node, ip_family: familyName(s.family) }, 1);
+      else m.skippedNodes.set({ node: s.node, reason: s.reason }, 1);
+    }
+    m.lastReconcile.setToCurrentTime();
+  }
+}
