@@ -8,7 +8,7 @@ import { CniCode, CniError } from './errors.ts';
 import { ipamFor } from './ipam.ts';
 import { ipBatch, nodeLinkNames } from './link.ts';
 import { masqAdd, masqRemoveWhere } from './masq.ts';
-import { detectMtu } from './mtu.ts';
+import { detectMtu, nodeFileMtu } from './mtu.ts';
 import { attachmentAlias, hostVethName, randomMac, ROUTED_HOST_MAC, type Attachment } from './names.ts';
 import { addressOf, type AttachPlan } from './attach.ts';
 import { parseResult } from './parse-result.ts';
@@ -59,7 +59,7 @@ export async function cmdAdd(req: Request): Promise<Result> {
   if (nodeLinks.has(hostVeth)) {
     throw new CniError(CniCode.internal, `container ${req.containerId} already has interface ${req.ifName} on network ${conf.name}`, `host veth ${hostVeth} exists; DEL first`);
   }
-  const mtu = conf.mtu ?? detectMtu(conf.encapOverhead);
+  const mtu = conf.mtu ?? (conf.nodeFile !== undefined ? nodeFileMtu(conf.nodeFile) : detectMtu(conf.encapOverhead));
   const ipam = await ipamFor(conf.ipam, req);
   const alloc = await ipam.add();
   const undo: Array<() => unknown> = [() => ipam.del()];

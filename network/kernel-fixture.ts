@@ -31,8 +31,8 @@ export const NODES: readonly NodeSpec[] = [
 export const OUTSIDE4 = '203.0.113.2';
 export const OUTSIDE6 = '2001:db8:113::2';
 const addr = (cidr: string) => cidr.slice(0, cidr.indexOf('/'));
-/** The pod's address in a pod CIDR: network + 2 (.1 is the node's side). */
-export const podIP = (cidr: string, host = 2) => (cidr.includes(':') ? `${addr(cidr)}${host}` : addr(cidr).replace(/\.0$/, `.${host}`));
+/** The test pod's address in a pod CIDR: network + 200 (.1 is the node's side; kpr-ipam hands out from .2). */
+export const podIP = (cidr: string, host = 200) => (cidr.includes(':') ? `${addr(cidr)}${host}` : addr(cidr).replace(/\.0$/, `.${host}`));
 export const nodeIP = (s: NodeSpec, family: 4 | 6) => addr(family === 4 ? s.v4 : s.v6);
 
 export function nodeObject(s: Pick<NodeSpec, 'name' | 'v4' | 'v6' | 'pod4' | 'pod6'>): Record<string, unknown> {

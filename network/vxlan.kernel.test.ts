@@ -5,6 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KPR_BIN } from '../test/flows/proxy-process.ts';
+import { Agent } from '../test/harness/agent-client.ts';
 import { kprTables, NetworkCluster, nodeIP, OUTSIDE4, OUTSIDE6, podIP } from './kernel-fixture.ts';
 
 let c: NetworkCluster;
@@ -108,6 +110,36 @@ describe('kpr network --backend vxlan', () => {
     expect(sha(readFileSync(dst))).toBe(sha(data));
   });
 
+  it('kpr-cni with only `nodeFile` gives a pod an address from the node\'s pod CIDRs and the node file\'s MTU, and it reaches other nodes\' pods', async () => {
+    const b = c.node('b');
+    const pod = await c.set.create('cni');
+    const conf = { cniVersion: '1.1.0', name: 'kpt-net', type: 'kpr-cni', mode: 'routed', nodeFile: b.nodeFile, ipam: { type: 'kpr-ipam', dataDir: join(c.dir, 'ipam') } };
+    const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const env = { PATH: process.env.PATH ?? '', CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'nodefile1', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0', CNI_PATH: join(KPR_BIN, '..') };
+      const p = spawn('ip', ['netns', 'exec', b.ns.name, `${KPR_BIN}-cni`], { env });
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      p.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+      p.on('close', (code) => resolve({ code, out }));
+      p.stdin.end(JSON.stringify(conf));
+    });
+    expect(result.code, result.out).toBe(0);
+    const ips = (JSON.parse(result.out) as { ips: { address: string }[] }).ips.map((x) => x.address);
+    expect(ips).toEqual(['10.244.2.2/32', 'fd00:10:244:2::2/128']);
+    const link = JSON.parse((await pod.exec('ip', ['-j', 'link', 'show', 'dev', 'eth0'])).stdout)[0] as { mtu: number };
+    expect(link.mtu).toBe(c.readNodeFile('b').mtu);
+    const agent = new Agent(pod);
+    try {
+      await agent.listen('tcp', 8080, 'cni-pod');
+      for (const host of ['10.244.2.2', 'fd00:10:244:2::2']) {
+        const r = await c.node('c').podAgent.call({ op: 'probe', proto: 'tcp', host, port: 8080, timeoutMs: 3000 });
+        expect(r).toMatchObject({ ok: true, reply: `cni-pod ${podIP(host.includes(':') ? c.node('c').spec.pod6 : c.node('c').spec.pod4)}` });
+      }
+    } finally {
+      agent.stop();
+    }
+  });
+
   it('restarted after kill -9, keeps established TCP and leaves the tables exactly as they were', async () => {
     const a = c.node('a');
     const held = await a.podAgent.call({ op: 'hold', host: podIP(c.node('c').spec.pod4), port: 8080, timeoutMs: 3000 });
@@ -145,5 +177,19 @@ describe('kpr network --backend vxlan', () => {
     expect(Math.max(...removed)).toBeLessThan(1000);
     expect((await c.node('c').ns.exec('bridge', ['fdb', 'show', 'dev', 'kpr-vxlan4'])).stdout).not.toContain(mac);
     expect((await c.node('c').ns.exec('ip', ['neigh', 'show', 'nud', 'permanent'])).stdout).not.toContain('10.244.4.0');
+  });
+
+  it('replaces the entries of a peer whose pod CIDR changed', async () => {
+    const node = c.api.get('Node', undefined, 'c') as { spec: Record<string, unknown> };
+    c.api.apply({ ...node, spec: { ...node.spec, podCIDR: '10.244.30.0/24', podCIDRs: ['10.244.30.0/24', 'fd00:10:244:30::/64'] } });
+    await c.node('a').agent?.waitForLog((l) => l.msg === 'reconciled' && l.changes !== 0 && l.peers === 2);
+    const a = c.node('a');
+    const routes = (await a.ns.exec('ip', ['-4', 'route', 'show', 'proto', '107'])).stdout;
+    expect(routes).toContain('10.244.30.0/24 via 10.244.30.0 dev kpr-vxlan4 onlink');
+    expect(routes).not.toContain('10.244.3.0/24');
+    const neigh = (await a.ns.exec('ip', ['neigh', 'show', 'dev', 'kpr-vxlan4', 'nud', 'permanent'])).stdout;
+    expect(neigh).toContain('10.244.30.0 lladdr');
+    expect(neigh).not.toContain('10.244.3.0 ');
+    expect((await a.ns.exec('ip', ['-6', 'route', 'show', 'proto', '107'])).stdout).toContain('fd00:10:244:30::/64');
   });
 });
