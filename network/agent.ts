@@ -16,7 +16,7 @@ import { ReconcileRunner } from './runner.ts';
 const DEBOUNCE_MS = 50;
 
 export interface RunningAgent {
-  /** Resolves after the first successful reconcile (node file written, routes programmed). */
+  /** Resolves after the first completed reconcile (node file written, routes programmed). */
   ready: Promise<void>;
   stop(): Promise<void>;
 }
@@ -50,12 +50,13 @@ export async function runAgent(cfg: NetworkConfig, log: Logger, clock: Clock = r
   const runner = new ReconcileRunner({
     debounceMs: DEBOUNCE_MS, periodMs: cfg.syncPeriodMs, retryMs: 1000, clock,
     reconcile: async () => {
-      const ok = await reconciler.reconcile();
-      if (ok) {
+      const result = await reconciler.reconcile();
+      // Entries that failed are logged, counted and retried; the node itself is programmed.
+      if (result !== 'failed') {
         health.reconciled();
         firstReady();
       }
-      return ok;
+      return result === 'clean';
     },
   });
   let listed = false;

@@ -132,4 +132,19 @@ describe('kpr network across backends', () => {
     expect(Object.keys(annotations).filter((k) => k.startsWith('kpr.io/'))).toEqual([]);
     expect(await reaches('b', 'a', 4)).toBe(true);
   });
+
+  it('never replaces a foreign route to a peer\'s pod CIDR: the failure is logged and the rest is programmed', async () => {
+    const a = c.node('a');
+    await a.agent?.kill('SIGTERM');
+    await a.ns.ipBatch(['route del 10.244.2.0/24 proto 107', 'route add 10.244.2.0/24 via 192.168.10.254 proto static']);
+    const agent = await c.startAgent('a', ['--backend', 'host-gw'], false);
+    const line = await agent.waitForLog((l) => l.msg === 'a kernel change failed; retrying later', 20_000, true);
+    expect(String(line.err)).toContain('route add 10.244.2.0/24 via 192.168.10.2 dev eth0 proto 107');
+    await agent.waitForLog((l) => l.msg === 'reconciled', 5000, true);
+    expect((await a.ns.exec('ip', ['-4', 'route', 'show', '10.244.2.0/24'])).stdout.trim()).toBe('10.244.2.0/24 via 192.168.10.254 dev eth0 proto static');
+    expect(await routes('a', 6)).toEqual(['fd00:10:244:2::/64 via fd00:a::2 dev eth0 metric 1024 pref medium']);
+    expect(await reaches('a', 'b', 6)).toBe(true);
+    expect((await c.http('a', 10268, '/healthz')).status).toBe(200);
+    expect((await c.http('a', 10269, '/metrics')).body).toMatch(/^kpr_network_reconcile_errors_total [1-9]/m);
+  });
 });

@@ -70,10 +70,13 @@ export interface FdbEntry {
 /** A peer (or family of a peer) left out, with why, named for the log and the metrics. */
 export interface Skipped {
   node: string;
-  family: IPFamily;
+  /** Undefined when the whole Node is left out (it cannot be parsed). */
+  family?: IPFamily;
   reason: string;
   /** host-gw cannot reach it (not on a directly connected subnet): counted apart. */
   unreachable?: boolean;
+  /** Expected to resolve by itself (the peer's agent has not published its VTEP MAC yet). */
+  pending?: boolean;
 }
 
 export interface DesiredNetwork {
@@ -155,14 +158,14 @@ interface PeerEntries {
 /** One peer's entries for one family, or why there are none. */
 function peerFamily(input: PlanInput, devices: PerFamily<VxlanDevice>, peer: NetNode, family: IPFamily): PeerEntries | Skipped {
   const dst = peer.podCIDRs[family] as string;
-  const skip = (reason: string, unreachable?: boolean): Skipped => ({ node: peer.name, family, reason, ...(unreachable && { unreachable }) });
+  const skip = (reason: string, flags: Pick<Skipped, 'unreachable' | 'pending'> = {}): Skipped => ({ node: peer.name, family, reason, ...flags });
   if (input.backend === 'host-gw' || input.directRouting) {
     const gw = peer.internalIPs[family];
     if (gw && onConnectedSubnet(gw, input.underlay)) {
       return { routes: [{ family, dst, via: gw, dev: input.underlay.name, onlink: false }], neighbours: [], fdb: [] };
     }
     if (input.backend === 'host-gw') {
-      return skip(gw ? `InternalIP ${gw} is not on a directly connected subnet of ${input.underlay.name}` : `no IPv${family} InternalIP to route IPv${family} pods via`, true);
+      return skip(gw ? `InternalIP ${gw} is not on a directly connected subnet of ${input.underlay.name}` : `no IPv${family} InternalIP to route IPv${family} pods via`, { unreachable: true });
     }
   }
   const dev = devices[family];
@@ -171,7 +174,7 @@ function peerFamily(input: PlanInput, devices: PerFamily<VxlanDevice>, peer: Net
   const remote = peer.internalIPs[uf];
   if (!remote) return skip(`no IPv${uf} InternalIP to reach its IPv${family} VTEP over`);
   const mac = peer.vtepMACs[family];
-  if (!mac) return skip('no VTEP MAC annotation yet (its agent has not started, or runs host-gw)');
+  if (!mac) return skip('no VTEP MAC annotation yet (its agent has not started, or runs host-gw)', { pending: true });
   const vtep = networkAddress(dst);
   return {
     routes: [{ family, dst, via: vtep, dev: dev.name, onlink: true }],

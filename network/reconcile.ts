@@ -15,6 +15,8 @@ import { nameOf, parseNode, VTEP_MAC_ANNOTATION, vtepAnnotationsOf, type NetNode
 import { DEVICE_NAMES, planNetwork, type DesiredNetwork, type Skipped } from './plan.ts';
 
 /** Sets (a string) or removes (null) annotations on this agent's Node with a JSON merge patch. */
+export type ReconcileResult = 'clean' | 'partial' | 'failed';
+
 export type AnnotationPatcher = (annotations: Record<string, string | null>) => Promise<void>;
 
 const familyName = (f: IPFamily) => (f === 4 ? 'IPv4' : 'IPv6');
@@ -45,38 +47,42 @@ export class Reconciler {
     this.nodes.delete(nameOf(raw));
   }
 
-  /** Resolves true when everything was programmed; failures are logged and counted. */
-  async reconcile(): Promise<boolean> {
+  /**
+   * 'clean': everything programmed; 'partial': done, but some kernel changes failed (each
+   * logged; e.g. a foreign route holds a peer's pod CIDR); 'failed': nothing could be
+   * done (no own Node, no underlay). Failures are counted.
+   */
+  async reconcile(): Promise<ReconcileResult> {
     const end = this.metrics.reconcileDuration.startTimer();
     try {
-      const ok = await this.reconcileOnce();
-      if (!ok) this.metrics.reconcileErrors.inc();
-      return ok;
+      const result = await this.reconcileOnce();
+      if (result !== 'clean') this.metrics.reconcileErrors.inc();
+      return result;
     } catch (err) {
       this.metrics.reconcileErrors.inc();
       this.log.error({ err: errorMessage(err) }, 'reconcile failed');
-      return false;
+      return 'failed';
     } finally {
       end();
     }
   }
 
-  private async reconcileOnce(): Promise<boolean> {
+  private async reconcileOnce(): Promise<ReconcileResult> {
     const started = Date.now();
     const own = this.nodes.get(this.cfg.nodeName);
     if (!own) {
       this.log.warn({ node: this.cfg.nodeName }, 'this agent\'s Node does not exist (yet); nothing programmed');
-      return false;
+      return 'failed';
     }
     if (!own.ok) {
       this.log.error({ node: own.name, reason: own.reason }, 'this agent\'s Node cannot be used; nothing programmed');
-      return false;
+      return 'failed';
     }
     const self = own.node;
     const peers: NetNode[] = [];
     const invalid: Skipped[] = [];
     for (const n of this.nodes.values()) {
-      if (!n.ok) invalid.push({ node: n.name, family: 4, reason: n.reason });
+      if (!n.ok) invalid.push({ node: n.name, reason: n.reason });
       else if (n.node.name !== self.name) peers.push(n.node);
     }
     const links = await listLinks();
@@ -107,8 +113,8 @@ export class Reconciler {
     const changes = ops.ip.length + ops.bridge.length;
     // The first reconcile and every one that changed something are worth a line; quiet repeats are not.
     this.log[changes || !this.reconciledOnce ? 'info' : 'debug']({ changes, peers: desired.peers, routes: desired.routes.length, failed: errors.length, durationMs: Date.now() - started }, 'reconciled');
-    if (errors.length === 0) this.reconciledOnce = true;
-    return errors.length === 0;
+    this.reconciledOnce = true;
+    return errors.length === 0 ? 'clean' : 'partial';
   }
 
   private async publishVtepMACs(desired: DesiredNetwork): Promise<void> {
@@ -131,12 +137,12 @@ export class Reconciler {
   private report(skipped: readonly Skipped[]): void {
     const now = new Map<string, string>();
     for (const s of skipped) {
-      const key = `${s.node}/${s.family}`;
+      const key = `${s.node}/${s.family ?? ''}`;
       now.set(key, s.reason);
       if (this.reported.get(key) === s.reason) continue;
-      const fields = { node: s.node, ipFamily: familyName(s.family), reason: s.reason };
+      const fields = { node: s.node, ...(s.family && { ipFamily: familyName(s.family) }), reason: s.reason };
       if (s.unreachable) this.log.warn(fields, 'peer not reachable with host-gw; no route to its pods');
-      else this.log.warn(fields, 'Node skipped');
+      else this.log[s.pending ? 'info' : 'warn'](fields, 'Node skipped');
     }
     this.reported = now;
   }
@@ -155,7 +161,7 @@ export class Reconciler {
     m.unreachablePeers.reset();
     m.skippedNodes.reset();
     for (const s of skipped) {
-      if (s.unreachable) m.unreachablePeers.set({ node: s.node, ip_family: familyName(s.family) }, 1);
+      if (s.unreachable && s.family) m.unreachablePeers.set({ node: s.node, ip_family: familyName(s.family) }, 1);
       else m.skippedNodes.set({ node: s.node, reason: s.reason }, 1);
     }
     m.lastReconcile.setToCurrentTime();
