@@ -13,7 +13,7 @@ import { Reconciler, type AnnotationPatcher } from './reconcile.ts';
 import { ReconcileRunner } from './runner.ts';
 
 /** Changes arriving within this time are programmed together. */
-const DEBOUNCE_MS = 50;
+const DEBOUNCE_MS = 20;
 
 export interface RunningAgent {
   /** Resolves after the first completed reconcile (node file written, routes programmed). */

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import * as z from 'zod';
 import { run } from '../lib/exec.ts';
 import { KprError } from '../lib/errors.ts';
-import { ipFamily, type IPFamily } from '../lib/ip.ts';
+import { ipFamily } from '../lib/ip.ts';
 import type { CurrentDevice, CurrentNetwork, NetworkOps } from './diff.ts';
 import { canonicalIP, DEVICE_NAMES, RT_PROTO, type FdbEntry, type Neighbour, type Route, type Underlay } from './plan.ts';
 
@@ -29,7 +29,7 @@ const linkSchema = z.array(z.object({
 }).loose());
 export type Link = z.infer<typeof linkSchema>[number];
 
-const routeSchema = z.array(z.object({ dst: z.string(), gateway: z.string().optional(), dev: z.string().optional(), flags: z.array(z.string()).default([]) }).loose());
+const routeSchema = z.array(z.object({ dst: z.string(), gateway: z.string().optional(), dev: z.string().optional(), table: z.string().optional(), flags: z.array(z.string()).default([]) }).loose());
 const neighSchema = z.array(z.object({ dst: z.string(), dev: z.string().optional(), lladdr: z.string().optional() }).loose());
 const fdbSchema = z.array(z.object({ mac: z.string(), ifname: z.string().optional(), dst: z.string().optional() }).loose());
 
@@ -37,11 +37,6 @@ function parseJSON<T>(what: string, schema: z.ZodType<T>, text: string): T {
   const r = schema.safeParse(text.trim() ? JSON.parse(text) : []);
   if (!r.success) throw new KprError('KERNEL_STATE', `unexpected ${what} output: ${r.error.issues[0]?.message ?? ''}`);
   return r.data;
-}
-
-/** Every link with its details and addresses (one `ip -d -j addr show`). */
-export async function listLinks(): Promise<Link[]> {
-  return parseJSON('ip -d -j addr show', linkSchema, (await run('ip', ['-d', '-j', 'addr', 'show'])).stdout);
 }
 
 /**
@@ -76,29 +71,37 @@ function currentDevice(l: Link): CurrentDevice {
   };
 }
 
-async function listRoutes(family: IPFamily): Promise<Route[]> {
-  // A kernel without IPv6 has no IPv6 routes of ours.
-  const out = await run('ip', ['-j', `-${family}`, 'route', 'show', 'table', 'main', 'proto', String(RT_PROTO)], { allowFailure: family === 6 });
-  if (out.exitCode !== 0) return [];
-  return parseJSON('ip route', routeSchema, out.stdout).flatMap((r) =>
-    r.gateway && r.dev ? [{ family, dst: r.dst, via: canonicalIP(r.gateway), dev: r.dev, onlink: r.flags.includes('onlink') }] : [],
-  );
+export interface KernelState {
+  /** Every link with its details and addresses. */
+  links: Link[];
+  current: CurrentNetwork;
 }
 
-/** kpr's entries in the kernel: its devices, routes with its protocol, and the permanent entries on its devices. */
-export async function readCurrent(links: readonly Link[]): Promise<CurrentNetwork> {
-  const devices = links.filter((l) => DEVICE_NAMES.includes(l.ifname)).map(currentDevice);
-  const [routes4, routes6, neighOut, ...fdbOut] = await Promise.all([
-    listRoutes(4), listRoutes(6), run('ip', ['-j', 'neigh', 'show', 'nud', 'permanent']),
-    ...devices.map((d) => run('bridge', ['-j', 'fdb', 'show', 'dev', d.name])),
+/**
+ * Links, kpr's routes (its protocol, main table, both families) and the permanent
+ * entries on its devices, in two spawns run together: one `ip -batch` (one JSON array
+ * per line) and one `bridge fdb show`.
+ */
+export async function readKernel(): Promise<KernelState> {
+  const [ipOut, fdbOut] = await Promise.all([
+    run('ip', ['-d', '-j', '-batch', '-'], { input: `addr show\nroute show table all proto ${RT_PROTO}\nneigh show nud permanent\n` }),
+    run('bridge', ['-j', 'fdb', 'show']),
   ]);
-  const neighbours: Neighbour[] = parseJSON('ip neigh', neighSchema, neighOut.stdout).flatMap((n) =>
+  const [linksText = '', routesText = '', neighText = ''] = ipOut.stdout.split('\n').filter((l) => l.trim() !== '');
+  const links = parseJSON('ip addr', linkSchema, linksText);
+  const devices = links.filter((l) => DEVICE_NAMES.includes(l.ifname)).map(currentDevice);
+  const routes: Route[] = parseJSON('ip route', routeSchema, routesText).flatMap((r) => {
+    const family = ipFamily(r.dst.split('/')[0] ?? '');
+    const main = r.table === undefined || r.table === 'main';
+    return main && family && r.gateway && r.dev ? [{ family, dst: r.dst, via: canonicalIP(r.gateway), dev: r.dev, onlink: r.flags.includes('onlink') }] : [];
+  });
+  const neighbours: Neighbour[] = parseJSON('ip neigh', neighSchema, neighText).flatMap((n) =>
     n.dev && n.lladdr && DEVICE_NAMES.includes(n.dev) ? [{ dev: n.dev, ip: canonicalIP(n.dst), mac: n.lladdr.toLowerCase() }] : [],
   );
-  const fdb: FdbEntry[] = devices.flatMap((d, i) =>
-    parseJSON('bridge fdb', fdbSchema, fdbOut[i]?.stdout ?? '').flatMap((f) => (f.dst ? [{ dev: d.name, mac: f.mac.toLowerCase(), dst: canonicalIP(f.dst) }] : [])),
+  const fdb: FdbEntry[] = parseJSON('bridge fdb', fdbSchema, fdbOut.stdout).flatMap((f) =>
+    f.dst && f.ifname && DEVICE_NAMES.includes(f.ifname) ? [{ dev: f.ifname, mac: f.mac.toLowerCase(), dst: canonicalIP(f.dst) }] : [],
   );
-  return { devices, routes: [...routes4, ...routes6], neighbours, fdb };
+  return { links, current: { devices, routes, neighbours, fdb } };
 }
 
 /** The failed lines of a `-force -batch` run, from its stderr ("Command failed -:N" after each error). */
@@ -137,7 +140,7 @@ export async function enableForwarding(): Promise<void> {
 
 /** Removes kpr's devices (their neighbours and FDB entries go with them) and every route with its protocol. */
 export async function removeAll(): Promise<string[]> {
-  const links = await listLinks();
+  const { links } = await readKernel();
   const ops: NetworkOps = { ip: links.filter((l) => DEVICE_NAMES.includes(l.ifname)).map((l) => `link del ${l.ifname}`), bridge: [] };
   const errors = await applyOps(ops);
   for (const family of [4, 6] as const) {

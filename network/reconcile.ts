@@ -7,7 +7,7 @@ import type { Logger } from '../lib/log.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { NetworkConfig } from './config.ts';
 import { diffNetwork } from './diff.ts';
-import { applyOps, findUnderlay, listLinks, readCurrent } from './kernel.ts';
+import { applyOps, findUnderlay, readKernel } from './kernel.ts';
 import { applyMasq, renderMasq } from './masq.ts';
 import type { NetworkMetrics } from './metrics.ts';
 import { writeNodeFile } from './node-file.ts';
@@ -85,26 +85,23 @@ export class Reconciler {
       if (!n.ok) invalid.push({ node: n.name, reason: n.reason });
       else if (n.node.name !== self.name) peers.push(n.node);
     }
-    const links = await listLinks();
+    const { links, current } = await readKernel();
     const underlay = findUnderlay(links, this.cfg.iface, [self.internalIPs[4], self.internalIPs[6]].filter((x): x is string => !!x));
     const desired = planNetwork({
       backend: this.cfg.backend, directRouting: this.cfg.directRouting, vni: this.cfg.vni, port: this.cfg.vxlanPort, self, peers, underlay,
     });
-    const ops = diffNetwork(await readCurrent(links), desired, DEVICE_NAMES);
-    const errors = await applyOps(ops);
+    const ops = diffNetwork(current, desired, DEVICE_NAMES);
+    const cluster = this.cfg.clusterCIDRs.length
+      ? this.cfg.clusterCIDRs
+      : [...this.nodes.values()].flatMap((n) => (n.ok ? Object.values(n.node.podCIDRs) : []));
+    const masq = renderMasq({ podCIDRs: self.podCIDRs, clusterCIDRs: cluster });
+    const [errors] = await Promise.all([applyOps(ops), masq !== this.lastMasq ? applyMasq(masq) : undefined]);
+    this.lastMasq = masq;
     for (const e of errors) this.log.error({ err: e }, 'a kernel change failed; retrying later');
 
     const podCIDRs = [self.podCIDRs[4], self.podCIDRs[6]].filter((x): x is string => !!x);
     if (await writeNodeFile(this.cfg.nodeFile, { podCIDRs, mtu: desired.podMTU, backend: this.cfg.backend })) {
       this.log.info({ file: this.cfg.nodeFile, podCIDRs, mtu: desired.podMTU }, 'wrote the node file');
-    }
-    const cluster = this.cfg.clusterCIDRs.length
-      ? this.cfg.clusterCIDRs
-      : [...this.nodes.values()].flatMap((n) => (n.ok ? Object.values(n.node.podCIDRs) : []));
-    const masq = renderMasq({ podCIDRs: self.podCIDRs, clusterCIDRs: cluster });
-    if (masq !== this.lastMasq) {
-      await applyMasq(masq);
-      this.lastMasq = masq;
     }
     await this.publishVtepMACs(desired);
 
