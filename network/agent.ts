@@ -1,6 +1,5 @@
 // `kpr network`: one informer on Nodes (handlers only record), a runner that reconciles
 // once the first complete list is in, the health and metrics servers.
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { realClock, type Clock } from '../lib/clock.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { RunningServer } from '../lib/http-server.ts';
@@ -9,7 +8,8 @@ import type { Logger } from '../lib/log.ts';
 import type { NetworkConfig } from './config.ts';
 import { enableForwarding } from './kernel.ts';
 import { createNetworkMetrics, NetworkHealth, startHealthServer, startMetricsServer } from './metrics.ts';
-import { Reconciler, type AnnotationPatcher } from './reconcile.ts';
+import { loadKubeConfig, nodePatcher } from './node-api.ts';
+import { Reconciler } from './reconcile.ts';
 import { ReconcileRunner } from './runner.ts';
 
 /** Changes arriving within this time are programmed together. */
@@ -19,20 +19,6 @@ export interface RunningAgent {
   /** Resolves after the first completed reconcile (node file written, routes programmed). */
   ready: Promise<void>;
   stop(): Promise<void>;
-}
-
-function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromCluster();
-  return kc;
-}
-
-function nodePatcher(kc: KubeConfig, name: string): AnnotationPatcher {
-  const core = kc.makeApiClient(CoreV1Api);
-  return async (annotations) => {
-    await core.patchNode({ name, body: { metadata: { annotations } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-  };
 }
 
 export async function runAgent(cfg: NetworkConfig, log: Logger, clock: Clock = realClock): Promise<RunningAgent> {
