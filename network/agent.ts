@@ -47,8 +47,8 @@ export async function runAgent(cfg: NetworkConfig, log: Logger, clock: Clock = r
   });
   let listed = false;
   const informer = new Informer(kc, { what: 'nodes', path: '/api/v1/nodes' }, {
-    upsert: (raw) => { reconciler.upsert(raw); if (listed) runner.request(); },
-    delete: (raw) => { reconciler.delete(raw); if (listed) runner.request(); },
+    upsert: (raw) => { if (reconciler.upsert(raw) && listed) runner.request(); },
+    delete: (raw) => { if (reconciler.delete(raw) && listed) runner.request(); },
   }, log);
   informer.start();
   void informer.synced.then(() => {

@@ -2,7 +2,9 @@
 // fewest `ip -batch` / `bridge -batch` lines (pure). What is right stays untouched (no
 // delete-and-add, no flap); what is stale goes; only kpr's own entries are ever named:
 // routes with kpr's protocol, devices with kpr's names and the entries on them.
-import { canonicalIP, RT_PROTO, type DesiredNetwork, type FdbEntry, type Neighbour, type Route, type VxlanDevice } from './plan.ts';
+// Addresses on both sides are canonical text (nodes.ts and kernel.ts make them so), so
+// they compare as strings.
+import { RT_PROTO, type DesiredNetwork, type FdbEntry, type Neighbour, type Route, type VxlanDevice } from './plan.ts';
 
 export interface CurrentDevice {
   name: string;
@@ -33,12 +35,12 @@ export interface NetworkOps {
 }
 
 const routeKey = (r: Route) => `${r.family} ${r.dst}`;
-const neighKey = (n: Neighbour) => `${n.dev} ${canonicalIP(n.ip)}`;
-const fdbKey = (f: FdbEntry) => `${f.dev} ${f.mac.toLowerCase()}`;
+const neighKey = (n: Neighbour) => `${n.dev} ${n.ip}`;
+const fdbKey = (f: FdbEntry) => `${f.dev} ${f.mac}`;
 
 function sameDevice(cur: CurrentDevice, want: VxlanDevice): boolean {
   const v = cur.vxlan;
-  return v !== undefined && v.vni === want.vni && v.port === want.port && canonicalIP(v.local) === want.local && v.link === want.link && !v.learning;
+  return v !== undefined && v.vni === want.vni && v.port === want.port && v.local === want.local && v.link === want.link && !v.learning;
 }
 
 function createDevice(d: VxlanDevice): string[] {
@@ -64,7 +66,7 @@ function deviceOps(current: readonly CurrentDevice[], desired: readonly VxlanDev
       continue;
     }
     if (cur.mtu !== d.mtu) lines.push(`link set ${d.name} mtu ${d.mtu}`);
-    if (cur.mac.toLowerCase() !== d.mac) lines.push(`link set ${d.name} address ${d.mac}`);
+    if (cur.mac !== d.mac) lines.push(`link set ${d.name} address ${d.mac}`);
     for (const a of cur.addresses) if (a !== d.address) lines.push(`addr del ${a} dev ${d.name}`);
     if (!cur.addresses.includes(d.address)) lines.push(`addr add ${d.address} dev ${d.name}${d.family === 6 ? ' nodad' : ''}`);
     if (!cur.up) lines.push(`link set ${d.name} up`);
@@ -79,7 +81,7 @@ function routeLine(verb: 'add' | 'replace' | 'del', r: Route): string {
 }
 
 function sameRoute(a: Route, b: Route): boolean {
-  return canonicalIP(a.via) === canonicalIP(b.via) && a.dev === b.dev && a.onlink === b.onlink;
+  return a.via === b.via && a.dev === b.dev && a.onlink === b.onlink;
 }
 
 /**
@@ -97,7 +99,7 @@ export function diffNetwork(current: CurrentNetwork, desired: DesiredNetwork, ow
   for (const [key, n] of curNeigh) if (!wantNeigh.has(key)) ip.push(`neigh del ${n.ip} dev ${n.dev}`);
   for (const n of desired.neighbours) {
     const cur = curNeigh.get(neighKey(n));
-    if (cur?.mac.toLowerCase() !== n.mac) ip.push(`neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud permanent`);
+    if (cur?.mac !== n.mac) ip.push(`neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud permanent`);
   }
 
   // Routes on a device that goes are gone with it; the rest is matched by destination.
@@ -115,14 +117,14 @@ export function diffNetwork(current: CurrentNetwork, desired: DesiredNetwork, ow
   const curFdb = new Map<string, FdbEntry[]>();
   for (const f of current.fdb.filter(alive)) curFdb.set(fdbKey(f), [...(curFdb.get(fdbKey(f)) ?? []), f]);
   for (const f of desired.fdb) {
-    const present = (curFdb.get(fdbKey(f)) ?? []).some((c) => canonicalIP(c.dst) === f.dst);
+    const present = (curFdb.get(fdbKey(f)) ?? []).some((c) => c.dst === f.dst);
     if (!present) bridge.push(`fdb append ${f.mac} dev ${f.dev} dst ${f.dst} self permanent`);
   }
   const wantFdb = new Map(desired.fdb.map((f) => [fdbKey(f), f]));
   for (const [key, entries] of curFdb) {
     const want = wantFdb.get(key);
     for (const f of entries) {
-      if (!want || canonicalIP(f.dst) !== want.dst) bridge.push(`fdb del ${f.mac} dev ${f.dev} dst ${f.dst} self`);
+      if (!want || f.dst !== want.dst) bridge.push(`fdb del ${f.mac} dev ${f.dev} dst ${f.dst} self`);
     }
   }
   return { ip, bridge };

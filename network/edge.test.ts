@@ -1,9 +1,13 @@
-// The agent's edges: flags, Node objects, the masquerade table text, the runner's timing.
+// The agent's edges: flags, Node objects, the masquerade table text, the runner's timing,
+// which Node updates cost a reconcile.
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../lib/clock.ts';
+import { createLogger } from '../lib/log.ts';
 import { parseNetworkArgs } from './config.ts';
 import { renderMasq } from './masq.ts';
+import { createNetworkMetrics } from './metrics.ts';
 import { parseNode } from './nodes.ts';
+import { Reconciler } from './reconcile.ts';
 import { ReconcileRunner } from './runner.ts';
 
 describe('parseNetworkArgs', () => {
@@ -94,5 +98,25 @@ describe('ReconcileRunner', () => {
     expect(starts).toEqual([50, 610, 1620, 3620, 33_620]);
     finish?.();
     await runner.stop();
+  });
+});
+
+describe('Reconciler.upsert', () => {
+  it('asks for a reconcile only when something the network depends on changed', () => {
+    const r = new Reconciler(parseNetworkArgs(['--hostname-override=self']), createNetworkMetrics(), async () => undefined, createLogger('test', 'silent'));
+    const node = (name: string, extra: Record<string, unknown> = {}, annotations: Record<string, string> = {}) => ({
+      metadata: { name, resourceVersion: String(Math.random()), annotations },
+      spec: { podCIDRs: ['10.244.1.0/24'] },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.1.1' }], conditions: [{ type: 'Ready', lastHeartbeatTime: String(Math.random()) }], ...extra },
+    });
+    expect(r.upsert(node('peer'))).toBe(true);
+    expect(r.upsert(node('peer'))).toBe(false); // a status heartbeat
+    expect(r.upsert(node('peer', {}, { 'kpr.io/vxlan-vtep-mac': '02:00:00:00:00:01' }))).toBe(true);
+    expect(r.upsert(node('peer', { addresses: [{ type: 'InternalIP', address: '192.168.1.2' }] }, { 'kpr.io/vxlan-vtep-mac': '02:00:00:00:00:01' }))).toBe(true);
+    expect(r.upsert(node('self'))).toBe(true);
+    expect(r.upsert(node('self', {}, { 'other.io/x': 'y' }))).toBe(false);
+    expect(r.upsert(node('self', {}, { 'kpr.io/vxlan6-vtep-mac': '02:00:00:00:00:02' }))).toBe(true);
+    expect(r.delete(node('peer'))).toBe(true);
+    expect(r.delete(node('peer'))).toBe(false);
   });
 });

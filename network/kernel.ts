@@ -62,10 +62,10 @@ function currentDevice(l: Link): CurrentDevice {
   return {
     name: l.ifname,
     vxlan: info && {
-      vni: info.id ?? -1, port: info.port ?? -1, local: info.local ?? info.local6 ?? '', link: info.link ?? '', learning: info.learning ?? true,
+      vni: info.id ?? -1, port: info.port ?? -1, local: canonicalIP(info.local ?? info.local6 ?? ''), link: info.link ?? '', learning: info.learning ?? true,
     },
     mtu: l.mtu,
-    mac: l.address,
+    mac: l.address.toLowerCase(),
     up: l.flags.includes('UP'),
     addresses: l.addr_info.filter((a) => a.scope === 'global').map((a) => `${canonicalIP(a.local)}/${a.prefixlen}`),
   };

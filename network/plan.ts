@@ -220,8 +220,9 @@ export function planNetwork(input: PlanInput): DesiredNetwork {
   return out;
 }
 
-/** The canonical text of an address (for comparing kernel output with the plan). */
+/** The canonical text of an address (kernel output compares with the plan as text). IPv4 text from the kernel already is. */
 export function canonicalIP(s: string): string {
+  if (!s.includes(':')) return s;
   const ip = parseIP(s);
   return ip ? formatIP(ip) : s;
 }

@@ -37,14 +37,28 @@ export class Reconciler {
     private readonly log: Logger,
   ) {}
 
-  upsert(raw: unknown): void {
+  /**
+   * Records a Node; returns whether anything the network depends on changed (its pod
+   * CIDRs, InternalIPs, VTEP MACs, or why it is unusable), so that the status updates
+   * of thousands of Nodes do not each cost a reconcile.
+   */
+  upsert(raw: unknown): boolean {
     const parsed = parseNode(raw);
-    this.nodes.set(parsed.ok ? parsed.node.name : parsed.name, parsed);
-    if (nameOf(raw) === this.cfg.nodeName) this.ownAnnotations = vtepAnnotationsOf(raw);
+    const name = parsed.ok ? parsed.node.name : parsed.name;
+    const before = this.nodes.get(name);
+    this.nodes.set(name, parsed);
+    let changed = before === undefined || JSON.stringify(before) !== JSON.stringify(parsed);
+    if (name === this.cfg.nodeName) {
+      const annotations = vtepAnnotationsOf(raw);
+      changed ||= JSON.stringify(annotations) !== JSON.stringify(this.ownAnnotations);
+      this.ownAnnotations = annotations;
+    }
+    return changed;
   }
 
-  delete(raw: unknown): void {
-    this.nodes.delete(nameOf(raw));
+  /** Forgets a Node; returns whether it was known. */
+  delete(raw: unknown): boolean {
+    return this.nodes.delete(nameOf(raw));
   }
 
   /**
