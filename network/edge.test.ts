@@ -2,12 +2,10 @@
 // which Node updates cost a reconcile.
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../lib/clock.ts';
-import { createLogger } from '../lib/log.ts';
 import { parseNetworkArgs } from './config.ts';
 import { renderMasq } from './masq.ts';
-import { createNetworkMetrics } from './metrics.ts';
 import { parseNode } from './nodes.ts';
-import { Reconciler } from './reconcile.ts';
+import { ClusterNodes } from './cluster.ts';
 import { ReconcileRunner } from './runner.ts';
 
 describe('parseNetworkArgs', () => {
@@ -101,22 +99,39 @@ describe('ReconcileRunner', () => {
   });
 });
 
-describe('Reconciler.upsert', () => {
+describe('ClusterNodes', () => {
+  const node = (name: string, extra: Record<string, unknown> = {}, annotations: Record<string, string> = {}) => ({
+    metadata: { name, resourceVersion: String(Math.random()), annotations },
+    spec: { podCIDRs: ['10.244.1.0/24'] },
+    status: { addresses: [{ type: 'InternalIP', address: '192.168.1.1' }], conditions: [{ type: 'Ready', lastHeartbeatTime: String(Math.random()) }], ...extra },
+  });
+
   it('asks for a reconcile only when something the network depends on changed', () => {
-    const r = new Reconciler(parseNetworkArgs(['--hostname-override=self']), createNetworkMetrics(), async () => undefined, createLogger('test', 'silent'));
-    const node = (name: string, extra: Record<string, unknown> = {}, annotations: Record<string, string> = {}) => ({
-      metadata: { name, resourceVersion: String(Math.random()), annotations },
-      spec: { podCIDRs: ['10.244.1.0/24'] },
-      status: { addresses: [{ type: 'InternalIP', address: '192.168.1.1' }], conditions: [{ type: 'Ready', lastHeartbeatTime: String(Math.random()) }], ...extra },
-    });
-    expect(r.upsert(node('peer'))).toBe(true);
-    expect(r.upsert(node('peer'))).toBe(false); // a status heartbeat
-    expect(r.upsert(node('peer', {}, { 'kpr.io/vxlan-vtep-mac': '02:00:00:00:00:01' }))).toBe(true);
-    expect(r.upsert(node('peer', { addresses: [{ type: 'InternalIP', address: '192.168.1.2' }] }, { 'kpr.io/vxlan-vtep-mac': '02:00:00:00:00:01' }))).toBe(true);
-    expect(r.upsert(node('self'))).toBe(true);
-    expect(r.upsert(node('self', {}, { 'other.io/x': 'y' }))).toBe(false);
-    expect(r.upsert(node('self', {}, { 'kpr.io/vxlan6-vtep-mac': '02:00:00:00:00:02' }))).toBe(true);
-    expect(r.delete(node('peer'))).toBe(true);
-    expect(r.delete(node('peer'))).toBe(false);
+    const nodes = new ClusterNodes('self');
+    expect(nodes.upsert(node('peer'))).toBe(true);
+    expect(nodes.upsert(node('peer'))).toBe(false); // a status heartbeat
+    expect(nodes.upsert(node('peer', {}, { 'kpr.io/vxlan-vtep-mac': '02:00:00:00:00:01' }))).toBe(true);
+    expect(nodes.upsert(node('peer', { addresses: [{ type: 'InternalIP', address: '192.168.1.2' }] }, { 'kpr.io/vxlan-vtep-mac': '02:00:00:00:00:01' }))).toBe(true);
+    expect(nodes.upsert(node('self'))).toBe(true);
+    expect(nodes.upsert(node('self', {}, { 'other.io/x': 'y' }))).toBe(false);
+    expect(nodes.upsert(node('self', {}, { 'kpr.io/vxlan6-vtep-mac': '02:00:00:00:00:02' }))).toBe(true);
+    expect(nodes.delete(node('peer'))).toBe(true);
+    expect(nodes.delete(node('peer'))).toBe(false);
+  });
+
+  it('keeps the last valid version of a Node that turns unusable, and names it', () => {
+    const nodes = new ClusterNodes('self');
+    nodes.upsert(node('self'));
+    nodes.upsert(node('peer'));
+    nodes.upsert(node('fresh', { addresses: [] }));
+    expect(nodes.upsert(node('peer', { addresses: [] }))).toBe(true);
+    const v = nodes.view();
+    expect(v.self?.name).toBe('self');
+    expect(v.peers.map((p) => [p.name, p.internalIPs[4]])).toEqual([['peer', '192.168.1.1']]);
+    expect(v.invalid).toEqual([
+      { node: 'peer', reason: 'no InternalIP in status.addresses (its last valid version stays in effect)' },
+      { node: 'fresh', reason: 'no InternalIP in status.addresses' },
+    ]);
+    expect(new ClusterNodes('self').view()).toMatchObject({ self: undefined, selfProblem: 'no such Node (yet)' });
   });
 });

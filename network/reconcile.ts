@@ -11,7 +11,8 @@ import { applyOps, findUnderlay, readKernel } from './kernel.ts';
 import { applyMasq, renderMasq } from './masq.ts';
 import type { NetworkMetrics } from './metrics.ts';
 import { writeNodeFile } from './node-file.ts';
-import { nameOf, parseNode, VTEP_MAC_ANNOTATION, vtepAnnotationsOf, type NetNode, type NodeParse, type PerFamily } from './nodes.ts';
+import { ClusterNodes } from './cluster.ts';
+import { VTEP_MAC_ANNOTATION } from './nodes.ts';
 import { DEVICE_NAMES, planNetwork, type DesiredNetwork, type Skipped } from './plan.ts';
 
 /** Sets (a string) or removes (null) annotations on this agent's Node with a JSON merge patch. */
@@ -22,9 +23,7 @@ export type AnnotationPatcher = (annotations: Record<string, string | null>) => 
 const familyName = (f: IPFamily) => (f === 4 ? 'IPv4' : 'IPv6');
 
 export class Reconciler {
-  private readonly nodes = new Map<string, NodeParse>();
-  /** This agent's Node's VTEP annotations as the API server last showed them. */
-  private ownAnnotations: PerFamily<string> = {};
+  private readonly nodes: ClusterNodes;
   /** What was last reported per Node (and family), so a report is logged once, not every reconcile. */
   private reported = new Map<string, string>();
   private lastMasq: string | undefined;
@@ -35,30 +34,17 @@ export class Reconciler {
     private readonly metrics: NetworkMetrics,
     private readonly patchAnnotations: AnnotationPatcher,
     private readonly log: Logger,
-  ) {}
-
-  /**
-   * Records a Node; returns whether anything the network depends on changed (its pod
-   * CIDRs, InternalIPs, VTEP MACs, or why it is unusable), so that the status updates
-   * of thousands of Nodes do not each cost a reconcile.
-   */
-  upsert(raw: unknown): boolean {
-    const parsed = parseNode(raw);
-    const name = parsed.ok ? parsed.node.name : parsed.name;
-    const before = this.nodes.get(name);
-    this.nodes.set(name, parsed);
-    let changed = before === undefined || JSON.stringify(before) !== JSON.stringify(parsed);
-    if (name === this.cfg.nodeName) {
-      const annotations = vtepAnnotationsOf(raw);
-      changed ||= JSON.stringify(annotations) !== JSON.stringify(this.ownAnnotations);
-      this.ownAnnotations = annotations;
-    }
-    return changed;
+  ) {
+    this.nodes = new ClusterNodes(cfg.nodeName);
   }
 
-  /** Forgets a Node; returns whether it was known. */
+  /** Records a Node; returns whether a reconcile is needed (see ClusterNodes.upsert). */
+  upsert(raw: unknown): boolean {
+    return this.nodes.upsert(raw);
+  }
+
   delete(raw: unknown): boolean {
-    return this.nodes.delete(nameOf(raw));
+    return this.nodes.delete(raw);
   }
 
   /**
@@ -83,21 +69,10 @@ export class Reconciler {
 
   private async reconcileOnce(): Promise<ReconcileResult> {
     const started = Date.now();
-    const own = this.nodes.get(this.cfg.nodeName);
-    if (!own) {
-      this.log.warn({ node: this.cfg.nodeName }, 'this agent\'s Node does not exist (yet); nothing programmed');
+    const { self, selfProblem, peers, invalid } = this.nodes.view();
+    if (!self) {
+      this.log.error({ node: this.cfg.nodeName, reason: selfProblem }, 'this agent\'s Node cannot be used; nothing programmed');
       return 'failed';
-    }
-    if (!own.ok) {
-      this.log.error({ node: own.name, reason: own.reason }, 'this agent\'s Node cannot be used; nothing programmed');
-      return 'failed';
-    }
-    const self = own.node;
-    const peers: NetNode[] = [];
-    const invalid: Skipped[] = [];
-    for (const n of this.nodes.values()) {
-      if (!n.ok) invalid.push({ node: n.name, reason: n.reason });
-      else if (n.node.name !== self.name) peers.push(n.node);
     }
     const { links, current } = await readKernel();
     const underlay = findUnderlay(links, this.cfg.iface, [self.internalIPs[4], self.internalIPs[6]].filter((x): x is string => !!x));
@@ -107,7 +82,7 @@ export class Reconciler {
     const ops = diffNetwork(current, desired, DEVICE_NAMES);
     const cluster = this.cfg.clusterCIDRs.length
       ? this.cfg.clusterCIDRs
-      : [...this.nodes.values()].flatMap((n) => (n.ok ? Object.values(n.node.podCIDRs) : []));
+      : this.nodes.podCIDRs();
     const masq = renderMasq({ podCIDRs: self.podCIDRs, clusterCIDRs: cluster });
     const [errors] = await Promise.all([applyOps(ops), masq !== this.lastMasq ? applyMasq(masq) : undefined]);
     this.lastMasq = masq;
@@ -132,14 +107,14 @@ export class Reconciler {
     const patch: Record<string, string | null> = {};
     for (const family of [4, 6] as const) {
       const mac = desired.devices.find((d) => d.family === family)?.mac;
-      if (this.ownAnnotations[family] !== mac) patch[VTEP_MAC_ANNOTATION[family]] = mac ?? null;
+      if (this.nodes.ownAnnotations[family] !== mac) patch[VTEP_MAC_ANNOTATION[family]] = mac ?? null;
     }
     if (Object.keys(patch).length === 0) return;
     await this.patchAnnotations(patch);
     for (const family of [4, 6] as const) {
       const mac = desired.devices.find((d) => d.family === family)?.mac;
-      if (mac) this.ownAnnotations[family] = mac;
-      else delete this.ownAnnotations[family];
+      if (mac) this.nodes.ownAnnotations[family] = mac;
+      else delete this.nodes.ownAnnotations[family];
     }
     this.log.info({ node: this.cfg.nodeName, annotations: patch }, 'published the VTEP MACs');
   }
