@@ -6,6 +6,7 @@ import { parseNetworkArgs } from './config.ts';
 import { renderMasq } from './masq.ts';
 import { parseNode } from './nodes.ts';
 import { ClusterNodes } from './cluster.ts';
+import { NetworkHealth } from './metrics.ts';
 import { ReconcileRunner } from './runner.ts';
 
 describe('parseNetworkArgs', () => {
@@ -133,5 +134,19 @@ describe('ClusterNodes', () => {
       { node: 'fresh', reason: 'no InternalIP in status.addresses' },
     ]);
     expect(new ClusterNodes('self').view()).toMatchObject({ self: undefined, selfProblem: 'no such Node (yet)' });
+  });
+});
+
+describe('NetworkHealth', () => {
+  it('is unhealthy until the first reconcile, then while reconciles keep completing', async () => {
+    const clock = new FakeClock();
+    const h = new NetworkHealth(clock, 70_000);
+    expect(h.status()).toMatchObject({ healthy: false });
+    expect(JSON.parse(h.status().body)).toMatchObject({ lastUpdated: null });
+    h.reconciled();
+    await clock.advance(70_000);
+    expect(h.status().healthy).toBe(true);
+    await clock.advance(1);
+    expect(h.status().healthy).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 // `kpr network`'s Prometheus metrics (a registry of its own) and its two HTTP servers:
 // /healthz and /livez (200 once the first reconcile has programmed the node and the node
 // file exists, and while reconciles keep succeeding), and /metrics.
+import type { ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { listenHTTP, type BindAddress, type RunningServer } from '../lib/http-server.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -56,7 +57,7 @@ export class NetworkHealth {
   }
 }
 
-function reply(res: import('node:http').ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+function reply(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'Content-Type': type, 'X-Content-Type-Options': 'nosniff' });
   res.end(body);
 }
