@@ -15,9 +15,9 @@ import { ClusterNodes } from './cluster.ts';
 import { VTEP_MAC_ANNOTATION } from './nodes.ts';
 import { DEVICE_NAMES, planNetwork, type DesiredNetwork, type Skipped } from './plan.ts';
 
-/** Sets (a string) or removes (null) annotations on this agent's Node with a JSON merge patch. */
 export type ReconcileResult = 'clean' | 'partial' | 'failed';
 
+/** Sets (a string) or removes (null) annotations on this agent's Node with a JSON merge patch. */
 export type AnnotationPatcher = (annotations: Record<string, string | null>) => Promise<void>;
 
 const familyName = (f: IPFamily) => (f === 4 ? 'IPv4' : 'IPv6');
@@ -80,9 +80,7 @@ export class Reconciler {
       backend: this.cfg.backend, directRouting: this.cfg.directRouting, vni: this.cfg.vni, port: this.cfg.vxlanPort, self, peers, underlay,
     });
     const ops = diffNetwork(current, desired, DEVICE_NAMES);
-    const cluster = this.cfg.clusterCIDRs.length
-      ? this.cfg.clusterCIDRs
-      : this.nodes.podCIDRs();
+    const cluster = this.cfg.clusterCIDRs.length ? this.cfg.clusterCIDRs : this.nodes.podCIDRs();
     const masq = renderMasq({ podCIDRs: self.podCIDRs, clusterCIDRs: cluster });
     const [errors] = await Promise.all([applyOps(ops), masq !== this.lastMasq ? applyMasq(masq) : undefined]);
     this.lastMasq = masq;
