@@ -49,6 +49,14 @@ describe('planNetwork', () => {
     expect(d.podMTU).toBe(1450);
   });
 
+  it('vxlan on an IPv6-only cluster: one IPv6 device over IPv6, 70 bytes', () => {
+    const v6 = (name: string, n: number, ip6: string): NetNode => ({ name, podCIDRs: { 6: `fd00:10:244:${n}::/64` }, internalIPs: { 6: ip6 }, vtepMACs: { 6: vtepMAC(name, 6) } });
+    const d = planNetwork(input({ self: v6('a', 1, 'fd00:a::1'), peers: [v6('b', 2, 'fd00:a::2')] }));
+    expect(d.devices.map((x) => [x.name, x.local, x.mtu])).toEqual([['kpr-vxlan6', 'fd00:a::1', 1430]]);
+    expect(d.routes).toEqual([{ family: 6, dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'kpr-vxlan6', onlink: true }]);
+    expect(d.podMTU).toBe(1430);
+  });
+
   it('vxlan skips a peer without a VTEP MAC yet, naming it', () => {
     const d = planNetwork(input({ peers: [node('b', 2, '192.168.10.2', 'fd00:a::2', false)] }));
     expect(d.routes).toEqual([]);
