@@ -1,7 +1,8 @@
 // `kpr network`: one informer on Nodes (handlers only record), a runner that reconciles
 // once the first complete list is in, the health and metrics servers.
 import { realClock, type Clock } from '../lib/clock.ts';
-import { errorMessage } from '../lib/errors.ts';
+import { errorMessage, KprError } from '../lib/errors.ts';
+import { commandExists } from '../lib/exec.ts';
 import type { RunningServer } from '../lib/http-server.ts';
 import { Informer } from '../lib/kube/informer.ts';
 import type { Logger } from '../lib/log.ts';
@@ -21,7 +22,13 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** The tools every reconcile runs: missing one is a reason to exit at once, not to fail forever. */
+const TOOLS = ['ip', 'bridge', 'nft'];
+
 export async function runAgent(cfg: NetworkConfig, log: Logger, clock: Clock = realClock): Promise<RunningAgent> {
+  for (const tool of TOOLS) {
+    if (!(await commandExists(tool))) throw new KprError('MISSING_TOOL', `${tool} is not in PATH (kpr network needs iproute2 and nftables)`);
+  }
   const metrics = createNetworkMetrics({ processMetrics: true });
   const health = new NetworkHealth(clock, 2 * cfg.syncPeriodMs + 10_000);
   const servers: RunningServer[] = [];
