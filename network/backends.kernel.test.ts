@@ -73,7 +73,7 @@ describe('kpr network across backends', () => {
   });
 
   it('vxlan with --direct-routing: host-gw routes on the segment, VXLAN across the router', async () => {
-    await restartAll(['--backend', 'vxlan', '--direct-routing']);
+    await restartAll(['--backend', 'vxlan', '--direct-routing', '--sync-period', '2s']);
     await c.waitPeers(2);
     expect(await routes('a', 4)).toEqual(['10.244.2.0/24 via 192.168.10.2 dev eth0', '10.244.3.0/24 via 10.244.3.0 dev kpr-vxlan4 onlink']);
     const fdb = (await c.node('a').ns.exec('bridge', ['fdb', 'show', 'dev', 'kpr-vxlan4'])).stdout;
@@ -82,6 +82,18 @@ describe('kpr network across backends', () => {
     for (const [from, to] of [['a', 'b'], ['a', 'c'], ['c', 'b']] as const) {
       for (const family of [4, 6] as const) expect(await reaches(from, to, family), `${from} -> ${to} IPv${family}`).toBe(true);
     }
+  });
+
+  it('repairs entries removed behind its back within a sync period', async () => {
+    const b = c.node('b');
+    const before = await kprTables(b.ns);
+    await b.ns.ipBatch(['route del 10.244.3.0/24 proto 107', 'neigh del 10.244.3.0 dev kpr-vxlan4']);
+    expect(await kprTables(b.ns)).not.toBe(before);
+    for (let i = 0; (await kprTables(b.ns)) !== before; i++) {
+      if (i > 100) throw new Error('not repaired within 5 s (--sync-period 2s)');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await reaches('b', 'c', 4)).toBe(true);
   });
 
   it('SIGTERM leaves the routes; --cleanup alone removes exactly what kpr network made', async () => {
