@@ -1,5 +1,6 @@
-// The one way the proxy's small HTTP servers (healthz, metrics, service health checks)
-// listen and stop: plain node:http, a promise that settles once bound or failed.
+// The one way kpr's small HTTP servers (the proxy's healthz, metrics, service health
+// checks; kpr network's healthz and metrics) listen and stop: plain node:http, a promise
+// that settles once bound or failed; and how their bind-address flags are read.
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { normalizeIP } from './ip.ts';
