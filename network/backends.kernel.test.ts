@@ -140,8 +140,7 @@ describe('kpr network across backends', () => {
       if (s.name === 'a') continue; // its tables hold the decoys now
       expect(await kprTables(c.node(s.name).ns), s.name).toBe(hostGwTables.get(s.name));
     }
-    const annotations = (c.api.get('Node', undefined, 'b') as { metadata: { annotations?: Record<string, string> } }).metadata.annotations ?? {};
-    expect(Object.keys(annotations).filter((k) => k.startsWith('kpr.io/'))).toEqual([]);
+    expect(Object.keys(c.annotations('b')).filter((k) => k.startsWith('kpr.io/'))).toEqual([]);
     expect(await reaches('b', 'a', 4)).toBe(true);
   });
 

@@ -43,11 +43,13 @@ function sameDevice(cur: CurrentDevice, want: VxlanDevice): boolean {
   return v !== undefined && v.vni === want.vni && v.port === want.port && v.local === want.local && v.link === want.link && !v.learning;
 }
 
+const addAddress = (d: VxlanDevice, a: string) => `addr add ${a} dev ${d.name}${a.includes(':') ? ' nodad' : ''}`;
+
 function createDevice(d: VxlanDevice): string[] {
   return [
     `link add ${d.name} type vxlan id ${d.vni} local ${d.local} dev ${d.link} dstport ${d.port} nolearning`,
     `link set ${d.name} address ${d.mac} mtu ${d.mtu}`,
-    `addr add ${d.address} dev ${d.name}${d.family === 6 ? ' nodad' : ''}`,
+    ...d.addresses.map((a) => addAddress(d, a)),
     `link set ${d.name} up`,
   ];
 }
@@ -67,8 +69,8 @@ function deviceOps(current: readonly CurrentDevice[], desired: readonly VxlanDev
     }
     if (cur.mtu !== d.mtu) lines.push(`link set ${d.name} mtu ${d.mtu}`);
     if (cur.mac !== d.mac) lines.push(`link set ${d.name} address ${d.mac}`);
-    for (const a of cur.addresses) if (a !== d.address) lines.push(`addr del ${a} dev ${d.name}`);
-    if (!cur.addresses.includes(d.address)) lines.push(`addr add ${d.address} dev ${d.name}${d.family === 6 ? ' nodad' : ''}`);
+    for (const a of cur.addresses) if (!d.addresses.includes(a)) lines.push(`addr del ${a} dev ${d.name}`);
+    for (const a of d.addresses) if (!cur.addresses.includes(a)) lines.push(addAddress(d, a));
     if (!cur.up) lines.push(`link set ${d.name} up`);
   }
   const kept = new Set(current.filter((c) => !gone.has(c.name)).map((c) => c.name));

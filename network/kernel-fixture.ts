@@ -35,7 +35,7 @@ const addr = (cidr: string) => cidr.slice(0, cidr.indexOf('/'));
 export const podIP = (cidr: string, host = 200) => (cidr.includes(':') ? `${addr(cidr)}${host}` : addr(cidr).replace(/\.0$/, `.${host}`));
 export const nodeIP = (s: NodeSpec, family: 4 | 6) => addr(family === 4 ? s.v4 : s.v6);
 
-export function nodeObject(s: Pick<NodeSpec, 'name' | 'v4' | 'v6' | 'pod4' | 'pod6'>): Record<string, unknown> {
+export function nodeObject(s: Pick<NodeSpec, 'v4' | 'v6' | 'pod4' | 'pod6'> & { name: string }): Record<string, unknown> {
   return {
     apiVersion: 'v1', kind: 'Node', metadata: { name: s.name },
     spec: { podCIDR: s.pod4, podCIDRs: [s.pod4, s.pod6] },
@@ -149,6 +149,12 @@ export class NetworkCluster {
   /** Waits until every node's agent has reconciled with `peers` peers (VTEP MACs propagate one round later). */
   async waitPeers(peers: number, names: readonly string[] = NODES.map((s) => s.name)): Promise<void> {
     await Promise.all(names.map((n) => this.node(n).agent?.waitForLog((l) => l.msg === 'reconciled' && l.peers === peers && l.failed === 0, 20_000, true)));
+  }
+
+  /** A Node's annotations as the API server holds them. */
+  annotations(name: string): Record<string, string> {
+    const annotations = this.api.get('Node', undefined, name)?.metadata.annotations;
+    return (annotations && typeof annotations === 'object' ? annotations : {}) as Record<string, string>;
   }
 
   readNodeFile(name: string): { podCIDRs: string[]; mtu: number } {

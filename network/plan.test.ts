@@ -19,7 +19,7 @@ const empty: CurrentNetwork = { devices: [], routes: [], neighbours: [], fdb: []
 /** The kernel as it would be after applying `desired` from scratch. */
 function asCurrent(d: DesiredNetwork): CurrentNetwork {
   return {
-    devices: d.devices.map((x) => ({ name: x.name, vxlan: { vni: x.vni, port: x.port, local: x.local, link: x.link, learning: false }, mtu: x.mtu, mac: x.mac, up: true, addresses: [x.address] })),
+    devices: d.devices.map((x) => ({ name: x.name, vxlan: { vni: x.vni, port: x.port, local: x.local, link: x.link, learning: false }, mtu: x.mtu, mac: x.mac, up: true, addresses: [...x.addresses] })),
     routes: d.routes.map((r) => ({ ...r })),
     neighbours: d.neighbours.map((n) => ({ ...n })),
     fdb: d.fdb.map((f) => ({ ...f })),
@@ -29,9 +29,9 @@ function asCurrent(d: DesiredNetwork): CurrentNetwork {
 describe('planNetwork', () => {
   it('vxlan: a device per family at the pod CIDR network address, and per peer a route via its VTEP, a neighbour and an FDB entry to its InternalIP', () => {
     const d = planNetwork(input());
-    expect(d.devices.map((x) => [x.name, x.address, x.local, x.mtu])).toEqual([
-      ['kpr-vxlan4', '10.244.1.0/32', '192.168.10.1', 1450],
-      ['kpr-vxlan6', 'fd00:10:244:1::/128', 'fd00:a::1', 1430],
+    expect(d.devices.map((x) => [x.name, x.addresses, x.local, x.mtu])).toEqual([
+      ['kpr-vxlan4', ['10.244.1.0/32'], '192.168.10.1', 1450],
+      ['kpr-vxlan6', ['fd00:10:244:1::/128'], 'fd00:a::1', 1430],
     ]);
     expect(d.podMTU).toBe(1430);
     expect(d.routes).toContainEqual({ family: 4, dst: '10.244.3.0/24', via: '10.244.3.0', dev: 'kpr-vxlan4', onlink: true });
@@ -42,10 +42,14 @@ describe('planNetwork', () => {
     expect(d.routes).toHaveLength(4);
   });
 
-  it('vxlan without IPv6 InternalIPs carries the IPv6 overlay over IPv4 (50 bytes)', () => {
-    const d = planNetwork(input({ self: node('a', 1, '192.168.10.1'), peers: [node('b', 2, '192.168.10.2')] }));
-    expect(d.devices.find((x) => x.family === 6)).toMatchObject({ local: '192.168.10.1', mtu: 1450 });
-    expect(d.fdb).toContainEqual({ dev: 'kpr-vxlan6', mac: vtepMAC('b', 6), dst: '192.168.10.2' });
+  it('vxlan without IPv6 InternalIPs carries both overlays on the IPv4 device (one VNI, port and local address admit one device)', () => {
+    const v4only = (name: string, n: number, ip4: string): NetNode => ({ ...node(name, n, ip4), vtepMACs: { 4: vtepMAC(name, 4), 6: vtepMAC(name, 4) } });
+    const d = planNetwork(input({ self: v4only('a', 1, '192.168.10.1'), peers: [v4only('b', 2, '192.168.10.2')] }));
+    expect(d.devices).toEqual([expect.objectContaining({ name: 'kpr-vxlan4', families: [4, 6], local: '192.168.10.1', mtu: 1450, addresses: ['10.244.1.0/32', 'fd00:10:244:1::/128'] })]);
+    expect(d.routes).toContainEqual({ family: 6, dst: 'fd00:10:244:2::/64', via: 'fd00:10:244:2::', dev: 'kpr-vxlan4', onlink: true });
+    expect(d.neighbours).toContainEqual({ dev: 'kpr-vxlan4', ip: 'fd00:10:244:2::', mac: vtepMAC('b', 4) });
+    expect(d.fdb).toEqual([{ dev: 'kpr-vxlan4', mac: vtepMAC('b', 4), dst: '192.168.10.2' }]);
+    expect(d.skipped).toEqual([]);
     expect(d.podMTU).toBe(1450);
   });
 
@@ -159,7 +163,7 @@ describe('diffNetwork', () => {
     if (!dev) throw new Error('no device');
     Object.assign(dev, { mtu: 1500, mac: '02:00:00:00:00:01', up: false, addresses: ['10.244.7.0/32'] });
     expect(diffNetwork(cur, d, DEVICE_NAMES).ip).toEqual([
-      'link set kpr-vxlan4 mtu 1450', 'link set kpr-vxlan4 address ' + vtepMAC('a', 4),
+      'link set kpr-vxlan4 mtu 1450', `link set kpr-vxlan4 address ${vtepMAC('a', 4)}`,
       'addr del 10.244.7.0/32 dev kpr-vxlan4', 'addr add 10.244.1.0/32 dev kpr-vxlan4', 'link set kpr-vxlan4 up',
     ]);
   });

@@ -1,6 +1,6 @@
 // The desired pod network of one node, from its own Node, its peers and its underlay
-// interface (pure). VXLAN as flannel's: per overlay family one device whose address is
-// the network address of the node's pod CIDR, and per peer a route to its pod CIDR via
+// interface (pure). VXLAN as flannel's: per family one device whose address is the
+// network address of the node's pod CIDR, and per peer a route to its pod CIDR via
 // its VTEP address (onlink), a permanent neighbour (VTEP address -> VTEP MAC) and a
 // permanent FDB entry (VTEP MAC -> the peer's InternalIP). host-gw: per peer a route via
 // its InternalIP, for peers on a directly connected subnet only.
@@ -31,10 +31,18 @@ export interface Underlay {
   addresses: UnderlayAddress[];
 }
 
+/**
+ * A VXLAN device, named after its underlay family. Normally it carries the overlay of the
+ * same family; on a Node without an InternalIP of some family, that family's overlay
+ * shares the other family's device (two devices with one VNI, port and local address
+ * cannot coexist, and one L2 device carries both families anyway).
+ */
 export interface VxlanDevice {
   name: string;
-  /** The overlay family (the pod addresses it carries). */
-  family: IPFamily;
+  /** The family of the underlay (local, remotes). */
+  underlay: IPFamily;
+  /** The overlay families (pod addresses) it carries. */
+  families: IPFamily[];
   vni: number;
   port: number;
   /** The node's underlay address (InternalIP) the tunnel starts from. */
@@ -43,8 +51,8 @@ export interface VxlanDevice {
   link: string;
   mtu: number;
   mac: string;
-  /** "10.244.4.0/32": the network address of the node's pod CIDR. */
-  address: string;
+  /** Per overlay family, "10.244.4.0/32": the network address of the node's pod CIDR. */
+  addresses: string[];
 }
 
 export interface Route {
@@ -104,7 +112,7 @@ export interface PlanInput {
 const FAMILIES: readonly IPFamily[] = [4, 6];
 const other = (f: IPFamily): IPFamily => (f === 4 ? 6 : 4);
 
-/** A stable, locally administered unicast MAC per node and family, so a recreated device keeps its MAC. */
+/** A stable, locally administered unicast MAC per node and device, so a recreated device keeps its MAC. */
 export function vtepMAC(nodeName: string, family: IPFamily): string {
   const b = createHash('sha256').update(`kpr-vxlan/${nodeName}/${family}`).digest();
   b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
@@ -132,19 +140,23 @@ export function underlayFamily(self: NetNode, family: IPFamily): IPFamily | unde
   return self.internalIPs[other(family)] ? other(family) : undefined;
 }
 
+/** The device carrying each overlay family (one object for two families when they share it). */
 function devicesFor(input: PlanInput): PerFamily<VxlanDevice> {
   const out: PerFamily<VxlanDevice> = {};
   if (input.backend !== 'vxlan') return out;
+  const byUnderlay: PerFamily<VxlanDevice> = {};
   for (const family of FAMILIES) {
     const cidr = input.self.podCIDRs[family];
     const uf = underlayFamily(input.self, family);
     const local = uf && input.self.internalIPs[uf];
     if (!cidr || !uf || !local) continue;
-    out[family] = {
-      name: DEVICE_NAME[family], family, vni: input.vni, port: input.port, local, link: input.underlay.name,
-      mtu: input.underlay.mtu - VXLAN_OVERHEAD[uf], mac: vtepMAC(input.self.name, family),
-      address: `${networkAddress(cidr)}/${family === 4 ? 32 : 128}`,
-    };
+    const dev = (byUnderlay[uf] ??= {
+      name: DEVICE_NAME[uf], underlay: uf, families: [], vni: input.vni, port: input.port, local, link: input.underlay.name,
+      mtu: input.underlay.mtu - VXLAN_OVERHEAD[uf], mac: vtepMAC(input.self.name, uf), addresses: [],
+    });
+    dev.families.push(family);
+    dev.addresses.push(`${networkAddress(cidr)}/${family === 4 ? 32 : 128}`);
+    out[family] = dev;
   }
   return out;
 }
@@ -170,7 +182,7 @@ function peerFamily(input: PlanInput, devices: PerFamily<VxlanDevice>, peer: Net
   }
   const dev = devices[family];
   if (!dev) return skip(`no IPv${family} VXLAN device on this node`);
-  const uf = underlayFamily(input.self, family) as IPFamily;
+  const uf = dev.underlay;
   const remote = peer.internalIPs[uf];
   if (!remote) return skip(`no IPv${uf} InternalIP to reach its IPv${family} VTEP over`);
   const mac = peer.vtepMACs[family];
@@ -185,7 +197,7 @@ function peerFamily(input: PlanInput, devices: PerFamily<VxlanDevice>, peer: Net
 
 export function planNetwork(input: PlanInput): DesiredNetwork {
   const devices = devicesFor(input);
-  const out: DesiredNetwork = { devices: Object.values(devices), routes: [], neighbours: [], fdb: [], skipped: [], peers: 0, podMTU: input.underlay.mtu };
+  const out: DesiredNetwork = { devices: [...new Set(Object.values(devices))], routes: [], neighbours: [], fdb: [], skipped: [], peers: 0, podMTU: input.underlay.mtu };
   for (const d of out.devices) out.podMTU = Math.min(out.podMTU, d.mtu);
   // Who holds what, so that two Nodes claiming one pod CIDR or one MAC cannot fight over an entry.
   const dsts = new Map<string, string>();
@@ -202,17 +214,21 @@ export function planNetwork(input: PlanInput): DesiredNetwork {
       const r = peerFamily(input, devices, peer, family);
       if ('reason' in r) { out.skipped.push(r); continue; }
       const dstHolder = r.routes.map((x) => dsts.get(x.dst)).find((h) => h !== undefined);
-      const macHolder = r.fdb.map((x) => macs.get(`${x.dev} ${x.mac}`)).find((h) => h !== undefined);
+      // A peer's two families on one shared device have one MAC: that is no clash.
+      const macHolder = r.fdb.map((x) => macs.get(`${x.dev} ${x.mac}`)).find((h) => h !== undefined && h !== peer.name);
       if (dstHolder !== undefined || macHolder !== undefined) {
         const clash = dstHolder !== undefined ? `pod CIDR ${peer.podCIDRs[family]} is also Node ${dstHolder}'s` : `VTEP MAC is also Node ${macHolder}'s`;
         out.skipped.push({ node: peer.name, family, reason: clash });
         continue;
       }
       for (const x of r.routes) dsts.set(x.dst, peer.name);
-      for (const x of r.fdb) macs.set(`${x.dev} ${x.mac}`, peer.name);
       out.routes.push(...r.routes);
       out.neighbours.push(...r.neighbours);
-      out.fdb.push(...r.fdb);
+      for (const x of r.fdb) {
+        if (macs.has(`${x.dev} ${x.mac}`)) continue;
+        macs.set(`${x.dev} ${x.mac}`, peer.name);
+        out.fdb.push(x);
+      }
       routed = true;
     }
     if (routed) out.peers++;

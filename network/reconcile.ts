@@ -103,14 +103,15 @@ export class Reconciler {
 
   private async publishVtepMACs(desired: DesiredNetwork): Promise<void> {
     const patch: Record<string, string | null> = {};
+    const macOf = (family: IPFamily) => desired.devices.find((d) => d.families.includes(family))?.mac;
     for (const family of [4, 6] as const) {
-      const mac = desired.devices.find((d) => d.family === family)?.mac;
+      const mac = macOf(family);
       if (this.nodes.ownAnnotations[family] !== mac) patch[VTEP_MAC_ANNOTATION[family]] = mac ?? null;
     }
     if (Object.keys(patch).length === 0) return;
     await this.patchAnnotations(patch);
     for (const family of [4, 6] as const) {
-      const mac = desired.devices.find((d) => d.family === family)?.mac;
+      const mac = macOf(family);
       if (mac) this.nodes.ownAnnotations[family] = mac;
       else delete this.nodes.ownAnnotations[family];
     }
@@ -138,9 +139,10 @@ export class Reconciler {
     for (const family of [4, 6] as const) {
       const ipf = familyName(family);
       m.entries.set({ kind: 'route', ip_family: ipf }, desired.routes.filter((r) => r.family === family).length);
-      const dev = desired.devices.find((d) => d.family === family)?.name;
-      m.entries.set({ kind: 'neighbour', ip_family: ipf }, desired.neighbours.filter((n) => n.dev === dev).length);
-      m.entries.set({ kind: 'fdb', ip_family: ipf }, desired.fdb.filter((f) => f.dev === dev).length);
+      // Neighbours by the family of their address, FDB entries by the family of their remote (the underlay).
+      const inFamily = (ip: string) => ip.includes(':') === (family === 6);
+      m.entries.set({ kind: 'neighbour', ip_family: ipf }, desired.neighbours.filter((n) => inFamily(n.ip)).length);
+      m.entries.set({ kind: 'fdb', ip_family: ipf }, desired.fdb.filter((f) => inFamily(f.dst)).length);
     }
     m.unreachablePeers.reset();
     m.skippedNodes.reset();

@@ -50,8 +50,7 @@ describe('kpr network --backend vxlan', () => {
       const link = JSON.parse((await a.ns.exec('ip', ['-d', '-j', 'addr', 'show', 'dev', dev])).stdout)[0];
       expect(link.linkinfo.info_data).toMatchObject({ id: 1, port: 8472, learning: false });
       expect(link.addr_info.filter((x: { scope: string }) => x.scope === 'global').map((x: { local: string; prefixlen: number }) => `${x.local}/${x.prefixlen}`)).toEqual([address]);
-      const node = c.api.get('Node', undefined, 'a') as { metadata: { annotations: Record<string, string> } };
-      expect(node.metadata.annotations[annotation]).toBe(link.address);
+      expect(c.annotations('a')[annotation]).toBe(link.address);
     }
     expect(JSON.parse((await a.ns.exec('ip', ['-j', '-d', 'link', 'show', 'dev', 'kpr-vxlan4'])).stdout)[0].mtu).toBe(1450);
   });
@@ -64,7 +63,7 @@ describe('kpr network --backend vxlan', () => {
     ]);
     const routes6 = JSON.parse((await a.ns.exec('ip', ['-j', '-6', 'route', 'show', 'proto', '107'])).stdout) as { dst: string }[];
     expect(routes6.map((r) => r.dst).sort()).toEqual(['fd00:10:244:2::/64', 'fd00:10:244:3::/64']);
-    const macC = (c.api.get('Node', undefined, 'c') as { metadata: { annotations: Record<string, string> } }).metadata.annotations['kpr.io/vxlan-vtep-mac'];
+    const macC = c.annotations('c')['kpr.io/vxlan-vtep-mac'];
     expect((await a.ns.exec('ip', ['neigh', 'show', 'dev', 'kpr-vxlan4', 'nud', 'permanent'])).stdout).toContain(`10.244.3.0 lladdr ${macC} PERMANENT`);
     expect((await a.ns.exec('bridge', ['fdb', 'show', 'dev', 'kpr-vxlan4'])).stdout).toContain(`${macC} dst 192.168.20.3 self permanent`);
   });
@@ -206,8 +205,8 @@ describe('kpr network --backend vxlan', () => {
   });
 
   it('replaces the entries of a peer whose pod CIDR changed', async () => {
-    const node = c.api.get('Node', undefined, 'c') as { spec: Record<string, unknown> };
-    c.api.apply({ ...node, spec: { ...node.spec, podCIDR: '10.244.30.0/24', podCIDRs: ['10.244.30.0/24', 'fd00:10:244:30::/64'] } });
+    const node = c.api.get('Node', undefined, 'c');
+    c.api.apply({ ...node, spec: { podCIDR: '10.244.30.0/24', podCIDRs: ['10.244.30.0/24', 'fd00:10:244:30::/64'] } });
     const a = c.node('a');
     const routes4 = async () => (await a.ns.exec('ip', ['-4', 'route', 'show', 'proto', '107'])).stdout;
     for (let i = 0; !(await routes4()).includes('10.244.30.0/24'); i++) {
