@@ -20,7 +20,7 @@ import { forwardIntoNamespace } from '../lab/ns-forward.ts';
 import { NamespaceSet } from '../lab/netns.ts';
 import { NODE_OBJECT } from '../lab/cluster.ts';
 import { NS, service, slices, type Obj } from '../lab/objects.ts';
-import { ProxyProcess, isSync, type LogLine } from '../lab/proxy-process.ts';
+import { KprProcess, isSync, type LogLine } from '../lab/kpr-process.ts';
 import { CLUSTER_CIDRS, NODE_NAME, PODS, Topology } from '../lab/topology.ts';
 import { median, timeCommand } from './measure.ts';
 
@@ -112,12 +112,12 @@ async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: n
   const dir = mkdtempSync(join(tmpdir(), 'kpr-bench-'));
   const api = await startApiServer({ objects: objects(n, e) });
   const forward = await forwardIntoNamespace(topo.node, { host: '127.0.0.1', port: api.port }, API_PORT);
-  let proxy: ProxyProcess | undefined;
+  let proxy: KprProcess | undefined;
   try {
     await topo.startServers({ tcp: [8080], udp: [] });
     const kubeconfig = join(dir, 'kubeconfig');
     await api.writeKubeconfig(kubeconfig);
-    proxy = new ProxyProcess(topo.node, [
+    proxy = new KprProcess(topo.node, [
       `--proxy-mode=${mode}`, `--kubeconfig=${kubeconfig}`, `--master=http://127.0.0.1:${API_PORT}`, `--hostname-override=${NODE_NAME}`,
       `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`, '--iptables-min-sync-period=0s', '--healthz-bind-address=', '--metrics-bind-address=127.0.0.1:10249',
     ]);

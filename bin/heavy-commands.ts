@@ -6,6 +6,7 @@ import type { Subcommand } from './kpr.ts';
 
 export const heavyCommands: Record<string, () => Promise<Subcommand>> = {
   proxy: () => import('../proxy/cmd/proxy.ts'),
+  network: () => import('../network/cli.ts'),
   render: () => import('../proxy/cmd/render.ts'),
   inspect: () => import('../proxy/cmd/inspect.ts'),
   lab: () => import('../lab/cli.ts'),

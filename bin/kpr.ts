@@ -20,6 +20,7 @@ interface Entry {
 
 const commands: Record<string, Entry> = {
   proxy: { summary: 'the node agent replacing kube-proxy (kube-proxy flags and config file)', load: () => heavyCommand('proxy') },
+  network: { summary: "the node's pod-network agent: routes to other Nodes' pods (VXLAN or host-gw), node file, egress masquerade", load: () => heavyCommand('network') },
   render: { summary: 'print the ruleset kpr would program for objects in files (no kernel)', load: () => heavyCommand('render') },
   inspect: { summary: 'show the Services the kernel implements and their backends (ipvsadm -Ln style, any mode)', load: () => heavyCommand('inspect') },
   lab: { summary: 'a one-node cluster in network namespaces, routed by kpr proxy (needs root)', load: () => heavyCommand('lab') },

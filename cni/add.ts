@@ -10,7 +10,7 @@ import { ipamFor } from './ipam.ts';
 import { ipBatch, ipJson, nodeLinkNames } from './link.ts';
 import { masqAdd, masqRemoveWhere } from './masq.ts';
 import { checkNetns } from './netns.ts';
-import { detectMtu } from './mtu.ts';
+import { detectMtu, nodeFileMtu } from './mtu.ts';
 import { attachmentAlias, hostVethName, randomMac, ROUTED_HOST_MAC, type Attachment } from './names.ts';
 import { addressOf, type AttachPlan } from './attach.ts';
 import { parseResult } from './parse-result.ts';
@@ -69,7 +69,7 @@ export async function cmdAdd(req: Request): Promise<Result> {
   if (nodeLinks.has(hostVeth)) {
     throw new CniError(CniCode.internal, `container ${req.containerId} already has interface ${req.ifName} on network ${conf.name}`, `host veth ${hostVeth} exists; DEL first`);
   }
-  const mtu = conf.mtu ?? detectMtu(conf.encapOverhead);
+  const mtu = conf.mtu ?? (conf.nodeFile !== undefined ? nodeFileMtu(conf.nodeFile) : detectMtu(conf.encapOverhead));
   const ipam = await ipamFor(conf.ipam, req);
   const alloc = await ipam.add();
   faultPoint('ipam-allocated');

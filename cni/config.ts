@@ -31,6 +31,8 @@ export interface NetConf {
   args?: { cni?: { ips?: string[] } };
   /** The well-known "dns" key, reported when IPAM gives none. */
   dns?: DNS;
+  /** The node file `kpr network` writes: the MTU when `mtu` is absent, kpr-ipam's pod CIDRs when its ipam names none. */
+  nodeFile?: string;
 }
 
 const ifName = z.string().check(z.refine((s) => interfaceNameProblem(s) === undefined, { error: 'expected an interface name (1-15 printable ASCII bytes, no "/", ":", "#", "%", quotes or "\\")' }));
@@ -54,6 +56,7 @@ const Schema = z.looseObject({
     search: z.optional(z.array(z.string())),
     options: z.optional(z.array(z.string())),
   })),
+  nodeFile: z.optional(z.string().check(z.minLength(1, { error: 'expected a path' }))),
   args: z.optional(z.looseObject({ cni: z.optional(z.looseObject({ ips: z.optional(z.array(z.string())) })) })),
 });
 
@@ -88,6 +91,14 @@ export function parseNetConf(raw: Readonly<Record<string, unknown>>, name: strin
     runtimeConfig: c.runtimeConfig,
   };
   if (c.mtu !== undefined) conf.mtu = c.mtu;
+  if (c.nodeFile !== undefined) {
+    conf.nodeFile = c.nodeFile;
+    // One conflist for every node: in-process kpr-ipam without ranges allocates from the node's pod CIDRs.
+    const ipam = c.ipam;
+    if (ipam.type === 'kpr-ipam' && ipam.ranges === undefined && ipam.subnet === undefined && ipam.podCIDRFile === undefined) {
+      conf.ipam = { ...c.ipam, podCIDRFile: c.nodeFile };
+    }
+  }
   if (c.clusterCIDRs) conf.clusterCIDRs = c.clusterCIDRs.map((s) => normalizeCIDR(s) ?? s);
   if (c.prevResult !== undefined) conf.prevResult = c.prevResult;
   if (c.args) conf.args = c.args;

@@ -1,6 +1,7 @@
 // The MTU for pod interfaces when the config gives none: the node's uplink (the
 // interface of the default route) minus what an overlay adds.
 import { readFileSync } from 'node:fs';
+import { CniCode, CniError } from './errors.ts';
 import { ipJson } from './link.ts';
 
 const FALLBACK_MTU = 1500;
@@ -41,4 +42,25 @@ export function detectMtu(encapOverhead: number): number {
   if (!iface) return FALLBACK_MTU - encapOverhead;
   const links = ipJson({}, ['link', 'show', 'dev', iface]) as Array<{ mtu?: number }>;
   return (links[0]?.mtu ?? FALLBACK_MTU) - encapOverhead;
+}
+
+/** The pod MTU from the node file `kpr network` writes (`{"podCIDRs": [...], "mtu": N}`). */
+export function nodeFileMtu(path: string): number {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CniError(CniCode.tryAgainLater, `node file ${path} not written yet (kpr network writes it)`);
+    throw new CniError(CniCode.ioFailure, `cannot read node file ${path}`, String(err));
+  }
+  let mtu: unknown;
+  try {
+    mtu = (JSON.parse(text) as { mtu?: unknown } | null)?.mtu;
+  } catch {
+    throw new CniError(CniCode.invalidNetworkConfig, `node file ${path} is not JSON`);
+  }
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+    throw new CniError(CniCode.invalidNetworkConfig, `node file ${path}: key "mtu": expected an integer from 68 to 65535`);
+  }
+  return mtu;
 }

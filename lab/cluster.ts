@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE, Topology } from './topology.ts';
 import { OBJECTS } from './flow-table.ts';
-import { ProxyProcess, isSync } from './proxy-process.ts';
+import { KprProcess, isSync } from './kpr-process.ts';
 
 const API_PORT_IN_NODE = 16443;
 
@@ -28,7 +28,7 @@ export class Cluster {
     private readonly forward: Forward,
     readonly dir: string,
     readonly proxyArgs: string[],
-    public proxy: ProxyProcess,
+    public proxy: KprProcess,
   ) {}
 
   static async create(mode: ProxyMode, extraArgs: string[] = []): Promise<Cluster> {
@@ -49,7 +49,7 @@ export class Cluster {
         '--iptables-min-sync-period=50ms', '--ipvs-min-sync-period=50ms', `--pod-cidr-file=${join(dir, 'podcidr.json')}`,
         ...extraArgs,
       ];
-      const proxy = new ProxyProcess(topo.node, args);
+      const proxy = new KprProcess(topo.node, args);
       const cluster = new Cluster(topo, api, forward, dir, args, proxy);
       await cluster.startProxy();
       return cluster;
@@ -64,7 +64,7 @@ export class Cluster {
 
   /** Starts (or restarts) the proxy and waits for its first sync. */
   async startProxy(): Promise<void> {
-    this.proxy = new ProxyProcess(this.topo.node, this.proxyArgs);
+    this.proxy = new KprProcess(this.topo.node, this.proxyArgs);
     // Families sync in order; the IPv6 line means both are in.
     const synced = this.proxy.waitForLog((l) => isSync(l) && l.family === 'IPv6', 30_000);
     this.proxy.start();

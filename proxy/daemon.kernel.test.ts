@@ -8,7 +8,7 @@ import { Cluster } from '../lab/cluster.ts';
 import { FLOWS } from '../lab/flow-table.ts';
 import { checkFlow, runFlows } from '../lab/observe.ts';
 import { NS, service, slices } from '../lab/objects.ts';
-import { isSync, KPR_BIN } from '../lab/proxy-process.ts';
+import { isSync, KPR_BIN } from '../lab/kpr-process.ts';
 import type { ProxyMode } from './backend.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

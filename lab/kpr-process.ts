@@ -1,5 +1,6 @@
-// `dist/bin/kpr proxy` running inside a test's node namespace, as the DaemonSet would
-// run it on a node; its JSON log lines are kept for assertions.
+// `dist/bin/kpr proxy` (or another daemon command, e.g. `network`) running inside a
+// test's node namespace, as the DaemonSet would run it on a node; its JSON log lines are
+// kept for assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { isSea } from 'node:sea';
@@ -11,7 +12,7 @@ export const KPR_BIN = isSea() ? process.execPath : fileURLToPath(new URL('../di
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
 
-export class ProxyProcess {
+export class KprProcess {
   readonly logs: LogLine[] = [];
   private proc: ChildProcess | undefined;
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void; reject: (err: Error) => void }[] = [];
@@ -19,10 +20,11 @@ export class ProxyProcess {
   constructor(
     private readonly ns: Netns,
     private readonly args: readonly string[],
+    private readonly command = 'proxy',
   ) {}
 
   start(): void {
-    const proc = spawn('ip', ['netns', 'exec', this.ns.name, KPR_BIN, 'proxy', ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn('ip', ['netns', 'exec', this.ns.name, KPR_BIN, this.command, ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (text) => {
       let line: LogLine;
@@ -32,12 +34,12 @@ export class ProxyProcess {
         line = { msg: text };
       }
       this.logs.push(line);
-      if (process.env.KPR_TEST_VERBOSE) process.stderr.write(`[proxy] ${text}\n`);
+      if (process.env.KPR_TEST_VERBOSE) process.stderr.write(`[${this.command} ${this.ns.name}] ${text}\n`);
       this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
     });
     // A proxy that exits fails whoever waits for it, with its last words.
     proc.once('exit', (code, signal) => {
-      const why = new Error(`kpr proxy exited (${signal ?? code}); last lines:\n${this.logs.slice(-5).map((l) => l.msg ?? JSON.stringify(l)).join('\n')}`);
+      const why = new Error(`kpr ${this.command} exited (${signal ?? code}); last lines:\n${this.logs.slice(-5).map((l) => l.msg ?? JSON.stringify(l)).join('\n')}`);
       for (const w of this.waiters.splice(0)) w.reject(why);
     });
   }
@@ -47,7 +49,7 @@ export class ProxyProcess {
     const seen = past ? this.logs.find(pred) : undefined;
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching proxy log line within ${timeoutMs} ms; last lines:\n${this.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`no matching ${this.command} log line within ${timeoutMs} ms; last lines:\n${this.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
       this.waiters.push({
         pred,
         resolve: (l) => { clearTimeout(timer); resolve(l); },
