@@ -16,13 +16,16 @@ export class ProxyProcess {
   private proc: ChildProcess | undefined;
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void; reject: (err: Error) => void }[] = [];
 
+  /** `command` is how the proxy is run: by default the executable in the namespace; a test may run it in a container. */
   constructor(
     private readonly ns: Netns,
     private readonly args: readonly string[],
+    private readonly command: (ns: Netns, args: readonly string[]) => string[] = (n, a) => ['ip', 'netns', 'exec', n.name, KPR_BIN, 'proxy', ...a],
   ) {}
 
   start(): void {
-    const proc = spawn('ip', ['netns', 'exec', this.ns.name, KPR_BIN, 'proxy', ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [cmd = '', ...argv] = this.command(this.ns, this.args);
+    const proc = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (text) => {
       let line: LogLine;
