@@ -38,9 +38,15 @@ export class Cluster {
   /**
    * The cluster, its proxy started and synced. `launch` runs the proxy another way (a
    * container): it gets the default arguments and a kubeconfig that reaches the API
-   * server from inside the node namespace.
+   * server from inside the node namespace. `beforeProxy` prepares the node (what
+   * another proxy left there) once its servers run, before the proxy starts.
    */
-  static async create(mode: ProxyMode, extraArgs: string[] = [], launch?: ProxyLauncher): Promise<Cluster> {
+  static async create(
+    mode: ProxyMode,
+    extraArgs: string[] = [],
+    opts: { launch?: ProxyLauncher; beforeProxy?: (topo: Topology) => Promise<void> } = {},
+  ): Promise<Cluster> {
+    const { launch, beforeProxy } = opts;
     const topo = await Topology.create();
     const dir = mkdtempSync(join(tmpdir(), 'kpr-cluster-'));
     let api: ApiServer | undefined;
@@ -61,6 +67,7 @@ export class Cluster {
       ];
       const make = launch ? () => launch({ node: topo.node, args, dir, kubeconfig: inNode }) : () => new ProxyProcess(topo.node, args);
       const cluster = new Cluster(topo, api, forward, dir, args, make(), make);
+      await beforeProxy?.(topo);
       await cluster.startProxy();
       return cluster;
     } catch (err) {

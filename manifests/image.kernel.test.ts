@@ -100,7 +100,7 @@ describe.each(['iptables', 'nftables'] as const)('the kpr container in %s mode, 
   beforeAll(async () => {
     dir = tempDir();
     host = hostDirs(dir, pod);
-    c = await Cluster.create(MODE, [], ({ node, kubeconfig }) => {
+    c = await Cluster.create(MODE, [], { launch: ({ node, kubeconfig }) => {
       // The operator's edits (the values marked CHANGE, the mode) and the API server
       // this test runs, through the file's own kubeconfig field.
       const conf = (pod.configMap['config.conf'] ?? '')
@@ -115,7 +115,7 @@ describe.each(['iptables', 'nftables'] as const)('the kpr container in %s mode, 
       });
       podmanRemove(name);
       return new ProxyProcess(node, [], () => argv);
-    });
+    } });
   }, 120_000);
   afterAll(async () => {
     podmanRemove(name);
