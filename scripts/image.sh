@@ -119,6 +119,7 @@ mkdir -p "$tools"/{tmp,run,proc,sys,dev,var/lib,etc}
 chmod 1777 "$tools/tmp"
 
 cp dist/bin/kpr dist/bin/netlink.node "$cache/kpr/usr/local/bin/"
+install -m 0755 scripts/migrate-from-flannel.sh "$cache/kpr/usr/local/bin/kpr-migrate-flannel"
 
 # The kpr executable (a Node single executable) loads glibc and libstdc++ too.
 copy_libs dist/bin/kpr
