@@ -142,7 +142,8 @@ mkdir -p dist
 rm -f "$archive"
 podman save --quiet --format oci-archive --output "$archive" "$ref"
 
+# The archive holds the layers gzip-compressed, as a registry stores and serves them.
 size=$(podman image inspect --format '{{.Size}}' "$ref")
-compressed=$(gzip -1 -c "$archive" | wc -c)
+compressed=$(stat -c %s "$archive")
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
-echo "image: $ref ($(mib "$size"), $(mib "$compressed") gzip-compressed), archive $archive, $(($(date +%s) - start)) s" >&2
+echo "image: $ref: $(mib "$size") unpacked, $(mib "$compressed") compressed ($archive), built in $(($(date +%s) - start)) s" >&2
