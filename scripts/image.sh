@@ -119,7 +119,9 @@ mkdir -p "$tools"/{tmp,run,proc,sys,dev,var/lib,etc}
 chmod 1777 "$tools/tmp"
 
 cp dist/bin/kpr dist/bin/netlink.node "$cache/kpr/usr/local/bin/"
+# The moving-in scripts (manifests/README.md), run on a node from the image.
 install -m 0755 scripts/migrate-from-flannel.sh "$cache/kpr/usr/local/bin/kpr-migrate-flannel"
+install -m 0755 scripts/migrate-from-kube-proxy.sh "$cache/kpr/usr/local/bin/kpr-migrate-kube-proxy"
 
 # The kpr executable (a Node single executable) loads glibc and libstdc++ too.
 copy_libs dist/bin/kpr
