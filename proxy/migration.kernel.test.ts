@@ -12,6 +12,7 @@ import { NODE_IP, PODS, type Topology } from '../lab/topology.ts';
 import type { Netns } from '../lab/netns.ts';
 import { svcChain, upstreamIptables, type UpstreamService } from '../test/support/upstream-iptables.ts';
 
+const MIGRATE_KUBE_PROXY = new URL('../scripts/migrate-from-kube-proxy.sh', import.meta.url).pathname;
 const ep = (pod: keyof typeof PODS, port: number) => `${PODS[pod].ip4}:${port}`;
 /** What kube-proxy had programmed for the flow cluster's web and np Services. */
 const UPSTREAM: UpstreamService[] = [
@@ -100,6 +101,14 @@ describe('moving in from kube-proxy in iptables mode', () => {
     expect(unreferenced).toEqual(['KUBE-IPTABLES-HINT', 'KUBE-PROXY-CANARY']);
   });
 
+  it('kpr-migrate-kube-proxy removes the canaries, and nothing of kpr\'s or kubelet\'s', async () => {
+    const kubeChains = async () => (await c.topo.node.exec('iptables-save', [])).stdout.split('\n').filter((l) => l.startsWith(':KUBE-')).sort();
+    const before = await kubeChains();
+    const r = await c.topo.node.exec('busybox', ['sh', MIGRATE_KUBE_PROXY], { allowFailure: true });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await kubeChains()).toEqual(before.filter((l) => !l.startsWith(':KUBE-PROXY-CANARY ')));
+  });
+
   it('then serves the whole flow table', async () => {
     expect(await runFlows(c.topo, FLOWS, 'iptables')).toEqual([]);
   });
@@ -156,7 +165,6 @@ async function upstreamNftablesAndIpvsLeftovers(node: Netns): Promise<void> {
 }
 
 const UPSTREAM_ONLY = /KUBE-NODE-PORT\b|KUBE-LOAD-BALANCER\b|KUBE-SOURCE-RANGES-FIREWALL|KUBE-IPVS-FILTER|KUBE-IPVS-OUT-FILTER/;
-const MIGRATE_KUBE_PROXY = new URL('../scripts/migrate-from-kube-proxy.sh', import.meta.url).pathname;
 
 describe("moving in from kube-proxy's nftables and IPVS modes", () => {
   let c: Cluster;

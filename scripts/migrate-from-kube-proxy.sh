@@ -11,8 +11,9 @@
 #     starts in iptables or nftables mode, removes the IPVS virtual servers and kube-ipvs0,
 #     and rewrites the chains both share (KUBE-SERVICES, KUBE-POSTROUTING, KUBE-MARK-MASQ,
 #     KUBE-FORWARD, KUBE-PROXY-FIREWALL).
-# Leaves alone: kube-proxy's iptables mode (kpr adopts it), kubelet's chains, and all of
-# the above while kpr itself runs in IPVS mode here (it owns the same ipsets then).
+#   - every mode: kube-proxy's empty KUBE-PROXY-CANARY chains (mangle, nat, filter).
+# Leaves alone: kube-proxy's iptables mode's chains (kpr adopts them), kubelet's chains,
+# and the IPVS leftovers while kpr itself runs in IPVS mode here (it owns the same ipsets then).
 # Safe to run again; --dry-run prints what it would do.
 #
 # Usage: kpr-migrate-kube-proxy [--dry-run]
@@ -40,6 +41,16 @@ if command -v nft >/dev/null 2>&1; then
     if nft list table $t >/dev/null 2>&1; then do_ nft delete table $t; fi
   done
 fi
+
+for ipt in iptables ip6tables; do
+  command -v "$ipt" >/dev/null 2>&1 || continue
+  for table in mangle nat filter; do
+    if "$ipt-save" -t "$table" 2>/dev/null | grep -q '^:KUBE-PROXY-CANARY '; then
+      do_ "$ipt" -t "$table" -F KUBE-PROXY-CANARY
+      do_ "$ipt" -t "$table" -X KUBE-PROXY-CANARY
+    fi
+  done
+done
 
 if iptables-save -t nat 2>/dev/null | grep -q '^:KUBE-IPVS-SERVICES '; then
   echo "kpr-migrate-kube-proxy: kpr runs in IPVS mode on this node and owns the IPVS ipsets: leaving them"
