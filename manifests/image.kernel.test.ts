@@ -144,11 +144,11 @@ describe("the image's iptables wrapper picks the node's backend", () => {
   afterAll(() => set.destroyAll());
 
   /** What `iptables-save` in the image says it uses in a namespace prepared by `setup`. */
-  async function chosen(setup: string[][]): Promise<string> {
+  async function chosen(setup: string[][], extra: string[] = []): Promise<string> {
     const ns = await set.create('ipt');
     for (const cmd of setup) await ns.exec(cmd[0] ?? '', cmd.slice(1));
     const name = containerName('wrapper');
-    const out = run('podman', [...PODMAN_RUN, '--name', name, '--privileged',
+    const out = run('podman', [...PODMAN_RUN, ...extra, '--name', name, '--privileged',
       '--network', `ns:${ns.path}`, '--entrypoint', '/usr/sbin/iptables-save', IMAGE, '-t', 'filter']);
     expect(out.status, out.stderr).toBe(0);
     return /using iptables-(\w+)/.exec(out.stderr)?.[1] ?? `no choice in: ${out.stderr}`;
@@ -168,6 +168,9 @@ describe("the image's iptables wrapper picks the node's backend", () => {
   });
   it('nothing anywhere: nft', async () => {
     expect(await chosen([])).toBe('nft');
+  });
+  it('on a read-only root filesystem too (it cannot relink, and still runs the right backend)', async () => {
+    expect(await chosen([['iptables-legacy', '-t', 'mangle', '-N', 'KUBE-IPTABLES-HINT']], ['--read-only'])).toBe('legacy');
   });
 });
 
