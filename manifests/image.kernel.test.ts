@@ -85,9 +85,11 @@ describe('the DaemonSet pod from the image', () => {
     const finals = ['kpr-cni', 'kpr-ipam', '10-kpr.conflist'];
     expect(events.filter((e) => finals.some((f) => e === `change ${f}`))).toEqual([]);
     expect(events.filter((e) => finals.some((f) => e === `rename ${f}`)).length).toBeGreaterThanOrEqual(3);
-    // The installed plugin answers as kpr-cni.
-    const version = run(join(bin, 'kpr-cni'), [], 10_000);
-    expect(`${version.stdout}${version.stderr}`).not.toBe('');
+    // The installed plugin answers as kpr-cni, and kpr-ipam as the IPAM plugin.
+    for (const plugin of ['kpr-cni', 'kpr-ipam']) {
+      const version = spawnSync(join(bin, plugin), [], { encoding: 'utf8', input: '{"cniVersion":"1.0.0"}', env: { CNI_COMMAND: 'VERSION' }, timeout: 10_000 });
+      expect(JSON.parse(version.stdout), plugin).toMatchObject({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['1.0.0', '1.1.0']) });
+    }
   }, 120_000);
 });
 

@@ -63,7 +63,7 @@ function nftView(json: string): string[] {
  * purpose, the KUBE-FIREWALL chain (kubelet's: kpr adds the localhost-NodePort rule to
  * it, and leaves it as kube-proxy's cleanup does).
  */
-export async function nodeDumps(ns: Netns): Promise<Record<string, string[]>> {
+async function nodeDumps(ns: Netns): Promise<Record<string, string[]>> {
   const text = async (cmd: string, args: string[]) => (await ns.exec(cmd, args, { allowFailure: true })).stdout;
   const lines = (s: string) => s.split('\n').filter((l) => l && !l.includes('fe80') && !l.includes('KUBE-FIREWALL'));
   const out: Record<string, string[]> = {};
