@@ -10,12 +10,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from '../lab/cluster.ts';
+import { Cluster, type ProxyLauncher } from '../lab/cluster.ts';
 import { FLOWS } from '../lab/flow-table.ts';
 import { NamespaceSet } from '../lab/netns.ts';
 import { runFlows } from '../lab/observe.ts';
 import { ProxyProcess } from '../lab/proxy-process.ts';
 import { CLUSTER_CIDRS, NODE_NAME } from '../lab/topology.ts';
+import { clientLoops, svcChain, upstreamIptables, UPSTREAM } from '../test/support/upstream-iptables.ts';
 import { daemonSetPod, hostDirs, imageRef, PODMAN_RUN, podmanRemove, podmanRun } from '../test/support/daemonset-pod.ts';
 
 const IMAGE = imageRef();
@@ -93,6 +94,26 @@ describe('the DaemonSet pod from the image', () => {
   }, 120_000);
 });
 
+/** The DaemonSet's kpr container from the image, as a cluster's proxy. */
+function kprContainer(mode: 'iptables' | 'nftables', host: Map<string, string>, dir: string, name: string): ProxyLauncher {
+  return ({ node, kubeconfig }) => {
+    // The operator's edits (the values marked CHANGE, the mode) and the API server
+    // this test runs, through the file's own kubeconfig field.
+    const conf = (pod.configMap['config.conf'] ?? '')
+      .replace(/^mode: .*$/m, `mode: ${mode}`)
+      .replace(/^clusterCIDR: .*$/m, `clusterCIDR: ${CLUSTER_CIDRS.join(',')}`)
+      .replace(/kubeconfig: ""/, 'kubeconfig: /var/lib/kpr/kubeconfig')
+      // The flow tests follow changes quickly.
+      .replace(/minSyncPeriod: 1s/g, 'minSyncPeriod: 50ms');
+    const argv = podmanRun(pod.container('kpr'), {
+      image: IMAGE, configMap: { ...pod.configMap, 'config.conf': conf, kubeconfig }, hostDirs: host, dir,
+      env: { NODE_NAME }, netns: node, name,
+    });
+    podmanRemove(name);
+    return new ProxyProcess(node, [], () => argv);
+  };
+}
+
 describe.each(['iptables', 'nftables'] as const)('the kpr container in %s mode, in a node namespace', (MODE) => {
   let c: Cluster;
   let dir: string;
@@ -102,22 +123,7 @@ describe.each(['iptables', 'nftables'] as const)('the kpr container in %s mode, 
   beforeAll(async () => {
     dir = tempDir();
     host = hostDirs(dir, pod);
-    c = await Cluster.create(MODE, [], { launch: ({ node, kubeconfig }) => {
-      // The operator's edits (the values marked CHANGE, the mode) and the API server
-      // this test runs, through the file's own kubeconfig field.
-      const conf = (pod.configMap['config.conf'] ?? '')
-        .replace(/^mode: .*$/m, `mode: ${MODE}`)
-        .replace(/^clusterCIDR: .*$/m, `clusterCIDR: ${CLUSTER_CIDRS.join(',')}`)
-        .replace(/kubeconfig: ""/, 'kubeconfig: /var/lib/kpr/kubeconfig')
-        // The flow tests follow changes quickly.
-        .replace(/minSyncPeriod: 1s/g, 'minSyncPeriod: 50ms');
-      const argv = podmanRun(pod.container('kpr'), {
-        image: IMAGE, configMap: { ...pod.configMap, 'config.conf': conf, kubeconfig }, hostDirs: host, dir,
-        env: { NODE_NAME }, netns: node, name,
-      });
-      podmanRemove(name);
-      return new ProxyProcess(node, [], () => argv);
-    } });
+    c = await Cluster.create(MODE, [], { launch: kprContainer(MODE, host, dir, name) });
   }, 120_000);
   afterAll(async () => {
     podmanRemove(name);
@@ -138,6 +144,42 @@ describe.each(['iptables', 'nftables'] as const)('the kpr container in %s mode, 
     const legacy = (await c.topo.node.exec('iptables-legacy-save', ['-t', 'nat'], { allowFailure: true })).stdout;
     expect(nft).toContain(':KUBE-SERVICES');
     expect(legacy).not.toContain('KUBE-');
+  });
+});
+
+describe('moving in from kube-proxy on an iptables-legacy node, from the image', () => {
+  let c: Cluster;
+  let loops: ReturnType<typeof clientLoops> | undefined;
+  const name = containerName('kpr-legacy');
+
+  beforeAll(async () => {
+    const dir = tempDir();
+    c = await Cluster.create('iptables', [], {
+      launch: kprContainer('iptables', hostDirs(dir, pod), dir, name),
+      // kube-proxy ran with iptables-legacy: its rules and kubelet's hint are there.
+      beforeProxy: async (topo) => {
+        await topo.node.exec('iptables-legacy-restore', [], { input: upstreamIptables(UPSTREAM, '10.244.0.0/16') });
+        loops = clientLoops(topo);
+        while (loops.probes < 30) await new Promise((r) => setTimeout(r, 20));
+      },
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    await loops?.stop();
+  }, 120_000);
+  afterAll(async () => {
+    await loops?.stop();
+    podmanRemove(name);
+    await c?.destroy();
+  }, 60_000);
+
+  it('adopts kube-proxy\'s legacy chains in place, with no refused or dropped connection, and writes nothing to nft', async () => {
+    expect(loops?.failures).toEqual([]);
+    const legacy = (await c.topo.node.exec('iptables-legacy-save', ['-t', 'nat'])).stdout;
+    for (const s of UPSTREAM) expect(legacy).toContain(`:${svcChain(s)} `);
+    // A Service kube-proxy never saw: kpr programmed it, in legacy too.
+    expect(legacy).toContain('"flows/lb:p loadbalancer IP"');
+    expect((await c.topo.node.exec('iptables-nft-save', [])).stdout).not.toContain('KUBE-');
+    expect(await runFlows(c.topo, FLOWS.filter((f) => f.family === 4), 'iptables')).toEqual([]);
   });
 });
 

@@ -8,48 +8,10 @@ import { Cluster } from '../lab/cluster.ts';
 import { FLOWS } from '../lab/flow-table.ts';
 import { runFlows } from '../lab/observe.ts';
 import { isSync } from '../lab/proxy-process.ts';
-import { NODE_IP, PODS, type Topology } from '../lab/topology.ts';
 import type { Netns } from '../lab/netns.ts';
-import { svcChain, upstreamIptables, type UpstreamService } from '../test/support/upstream-iptables.ts';
+import { clientLoops, svcChain, upstreamIptables, UPSTREAM } from '../test/support/upstream-iptables.ts';
 
 const MIGRATE_KUBE_PROXY = new URL('../scripts/migrate-from-kube-proxy.sh', import.meta.url).pathname;
-const ep = (pod: keyof typeof PODS, port: number) => `${PODS[pod].ip4}:${port}`;
-/** What kube-proxy had programmed for the flow cluster's web and np Services. */
-const UPSTREAM: UpstreamService[] = [
-  { namespace: 'flows', name: 'web', portName: 'p', protocol: 'tcp', clusterIP: '10.96.0.10', port: 80, endpoints: [ep('s1', 8080), ep('s2', 8080), ep('r1', 8080)] },
-  { namespace: 'flows', name: 'web', portName: 'dns', protocol: 'udp', clusterIP: '10.96.0.10', port: 53, endpoints: [ep('s1', 5353), ep('s2', 5353), ep('r1', 5353)] },
-  { namespace: 'flows', name: 'np', portName: 'p', protocol: 'tcp', clusterIP: '10.96.0.30', port: 80, nodePort: 30080, endpoints: [ep('r1', 8080)] },
-];
-
-interface Probe { from: keyof Topology['pods'] | 'ext'; proto: 'tcp' | 'udp'; host: string; port: number }
-const LOOPS: Probe[] = [
-  { from: 'client', proto: 'tcp', host: '10.96.0.10', port: 80 },
-  { from: 'client', proto: 'udp', host: '10.96.0.10', port: 53 },
-  { from: 'ext', proto: 'tcp', host: NODE_IP.ip4, port: 30080 },
-];
-
-/** Clients connecting in a loop (a new connection each time) until stopped; every failure is kept. */
-function clientLoops(topo: Topology) {
-  let running = true;
-  const failures: string[] = [];
-  let probes = 0;
-  const one = async (p: Probe) => {
-    const ns: Netns = p.from === 'ext' ? topo.externals.ext : topo.pods[p.from];
-    const agent = topo.agent(ns);
-    while (running) {
-      const r = await agent.call({ op: 'probe', proto: p.proto, host: p.host, port: p.port, timeoutMs: 1000 });
-      probes++;
-      if (!r.ok) failures.push(`${p.from} -> ${p.proto} ${p.host}:${p.port} at ${new Date().toISOString()}: ${r.error}`);
-    }
-  };
-  const done = Promise.all(LOOPS.map(one));
-  return {
-    failures,
-    get probes() { return probes; },
-    async stop() { running = false; await done; },
-  };
-}
-
 describe('moving in from kube-proxy in iptables mode', () => {
   let c: Cluster;
   let loops: ReturnType<typeof clientLoops> | undefined;
