@@ -21,6 +21,9 @@ export const NODE_OBJECT = {
   status: { addresses: [{ type: 'InternalIP', address: NODE_IP.ip4 }, { type: 'InternalIP', address: NODE_IP.ip6 }] },
 };
 
+/** Runs the proxy of a cluster: the executable in the node namespace by default (see KprProcess). */
+export type ProxyLauncher = (ctx: { node: Topology['node']; args: string[]; dir: string; kubeconfig: string }) => KprProcess;
+
 export class Cluster {
   private constructor(
     readonly topo: Topology,
@@ -29,9 +32,21 @@ export class Cluster {
     readonly dir: string,
     readonly proxyArgs: string[],
     public proxy: KprProcess,
+    private readonly launch: () => KprProcess,
   ) {}
 
-  static async create(mode: ProxyMode, extraArgs: string[] = []): Promise<Cluster> {
+  /**
+   * The cluster, its proxy started and synced. `launch` runs the proxy another way (a
+   * container): it gets the default arguments and a kubeconfig that reaches the API
+   * server from inside the node namespace. `beforeProxy` prepares the node (what
+   * another proxy left there) once its servers run, before the proxy starts.
+   */
+  static async create(
+    mode: ProxyMode,
+    extraArgs: string[] = [],
+    opts: { launch?: ProxyLauncher; beforeProxy?: (topo: Topology) => Promise<void> } = {},
+  ): Promise<Cluster> {
+    const { launch, beforeProxy } = opts;
     const topo = await Topology.create();
     const dir = mkdtempSync(join(tmpdir(), 'kpr-cluster-'));
     let api: ApiServer | undefined;
@@ -42,6 +57,7 @@ export class Cluster {
       forward = await forwardIntoNamespace(topo.node, { host: '127.0.0.1', port: api.port }, API_PORT_IN_NODE);
       const kubeconfig = join(dir, 'kubeconfig');
       await api.writeKubeconfig(kubeconfig);
+      const inNode = api.kubeconfigYaml().replace(/server: .*/, `server: http://127.0.0.1:${API_PORT_IN_NODE}`);
       const args = [
         `--proxy-mode=${mode}`, `--kubeconfig=${kubeconfig}`, `--master=http://127.0.0.1:${API_PORT_IN_NODE}`,
         `--hostname-override=${NODE_NAME}`, `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`,
@@ -49,8 +65,9 @@ export class Cluster {
         '--iptables-min-sync-period=50ms', '--ipvs-min-sync-period=50ms', `--pod-cidr-file=${join(dir, 'podcidr.json')}`,
         ...extraArgs,
       ];
-      const proxy = new KprProcess(topo.node, args);
-      const cluster = new Cluster(topo, api, forward, dir, args, proxy);
+      const make = launch ? () => launch({ node: topo.node, args, dir, kubeconfig: inNode }) : () => new KprProcess(topo.node, args);
+      const cluster = new Cluster(topo, api, forward, dir, args, make(), make);
+      await beforeProxy?.(topo);
       await cluster.startProxy();
       return cluster;
     } catch (err) {
@@ -64,7 +81,7 @@ export class Cluster {
 
   /** Starts (or restarts) the proxy and waits for its first sync. */
   async startProxy(): Promise<void> {
-    this.proxy = new KprProcess(this.topo.node, this.proxyArgs);
+    this.proxy = this.launch();
     // Families sync in order; the IPv6 line means both are in.
     const synced = this.proxy.waitForLog((l) => isSync(l) && l.family === 'IPv6', 30_000);
     this.proxy.start();

@@ -134,8 +134,15 @@ describe('kpr.yaml', () => {
     expect(sources.find((x) => x.downwardAPI)?.downwardAPI?.items).toEqual([{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }]);
   });
 
+  it('both containers run the image `npm run image` tags, from package.json\'s version', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(installCNI.image).toBe(`localhost/kpr:${version}`);
+    expect(proxy.image).toBe(installCNI.image);
+    // Loaded on the node (podman load, ctr import), not pulled.
+    for (const c of [installCNI, proxy]) expect(c.imagePullPolicy, c.name).toBe('IfNotPresent');
+  });
+
   it('install-cni installs kpr-cni, kpr-ipam and the conflist, each renamed into place', () => {
-    expect(installCNI.image).toBe(proxy.image);
     const script = installCNI.command?.at(-1) ?? '';
     for (const name of ['kpr-cni', 'kpr-ipam']) expect(script).toMatch(new RegExp(`mv -f "\\$bin/\\.${name}\\.tmp" "\\$bin/${name}"`));
     expect(script).toContain('mv -f "$conf/.10-kpr.conflist.tmp" "$conf/10-kpr.conflist"');
