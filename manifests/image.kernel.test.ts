@@ -134,10 +134,29 @@ describe.each(['iptables', 'nftables'] as const)('the kpr container in %s mode, 
     expect(await runFlows(c.topo, FLOWS, MODE)).toEqual([]);
   });
 
-  it('writes the pod CIDR file into the host directory kpr-ipam reads', () => {
-    const file = join(host.get('run-kpr') ?? '', 'podcidr.json');
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] });
-  });
+  it('the kpr-network container writes the node file into the host directory kpr-cni and kpr-ipam read', async () => {
+    // The DaemonSet's container, given the test's kubeconfig (in a cluster: its service account).
+    const spec = pod.container('kpr-network');
+    const withKubeconfig = {
+      ...spec,
+      command: [...(spec.command ?? []), '--kubeconfig=/var/lib/kpr/kubeconfig', '--healthz-bind-address=', '--metrics-bind-address='],
+      volumeMounts: [...(spec.volumeMounts ?? []), { name: 'kpr-config', mountPath: '/var/lib/kpr', readOnly: true }],
+    };
+    const inNode = readFileSync(join(c.dir, 'kubeconfig'), 'utf8').replace(/server: .*/, `server: ${c.proxyArgs.find((a) => a.startsWith('--master='))?.slice(9) ?? ''}`);
+    const netName = containerName(`kpr-network-${MODE}`);
+    const argv = podmanRun(withKubeconfig, { image: IMAGE, configMap: { kubeconfig: inNode }, hostDirs: host, dir, env: { NODE_NAME }, netns: c.topo.node, name: netName });
+    const agent = new KprProcess(c.topo.node, [], () => argv);
+    try {
+      agent.start();
+      await agent.waitForLog((l) => l.msg === 'reconciled', 60_000, true);
+      const file = join(host.get('run-kpr') ?? '', 'node.json');
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'], mtu: expect.any(Number) });
+    } finally {
+      podmanRemove(netName);
+      await agent.kill();
+      await c.topo.node.exec(KPR, ['network', '--cleanup', `--node-file=${join(host.get('run-kpr') ?? '', 'node.json')}`], { allowFailure: true });
+    }
+  }, 120_000);
 
   it.runIf(MODE === 'iptables')('programs the iptables backend the node uses (nft on a node with no rules), never the other', async () => {
     const nft = (await c.topo.node.exec('iptables-nft-save', ['-t', 'nat'])).stdout;

@@ -85,7 +85,12 @@ export function podmanRun(c: V1Container, o: RunOptions): string[] {
   const volumes = new Map<string, string>();
   for (const v of daemonSetPod().spec.volumes ?? []) {
     if (v.configMap) volumes.set(v.name, cmDir);
-    else if (v.hostPath) {
+    else if (v.projected) {
+      // The service account token the kubelet would project: tests hand kpr a kubeconfig instead.
+      const d = join(o.dir, `projected-${v.name}`);
+      mkdirSync(d, { recursive: true });
+      volumes.set(v.name, d);
+    } else if (v.hostPath) {
       const d = o.hostDirs.get(v.name);
       if (!d) throw new Error(`no test directory for hostPath volume ${v.name}`);
       volumes.set(v.name, d);
