@@ -4,7 +4,7 @@
 import { startApiServer, type ApiServer } from '../apiserver/server.ts';
 import type { ProxyMode } from '../proxy/backend.ts';
 import { forwardIntoNamespace, type Forward } from './ns-forward.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE, Topology } from './topology.ts';
@@ -34,6 +34,8 @@ export class Cluster {
     public proxy: KprProcess,
     private readonly launch: () => KprProcess,
   ) {}
+
+  private network: KprProcess | undefined;
 
   /**
    * The cluster, its proxy started and synced. `launch` runs the proxy another way (a
@@ -88,7 +90,26 @@ export class Cluster {
     await synced;
   }
 
+  /**
+   * `kpr network` in the node namespace (what the DaemonSet's kpr-network container runs),
+   * writing `nodeFile` for kpr-cni and kpr-ipam and masquerading pods' egress; resolves
+   * after its first reconcile. On a one-node cluster it has no peers to route.
+   */
+  async startNetwork(nodeFile: string): Promise<KprProcess> {
+    const kubeconfig = join(this.dir, 'kubeconfig-in-node');
+    writeFileSync(kubeconfig, this.api.kubeconfigYaml().replace(/server: .*/, `server: http://127.0.0.1:${API_PORT_IN_NODE}`));
+    const agent = new KprProcess(this.topo.node, [
+      `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`, `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`,
+      `--node-file=${nodeFile}`, '--healthz-bind-address=', '--metrics-bind-address=',
+    ], 'network');
+    this.network = agent;
+    agent.start();
+    await agent.waitForLog((l) => l.msg === 'reconciled', 30_000, true);
+    return agent;
+  }
+
   async destroy(): Promise<void> {
+    await this.network?.kill();
     await this.proxy.kill();
     await this.forward.stop();
     await this.api.close();

@@ -88,7 +88,7 @@ describe('moving in from flannel', () => {
     ...conflist,
     cniVersion: '1.0.0',
     plugins: conflist.plugins.map((p) => (p.type === 'kpr-cni'
-      ? { ...p, ipam: { ...(p.ipam as Record<string, unknown>), podCIDRFile: join(c.dir, 'podcidr.json'), dataDir: join(root, 'var/lib/cni/networks') } }
+      ? { ...p, nodeFile: join(c.dir, 'node.json'), ipam: { ...(p.ipam as Record<string, unknown>), podCIDRFile: join(c.dir, 'node.json'), dataDir: join(root, 'var/lib/cni/networks') } }
       : p)),
   });
 
@@ -143,6 +143,8 @@ describe('moving in from flannel', () => {
   });
 
   it('pods created afterwards through the DaemonSet\'s conflist reach a Service, each other and the outside', async () => {
+    // The DaemonSet's kpr-network container: the node file and egress masquerade.
+    await c.startNetwork(join(c.dir, 'node.json'));
     const pods = [await set.create('newpod1'), await set.create('newpod2')];
     const invs = pods.map((p, i) => ({ containerId: `afterflannel${i}`, netns: p.path, ifName: 'eth0' }));
     const results = [];

@@ -5,14 +5,13 @@
 // and ipsets dump as before. Kept on purpose, and not compared: sysctls kpr and
 // kpr-cni set (ip_forward, route_localnet, conntrack limits), loaded kernel modules and
 // conntrack entries.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from '../lab/cluster.ts';
 import { NamespaceSet, type Netns } from '../lab/netns.ts';
-import { KPR_BIN, KprProcess } from '../lab/kpr-process.ts';
-import { CLUSTER_CIDRS, NODE_NAME } from '../lab/topology.ts';
+import { KPR_BIN } from '../lab/kpr-process.ts';
 import { runConflist, type Conflist } from '../test/support/cni-kernel.ts';
 import { daemonSetPod } from '../test/support/daemonset-pod.ts';
 
@@ -111,25 +110,11 @@ describe.each(['iptables', 'nftables'] as const)('moving out of kpr in %s mode',
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  /** The DaemonSet's kpr-network container: kpr network in the node, writing the node file the conflist reads. */
-  async function startNetwork(nodeFile: string): Promise<KprProcess> {
-    const flag = (name: string) => c.proxyArgs.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? '';
-    const kubeconfig = join(c.dir, 'kubeconfig-in-node');
-    writeFileSync(kubeconfig, readFileSync(flag('kubeconfig'), 'utf8').replace(/server: .*/, `server: ${flag('master')}`));
-    const agent = new KprProcess(c.topo.node, [
-      `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`, `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`,
-      `--node-file=${nodeFile}`, '--healthz-bind-address=', '--metrics-bind-address=',
-    ], 'network');
-    agent.start();
-    await agent.waitForLog((l) => l.msg === 'reconciled', 30_000, true);
-    return agent;
-  }
-
   it('after the documented steps the node dumps as before kpr', async () => {
     const node = c.topo.node;
     const podNs = await set.create('cnipod');
     const nodeFile = join(c.dir, 'node.json');
-    const network = await startNetwork(nodeFile);
+    const network = await c.startNetwork(nodeFile);
     const plugins = conflist.plugins.map((p) => (p.type === 'kpr-cni'
       ? { ...p, nodeFile, ipam: { ...(p.ipam as Record<string, unknown>), podCIDRFile: nodeFile, dataDir } }
       : p));
