@@ -1,10 +1,11 @@
 // `kpr apiserver`: serves objects from files over the Kubernetes list/watch protocol
 // until SIGINT or SIGTERM, for the lab and for trying the proxy without a cluster.
 import { parseArgs } from 'node:util';
-import { errorMessage, KprError } from '../lib/errors.ts';
+import { errorMessage } from '../lib/errors.ts';
 import { createLogger } from '../lib/log.ts';
 import { loadObjects } from '../lib/kube/object-files.ts';
 import { ApiServer } from './server.ts';
+import { ApiServerError } from './errors.ts';
 
 const USAGE = `usage: kpr apiserver [--listen HOST:PORT] [--objects FILE|DIR] [--kubeconfig-out PATH]
 
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
       try {
         server.apply(object);
       } catch (err) {
-        throw new KprError('BadObjects', 'cannot serve object', { object: source, cause: err });
+        throw new ApiServerError('BadObjects', 'cannot serve object', { object: source, cause: err });
       }
     }
   }

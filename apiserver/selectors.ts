@@ -1,7 +1,7 @@
 // Label and field selectors in the syntax the Kubernetes API accepts in
 // ?labelSelector= and ?fieldSelector=. Parsing is strict (a bad selector is a
 // 400 from the real server too); matching is a pure function over labels or fields.
-import { KprError } from '../lib/errors.ts';
+import { ApiServerError } from './errors.ts';
 
 export type LabelOperator = 'exists' | 'notexists' | 'eq' | 'neq' | 'in' | 'notin' | 'gt' | 'lt';
 
@@ -22,8 +22,8 @@ export interface FieldRequirement {
 
 export type FieldSelector = FieldRequirement[];
 
-function badSelector(kind: string, text: string, why: string): KprError {
-  return new KprError('BadSelector', `invalid ${kind} selector "${text}": ${why}`);
+function badSelector(kind: string, text: string, why: string): ApiServerError {
+  return new ApiServerError('BadSelector', `invalid ${kind} selector "${text}": ${why}`);
 }
 
 // A label name segment: 63 chars max, alphanumeric at both ends, - _ . inside.

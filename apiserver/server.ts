@@ -5,7 +5,6 @@ import { rename, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KprError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { RESOURCES, type ResourceType } from './resources.ts';
 import { handle, type RouteContext } from './routes.ts';
@@ -13,6 +12,7 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError } from './status.ts';
 import { Store, type KubeObject } from './store.ts';
 import { WatchHub, type GoneMode } from './watch.ts';
+import { ApiServerError } from './errors.ts';
 
 export type { KubeObject } from './store.ts';
 export type { GoneMode } from './watch.ts';
@@ -52,9 +52,9 @@ function resolveKind(ref: KindRef): ResourceType {
 
 function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
-  if (!m) throw new KprError('BadListen', `listen address must be HOST:PORT or [IPv6]:PORT, got "${listen}"`);
+  if (!m) throw new ApiServerError('BadListen', `listen address must be HOST:PORT or [IPv6]:PORT, got "${listen}"`);
   const port = Number(m[3]);
-  if (port > 65535) throw new KprError('BadListen', `port out of range in "${listen}"`);
+  if (port > 65535) throw new ApiServerError('BadListen', `port out of range in "${listen}"`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
@@ -131,7 +131,7 @@ export class ApiServer {
         resolve();
       });
     }).catch((err: unknown) => {
-      throw new KprError('ListenFailed', `cannot listen on ${this.address}`, { object: 'apiserver', cause: err });
+      throw new ApiServerError('ListenFailed', `cannot listen on ${this.address}`, { object: 'apiserver', cause: err });
     });
     const addr = server.address();
     if (addr && typeof addr === 'object') this.boundPort = addr.port;

@@ -1,5 +1,6 @@
 // API errors and the metav1.Status objects the real server answers failures with.
 import { KprError } from '../lib/errors.ts';
+import { isApiServerError } from './errors.ts';
 
 export type StatusReason =
   | 'BadRequest' | 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Invalid' | 'Expired' | 'Gone'
@@ -54,7 +55,7 @@ export class ApiError extends KprError {
 /** The Status for anything thrown while serving a request: ApiErrors keep their code, the rest are 500s. */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof KprError && err.code === 'BadSelector') return new ApiError('BadRequest', err.message, { cause: err });
+  if (isApiServerError(err, 'BadSelector')) return new ApiError('BadRequest', err.message, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new ApiError('InternalError', message, { cause: err });
 }

@@ -1,6 +1,9 @@
 // CNI error objects: the spec's well-known codes plus kpr-cni's own (>= 100), and
 // the mapping from errors thrown by lib/ and ipam/ (KprError codes) to them.
 import { KprError, errorMessage } from '../lib/errors.ts';
+import type { ExecErrorCode } from '../lib/exec.ts';
+import type { LockErrorCode } from '../lib/lock.ts';
+import type { IpamErrorCode } from '../ipam/index.ts';
 
 export const CniCode = {
   incompatibleVersion: 1,
@@ -32,7 +35,10 @@ export class CniError extends Error {
   }
 }
 
-const byKprCode: Record<string, number> = {
+/** The codes of what the plugin calls: IPAM, the lock, commands, and its own kernel steps. */
+type KprCode = IpamErrorCode | LockErrorCode | ExecErrorCode | 'KERNEL';
+
+const byKprCode: Partial<Record<KprCode, number>> = {
   INVALID_CONFIG: CniCode.invalidNetworkConfig,
   IPAM_EXHAUSTED: CniCode.ipamExhausted,
   IPAM_STATE: CniCode.ipamState,
@@ -44,13 +50,14 @@ const byKprCode: Record<string, number> = {
   // The lock file cannot be opened or flock(1) cannot run.
   LOCK: CniCode.ioFailure,
   KERNEL: CniCode.kernel,
-  EXEC: CniCode.kernel,
+  EXEC_EXIT: CniCode.kernel,
+  EXEC_SPAWN: CniCode.kernel,
 };
 
 /** Any thrown value as a CniError, keeping the code of errors that have one. */
 export function toCniError(err: unknown): CniError {
   if (err instanceof CniError) return err;
-  if (err instanceof KprError) return new CniError(byKprCode[err.code] ?? CniCode.internal, errorMessage(err), undefined, { cause: err });
+  if (err instanceof KprError) return new CniError(byKprCode[err.code as KprCode] ?? CniCode.internal, errorMessage(err), undefined, { cause: err });
   return new CniError(CniCode.internal, errorMessage(err), undefined, { cause: err });
 }
 

@@ -9,6 +9,7 @@ import { DiskStore } from './disk-store.ts';
 import { allocate } from './index.ts';
 import { withLock } from '../lib/lock.ts';
 import type { Holder } from './store.ts';
+import { IpamError } from './errors.ts';
 
 const [dataDir = '', ranges = '', containerId = '', mode = 'allocate'] = process.argv.slice(2);
 const cfg = parseIpamConfig({ dataDir, ranges: JSON.parse(ranges) as unknown }, 'net');
@@ -34,6 +35,6 @@ try {
     process.stdout.write(`${JSON.stringify({ ips: result.ips.map((i) => i.address) })}\n`);
   }
 } catch (err) {
-  const e = err instanceof KprError ? err : new KprError('UNEXPECTED', String(err));
+  const e = err instanceof KprError ? err : new IpamError('UNEXPECTED', String(err));
   process.stdout.write(`${JSON.stringify({ code: e.code, message: e.message })}\n`);
 }

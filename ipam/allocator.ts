@@ -8,6 +8,7 @@ import { allocatable, allocatableCount, candidates, describeRangeSet, rangeFor, 
 import { addressState, isRecycledHolder, readState, recycledExpired, type PodIdentity, type StoreState } from './state.ts';
 import { holds, type Holder, type IpamStore, type StickyRecord } from './store.ts';
 import { reclaimExpired, recordAllocation, recycle, recycledFor } from './sticky.ts';
+import { IpamError } from './errors.ts';
 
 /** One network attachment: CNI's (CNI_CONTAINERID, CNI_IFNAME). */
 export interface Attachment {
@@ -56,7 +57,7 @@ function describeHolder(state: StoreState, ip: string): string {
 function parseRequested(list: readonly string[]): IPAddr[] {
   return list.map((text, i) => {
     const addr = parseIP(text.split('/')[0] ?? '');
-    if (!addr) throw new KprError('IPAM_REQUESTED_IP', `"${text}" is not an IP address`, { object: `requestedIPs[${i}]` });
+    if (!addr) throw new IpamError('IPAM_REQUESTED_IP', `"${text}" is not an IP address`, { object: `requestedIPs[${i}]` });
     return addr;
   });
 }
@@ -110,7 +111,7 @@ export function allocateLocked(store: IpamStore, cfg: IpamConfig, req: AllocateR
     for (const [ip, r] of state.reservations) {
       if (!('holder' in r) || isRecycledHolder(r.holder) || !holds(r.holder, req.containerId, req.ifName) || !inSet(ip)) continue;
       if (wantedText !== undefined && wantedText !== ip) {
-        throw new KprError('IPAM_REQUESTED_IP', `already holds ${ip} in range ${describeRangeSet(set)}, cannot also take ${wantedText}`, {
+        throw new IpamError('IPAM_REQUESTED_IP', `already holds ${ip} in range ${describeRangeSet(set)}, cannot also take ${wantedText}`, {
           object: `${req.containerId}/${req.ifName}`,
         });
       }
@@ -122,14 +123,14 @@ export function allocateLocked(store: IpamStore, cfg: IpamConfig, req: AllocateR
     if (wanted && wantedText !== undefined) {
       const { range, span } = subnetFor(set, wanted)!;
       const why = whyNotAllocatable(span, wanted.value, range);
-      if (why) throw new KprError('IPAM_REQUESTED_IP', `requested address ${wantedText} ${why}`, { object: `network ${cfg.networkName}` });
+      if (why) throw new IpamError('IPAM_REQUESTED_IP', `requested address ${wantedText} ${why}`, { object: `network ${cfg.networkName}` });
       if (take(wantedText, idx)) return toIpamIP(wantedText, range);
       const a = addressState(state, wantedText);
       if (pod && a?.kind === 'recycled' && a.record && a.record.podNamespace === pod.podNamespace && a.record.podName === pod.podName) {
         takeOver(a.record);
         return toIpamIP(wantedText, range);
       }
-      throw new KprError('IPAM_REQUESTED_IP', `requested address ${wantedText} is not available: ${describeHolder(state, wantedText)}`, {
+      throw new IpamError('IPAM_REQUESTED_IP', `requested address ${wantedText} is not available: ${describeHolder(state, wantedText)}`, {
         object: `network ${cfg.networkName}`,
       });
     }
@@ -147,13 +148,13 @@ export function allocateLocked(store: IpamStore, cfg: IpamConfig, req: AllocateR
     }
     const unreadable = [...state.reservations.values()].filter((r) => 'error' in r && inSet(r.ip)).length;
     const note = unreadable > 0 ? ` (${unreadable} held by unreadable files, see kpr ipam list)` : '';
-    throw new KprError('IPAM_EXHAUSTED', `no addresses left in range ${describeRangeSet(set)}${note}`, { object: `network ${cfg.networkName}` });
+    throw new IpamError('IPAM_EXHAUSTED', `no addresses left in range ${describeRangeSet(set)}${note}`, { object: `network ${cfg.networkName}` });
   };
 
   try {
     const ips = cfg.rangeSets.map(allocateInSet);
     if (requested.length > 0) {
-      throw new KprError('IPAM_REQUESTED_IP', `requested ${requested.map(formatIP).join(', ')} not in any range (or two in one range set)`, {
+      throw new IpamError('IPAM_REQUESTED_IP', `requested ${requested.map(formatIP).join(', ')} not in any range (or two in one range set)`, {
         object: `network ${cfg.networkName}`,
       });
     }
@@ -217,7 +218,7 @@ export function checkLocked(store: IpamStore, cfg: IpamConfig, att: Attachment):
   if (ips.length > 0) return ips;
   if (state.problems.length > 0) {
     // One of the unreadable files may be this attachment's: say so rather than "not found".
-    throw new KprError('IPAM_STATE', `nothing recorded for it, and ${state.problems.map((p) => p.message).join('; ')}`, {
+    throw new IpamError('IPAM_STATE', `nothing recorded for it, and ${state.problems.map((p) => p.message).join('; ')}`, {
       object: `${att.containerId}/${att.ifName}`,
     });
   }
@@ -261,7 +262,7 @@ export function statusLocked(store: IpamStore, cfg: IpamConfig, now: number): vo
       free--;
     }
     if (free <= 0n) {
-      throw new KprError('IPAM_EXHAUSTED', `no addresses left in range ${describeRangeSet(set)}`, { object: `network ${cfg.networkName}` });
+      throw new IpamError('IPAM_EXHAUSTED', `no addresses left in range ${describeRangeSet(set)}`, { object: `network ${cfg.networkName}` });
     }
   }
 }

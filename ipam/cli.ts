@@ -11,6 +11,7 @@ import { DiskStore } from './disk-store.ts';
 import { allocationRows, formatTable, stateText, type AllocationRow } from './listing.ts';
 import { withLock } from '../lib/lock.ts';
 import { readState } from './state.ts';
+import { IpamError } from './errors.ts';
 
 const USAGE = `usage:
   kpr ipam list [--data-dir DIR] [--network NAME]
@@ -30,11 +31,11 @@ function networks(scope: Scope): string[] {
   if (scope.network !== undefined) {
     // A path segment, never a path: the same check as the plugin's network name.
     const problem = networkNameProblem(scope.network);
-    if (problem) throw new KprError('INVALID_ARGS', problem, { object: '--network' });
-    if (!existsSync(join(scope.dataDir, scope.network))) throw new KprError('NOT_FOUND', 'no such network directory', { object: join(scope.dataDir, scope.network) });
+    if (problem) throw new IpamError('INVALID_ARGS', problem, { object: '--network' });
+    if (!existsSync(join(scope.dataDir, scope.network))) throw new IpamError('NOT_FOUND', 'no such network directory', { object: join(scope.dataDir, scope.network) });
     return [scope.network];
   }
-  if (!existsSync(scope.dataDir)) throw new KprError('NOT_FOUND', 'no such data directory', { object: scope.dataDir });
+  if (!existsSync(scope.dataDir)) throw new IpamError('NOT_FOUND', 'no such data directory', { object: scope.dataDir });
   return readdirSync(scope.dataDir)
     .filter((n) => statSync(join(scope.dataDir, n)).isDirectory())
     .sort();
@@ -71,7 +72,7 @@ async function list(scope: Scope): Promise<number> {
 
 async function show(scope: Scope, target: string): Promise<number> {
   const ip = normalizeIP(target);
-  if (!ip) throw new KprError('INVALID_ARGS', 'expected an IP address', { object: target });
+  if (!ip) throw new IpamError('INVALID_ARGS', 'expected an IP address', { object: target });
   const found = (await rowsOf(scope)).rows.filter((r) => r.ip === ip);
   if (found.length === 0) {
     process.stderr.write(`${ip}: not allocated in ${scope.network ?? `any network under ${scope.dataDir}`}\n`);

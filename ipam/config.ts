@@ -8,6 +8,7 @@ import { KprError } from '../lib/errors.ts';
 import { formatCIDR, formatIP, normalizeIP, parseCIDR, parseIP } from '../lib/ip.ts';
 import { parseGoDuration } from '../lib/duration.ts';
 import { inSpan, spanOf, type IpamRange } from './range.ts';
+import { IpamError } from './errors.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 export const DEFAULT_STICKY_TTL_MS = 24 * 3_600_000;
@@ -90,8 +91,8 @@ function firstIssue(base: string, error: z.core.$ZodError, file?: string): KprEr
   let message = issue?.message ?? 'invalid';
   if (issue?.code === 'invalid_type' && message === 'Invalid input') message = `expected ${issue.expected}`;
   return file === undefined
-    ? new KprError('INVALID_CONFIG', message, { object: key })
-    : new KprError('INVALID_CONFIG', `${key}: ${message}`, { object: file });
+    ? new IpamError('INVALID_CONFIG', message, { object: key })
+    : new IpamError('INVALID_CONFIG', `${key}: ${message}`, { object: file });
 }
 
 /**
@@ -101,7 +102,7 @@ function firstIssue(base: string, error: z.core.$ZodError, file?: string): KprEr
  */
 export function parseIpamConfig(raw: unknown, networkName: string): IpamConfig {
   const problem = networkNameProblem(networkName);
-  if (problem) throw new KprError('INVALID_CONFIG', `${problem}: it names a directory`, { object: 'name' });
+  if (problem) throw new IpamError('INVALID_CONFIG', `${problem}: it names a directory`, { object: 'name' });
   const parsed = IpamSchema.safeParse(raw);
   if (!parsed.success) throw firstIssue('ipam', parsed.error);
   const c = parsed.data;
@@ -118,7 +119,7 @@ export function parseIpamConfig(raw: unknown, networkName: string): IpamConfig {
     readPodCIDRs(file).forEach((subnet, i) => rawSets.push([{ range: { subnet }, at: `${file}: podCIDRs[${i}]`, whole: true }]));
   }
   if (rawSets.length === 0) {
-    throw new KprError('INVALID_CONFIG', 'no addresses to allocate: set ranges, subnet or podCIDRFile', { object: 'ipam' });
+    throw new IpamError('INVALID_CONFIG', 'no addresses to allocate: set ranges, subnet or podCIDRFile', { object: 'ipam' });
   }
 
   const rangeSets = rawSets.map((set) => set.map(canonicalRange));
@@ -143,7 +144,7 @@ function canonicalRange(loc: Located): IpamRange {
   const bits = net.family === 4 ? 32 : 128;
   const subnet = formatCIDR(net);
   if (net.prefix > bits - 2) {
-    throw new KprError('INVALID_CONFIG', `${subnet} is too small to allocate from`, { object: keyOf(loc, 'subnet') });
+    throw new IpamError('INVALID_CONFIG', `${subnet} is too small to allocate from`, { object: keyOf(loc, 'subnet') });
   }
   const last = net.network | ((1n << BigInt(bits - net.prefix)) - 1n);
   const fmt = (value: bigint): string => formatIP({ family: net.family, value });
@@ -152,7 +153,7 @@ function canonicalRange(loc: Located): IpamRange {
     if (text === undefined) return fmt(fallback);
     const addr = parseIP(text)!;
     if (addr.family !== net.family || addr.value < net.network || addr.value > last) {
-      throw new KprError('INVALID_CONFIG', `${text} is not in subnet ${subnet}`, { object: keyOf(loc, key) });
+      throw new IpamError('INVALID_CONFIG', `${text} is not in subnet ${subnet}`, { object: keyOf(loc, key) });
     }
     return fmt(addr.value);
   };
@@ -164,7 +165,7 @@ function canonicalRange(loc: Located): IpamRange {
   };
   const span = spanOf(range);
   if (span.start > span.end) {
-    throw new KprError('INVALID_CONFIG', `rangeStart ${range.rangeStart} is after rangeEnd ${range.rangeEnd}`, { object: loc.at });
+    throw new IpamError('INVALID_CONFIG', `rangeStart ${range.rangeStart} is after rangeEnd ${range.rangeEnd}`, { object: loc.at });
   }
   return range;
 }
@@ -176,11 +177,11 @@ function checkFamiliesAndOverlaps(sets: IpamRange[][], located: Located[][]): vo
     set.forEach((range, j) => {
       const at = located[i]?.[j]?.at ?? 'ipam';
       const span = spanOf(range);
-      if (span.family !== family) throw new KprError('INVALID_CONFIG', 'mixes IPv4 and IPv6 in one range set', { object: at });
+      if (span.family !== family) throw new IpamError('INVALID_CONFIG', 'mixes IPv4 and IPv6 in one range set', { object: at });
       const other = seen.find(
         (o) => inSpan(o.span, { family: span.family, value: span.start }) || inSpan(span, { family: o.span.family, value: o.span.start }),
       );
-      if (other) throw new KprError('INVALID_CONFIG', `overlaps ${other.at}`, { object: at });
+      if (other) throw new IpamError('INVALID_CONFIG', `overlaps ${other.at}`, { object: at });
       seen.push({ span, at });
     });
   });
@@ -192,13 +193,13 @@ function readPodCIDRs(file: string): string[] {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'IPAM_NOT_READY' : 'INVALID_CONFIG';
-    throw new KprError(code, 'cannot read the pod CIDR file (written by the node agent)', { object: file, cause: err });
+    throw new IpamError(code, 'cannot read the pod CIDR file (written by the node agent)', { object: file, cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new KprError('INVALID_CONFIG', 'pod CIDR file is not JSON', { object: file, cause: err });
+    throw new IpamError('INVALID_CONFIG', 'pod CIDR file is not JSON', { object: file, cause: err });
   }
   const parsed = PodCIDRFileSchema.safeParse(json);
   if (!parsed.success) throw firstIssue('', parsed.error, file);

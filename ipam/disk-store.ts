@@ -19,6 +19,7 @@ import * as z from 'zod/mini';
 import { KprError } from '../lib/errors.ts';
 import { compareIPs, normalizeIP } from '../lib/ip.ts';
 import { formatHolder, parseHolder, type Holder, type IpamStore, type Reservation, type StickyEntry, type StickyRecord } from './store.ts';
+import { IpamError } from './errors.ts';
 
 export const LOCK_FILE = 'lock';
 export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
@@ -55,7 +56,7 @@ export class DiskStore implements IpamStore {
     try {
       mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     } catch (err) {
-      throw new KprError('IPAM_STATE', 'cannot create the IPAM directory', { object: this.dir, cause: err });
+      throw new IpamError('IPAM_STATE', 'cannot create the IPAM directory', { object: this.dir, cause: err });
     }
   }
 
@@ -81,11 +82,11 @@ export class DiskStore implements IpamStore {
         text = readFileSync(file, 'utf8');
       } catch (err) {
         if (isNotFound(err)) continue;
-        out.push({ ip, file, error: new KprError('IPAM_STATE', 'cannot read reservation file', { object: file, cause: err }) });
+        out.push({ ip, file, error: new IpamError('IPAM_STATE', 'cannot read reservation file', { object: file, cause: err }) });
         continue;
       }
       const holder = parseHolder(text);
-      out.push(typeof holder === 'string' ? { ip, file, error: new KprError('IPAM_STATE', `corrupt reservation file: ${holder}`, { object: file }) } : { ip, file, holder });
+      out.push(typeof holder === 'string' ? { ip, file, error: new IpamError('IPAM_STATE', `corrupt reservation file: ${holder}`, { object: file }) } : { ip, file, holder });
     }
     return out;
   }
@@ -96,7 +97,7 @@ export class DiskStore implements IpamStore {
       linkSync(tmp, join(this.dir, ip));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw new KprError('IPAM_STATE', 'cannot create reservation file', { object: join(this.dir, ip), cause: err });
+      throw new IpamError('IPAM_STATE', 'cannot create reservation file', { object: join(this.dir, ip), cause: err });
     } finally {
       rmSync(tmp, { force: true });
     }
@@ -129,7 +130,7 @@ export class DiskStore implements IpamStore {
       if (ip === undefined) continue;
       const file = join(this.stickyDir, name);
       const bad = (why: string, cause?: unknown): void => {
-        out.push({ ip, file, error: new KprError('IPAM_STATE', `corrupt sticky record: ${why}`, { object: file, cause }) });
+        out.push({ ip, file, error: new IpamError('IPAM_STATE', `corrupt sticky record: ${why}`, { object: file, cause }) });
       };
       let json: unknown;
       try {
@@ -167,7 +168,7 @@ export class DiskStore implements IpamStore {
       return readdirSync(dir).sort(compareIPs);
     } catch (err) {
       if (isNotFound(err)) return [];
-      throw new KprError('IPAM_STATE', 'cannot list the IPAM directory', { object: dir, cause: err });
+      throw new IpamError('IPAM_STATE', 'cannot list the IPAM directory', { object: dir, cause: err });
     }
   }
 
@@ -189,7 +190,7 @@ export class DiskStore implements IpamStore {
       renameSync(tmp, join(dir, name));
     } catch (err) {
       rmSync(tmp, { force: true });
-      throw new KprError('IPAM_STATE', 'cannot write state file', { object: join(dir, name), cause: err });
+      throw new IpamError('IPAM_STATE', 'cannot write state file', { object: join(dir, name), cause: err });
     }
   }
 
@@ -197,7 +198,7 @@ export class DiskStore implements IpamStore {
     try {
       unlinkSync(file);
     } catch (err) {
-      if (!isNotFound(err)) throw new KprError('IPAM_STATE', 'cannot remove state file', { object: file, cause: err });
+      if (!isNotFound(err)) throw new IpamError('IPAM_STATE', 'cannot remove state file', { object: file, cause: err });
     }
   }
 }

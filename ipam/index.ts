@@ -20,11 +20,13 @@ import { DiskStore } from './disk-store.ts';
 import { faultPoint } from '../lib/fault.ts';
 import { withLock } from '../lib/lock.ts';
 import { readResolvConf, type IpamDNS } from './resolv.ts';
+import { IpamError } from './errors.ts';
 
 export { parseIpamConfig, DEFAULT_DATA_DIR, type IpamConfig, type IpamRoute } from './config.ts';
 export type { IpamRange } from './range.ts';
 export type { AllocateRequest, Attachment, GcResult, IpamIP } from './allocator.ts';
 export type { IpamDNS } from './resolv.ts';
+export { IpamError, isIpamError, type IpamErrorCode } from './errors.ts';
 
 /** What CNI calls an abbreviated (IPAM) result: no interfaces. */
 export interface IpamResult {
@@ -48,9 +50,9 @@ const POD_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function checkAttachment(att: Attachment, attaching = false): void {
   const id = containerIdProblem(att.containerId, attaching);
-  if (id) throw new KprError('INVALID_ARGS', id, { object: 'containerId' });
+  if (id) throw new IpamError('INVALID_ARGS', id, { object: 'containerId' });
   const ifName = interfaceNameProblem(att.ifName);
-  if (ifName) throw new KprError('INVALID_ARGS', ifName, { object: 'ifName' });
+  if (ifName) throw new IpamError('INVALID_ARGS', ifName, { object: 'ifName' });
 }
 
 /** The pod identity is only used (and so only checked) when stickiness is on. */
@@ -58,7 +60,7 @@ function checkPod(cfg: IpamConfig, req: AllocateRequest): void {
   if (!cfg.sticky) return;
   for (const key of ['podNamespace', 'podName'] as const) {
     const v = req[key];
-    if (v !== undefined && v !== '' && !POD_NAME.test(v)) throw new KprError('INVALID_ARGS', `invalid ${key} "${v}"`, { object: key });
+    if (v !== undefined && v !== '' && !POD_NAME.test(v)) throw new IpamError('INVALID_ARGS', `invalid ${key} "${v}"`, { object: key });
   }
 }
 

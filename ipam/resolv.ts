@@ -1,6 +1,7 @@
 // resolv.conf to the CNI result's "dns" object, as host-local's resolvConf option does.
 import { readFileSync } from 'node:fs';
 import { KprError } from '../lib/errors.ts';
+import { IpamError } from './errors.ts';
 
 export interface IpamDNS {
   nameservers?: string[];
@@ -27,6 +28,6 @@ export function readResolvConf(file: string): IpamDNS {
   try {
     return parseResolvConf(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new KprError('INVALID_CONFIG', 'cannot read resolvConf', { object: file, cause: err });
+    throw new IpamError('INVALID_CONFIG', 'cannot read resolvConf', { object: file, cause: err });
   }
 }

@@ -18,8 +18,20 @@ import { KprError } from './errors.ts';
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
-/** Another process held the lock for the whole timeout: transient, worth a retry. */
-export class LockTimeoutError extends KprError {
+export type LockErrorCode =
+  /** The lock cannot be taken at all (the file cannot be opened, flock cannot run). */
+  | 'LOCK'
+  /** Another process held it for the whole timeout: transient, worth a retry (not a kernel error). */
+  | 'LOCK_TIMEOUT';
+
+export class LockError extends KprError<LockErrorCode> {}
+
+export function isLockError(err: unknown, code?: LockErrorCode): err is LockError {
+  return err instanceof LockError && (code === undefined || err.code === code);
+}
+
+/** Another process held the lock for the whole timeout. */
+export class LockTimeoutError extends LockError {
   readonly timeoutMs: number;
 
   constructor(lockPath: string, timeoutMs: number) {
@@ -45,12 +57,12 @@ function acquire(fd: number, lockPath: string, timeoutMs: number): Promise<void>
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     child.on('error', (err) => {
-      reject(new KprError('LOCK', 'cannot run flock (util-linux) to take the lock', { object: lockPath, cause: err }));
+      reject(new LockError('LOCK', 'cannot run flock (util-linux) to take the lock', { object: lockPath, cause: err }));
     });
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
       else if (code === TIMEOUT_EXIT) reject(new LockTimeoutError(lockPath, timeoutMs));
-      else reject(new KprError('LOCK', `flock failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`, { object: lockPath }));
+      else reject(new LockError('LOCK', `flock failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`, { object: lockPath }));
     });
   });
 }
@@ -68,7 +80,7 @@ export async function withLock<T>(
     if (opts.createDir) mkdirSync(dirname(lockPath), { recursive: true });
     fd = openSync(lockPath, constants.O_RDONLY | constants.O_CREAT, 0o644);
   } catch (err) {
-    throw new KprError('LOCK', 'cannot open the lock file', { object: lockPath, cause: err });
+    throw new LockError('LOCK', 'cannot open the lock file', { object: lockPath, cause: err });
   }
   try {
     await acquire(fd, lockPath, opts.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);

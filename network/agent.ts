@@ -12,6 +12,7 @@ import { createNetworkMetrics, NetworkHealth, startHealthServer, startMetricsSer
 import { loadKubeConfig, nodePatcher } from './node-api.ts';
 import { Reconciler } from './reconcile.ts';
 import { ReconcileRunner } from './runner.ts';
+import { NetworkError } from './errors.ts';
 
 /** Changes arriving within this time are programmed together. */
 const DEBOUNCE_MS = 20;
@@ -27,7 +28,7 @@ const TOOLS = ['ip', 'bridge', 'nft'];
 
 export async function runAgent(cfg: NetworkConfig, log: Logger, clock: Clock = realClock): Promise<RunningAgent> {
   for (const tool of TOOLS) {
-    if (!(await commandExists(tool))) throw new KprError('MISSING_TOOL', `${tool} is not in PATH (kpr network needs iproute2 and nftables)`);
+    if (!(await commandExists(tool))) throw new NetworkError('MISSING_TOOL', `${tool} is not in PATH (kpr network needs iproute2 and nftables)`);
   }
   const metrics = createNetworkMetrics({ processMetrics: true });
   const health = new NetworkHealth(clock, 2 * cfg.syncPeriodMs + 10_000);

@@ -6,6 +6,7 @@ import { KprError } from '../lib/errors.ts';
 import { parseBindAddress, type BindAddress } from '../lib/http-server.ts';
 import { normalizeCIDR } from '../lib/ip.ts';
 import { parseGoDuration } from '../lib/duration.ts';
+import { NetworkError } from './errors.ts';
 
 export type Backend = 'vxlan' | 'host-gw';
 
@@ -65,7 +66,7 @@ export function networkUsage(): string {
   return `usage: kpr network [flags]\n\nThe node's pod-network agent: routes to every other Node's pod CIDRs (VXLAN or host-gw),\nthe node file for kpr-cni, egress masquerade.\n\nflags:\n${rows.join('\n')}\n`;
 }
 
-const invalid = (flag: string, message: string) => new KprError('INVALID_CONFIG', message, { object: `--${flag}` });
+const invalid = (flag: string, message: string) => new NetworkError('INVALID_CONFIG', message, { object: `--${flag}` });
 
 /** The flags as given (text), with defaults; throws naming an unknown flag or a missing value. */
 function readFlags(argv: readonly string[]): Map<string, string> {
@@ -73,7 +74,7 @@ function readFlags(argv: readonly string[]): Map<string, string> {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === '-h') { given.set('help', 'true'); continue; }
-    if (!arg.startsWith('--')) throw new KprError('INVALID_CONFIG', `kpr network takes no arguments, got ${JSON.stringify(arg)}`);
+    if (!arg.startsWith('--')) throw new NetworkError('INVALID_CONFIG', `kpr network takes no arguments, got ${JSON.stringify(arg)}`);
     const body = arg.slice(2);
     const eq = body.indexOf('=');
     const name = (eq < 0 ? body : body.slice(0, eq)).replaceAll('_', '-');

@@ -8,6 +8,7 @@ import { KprError } from '../lib/errors.ts';
 import { ipFamily } from '../lib/ip.ts';
 import type { CurrentDevice, CurrentNetwork, NetworkOps } from './diff.ts';
 import { canonicalIP, DEVICE_NAMES, RT_PROTO, type FdbEntry, type Neighbour, type Route, type Underlay } from './plan.ts';
+import { NetworkError } from './errors.ts';
 
 const linkSchema = z.array(z.object({
   ifname: z.string(),
@@ -35,7 +36,7 @@ const fdbSchema = z.array(z.object({ mac: z.string(), ifname: z.string().optiona
 
 function parseJSON<T>(what: string, schema: z.ZodType<T>, text: string): T {
   const r = schema.safeParse(text.trim() ? JSON.parse(text) : []);
-  if (!r.success) throw new KprError('KERNEL_STATE', `unexpected ${what} output: ${r.error.issues[0]?.message ?? ''}`);
+  if (!r.success) throw new NetworkError('KERNEL_STATE', `unexpected ${what} output: ${r.error.issues[0]?.message ?? ''}`);
   return r.data;
 }
 
@@ -48,7 +49,7 @@ export function findUnderlay(links: readonly Link[], iface: string | undefined, 
     ? links.find((l) => l.ifname === iface)
     : internalIPs.map((ip) => links.find((l) => l.addr_info.some((a) => canonicalIP(a.local) === ip))).find((l) => l !== undefined);
   if (!link) {
-    throw new KprError('NO_UNDERLAY', iface !== undefined ? 'no such interface' : `no interface holds the Node's InternalIP (${internalIPs.join(', ')})`, { object: iface ?? 'underlay' });
+    throw new NetworkError('NO_UNDERLAY', iface !== undefined ? 'no such interface' : `no interface holds the Node's InternalIP (${internalIPs.join(', ')})`, { object: iface ?? 'underlay' });
   }
   const addresses = link.addr_info.filter((a) => a.scope === 'global' || a.scope === undefined).flatMap((a) => {
     const family = ipFamily(a.local);

@@ -15,6 +15,7 @@ import { renderRuleset as renderNftables } from './nftables/ruleset.ts';
 import { renderRuleset as renderIptables } from './iptables/ruleset.ts';
 import type { ProxySnapshot } from './model/types.ts';
 import type { RulesConfig } from './backend.ts';
+import { ProxyError } from './errors.ts';
 
 export function createBackend(mode: ProxyMode, family: IPFamily, cfg: ProxyConfig, log: Logger): ProxyBackend {
   switch (mode) {
@@ -67,11 +68,11 @@ const TOOLS: Record<ProxyMode, readonly string[]> = {
 export async function checkMode(mode: ProxyMode): Promise<void> {
   const missing: string[] = [];
   for (const tool of TOOLS[mode]) if (!(await commandExists(tool))) missing.push(tool);
-  if (missing.length) throw new KprError('MISSING_TOOL', `proxy mode ${mode} needs ${missing.join(', ')}, not found on the PATH`);
+  if (missing.length) throw new ProxyError('MISSING_TOOL', `proxy mode ${mode} needs ${missing.join(', ')}, not found on the PATH`);
   if (mode === 'ipvs' && !existsSync('/proc/net/ip_vs')) {
     await run('modprobe', ['ip_vs'], { allowFailure: true }).catch(() => undefined);
     if (!existsSync('/proc/net/ip_vs')) {
-      throw new KprError('NO_IPVS', 'proxy mode ipvs: this kernel has no IP_VS (/proc/net/ip_vs is missing and modprobe ip_vs failed); use --proxy-mode nftables or iptables');
+      throw new ProxyError('NO_IPVS', 'proxy mode ipvs: this kernel has no IP_VS (/proc/net/ip_vs is missing and modprobe ip_vs failed); use --proxy-mode nftables or iptables');
     }
   }
 }

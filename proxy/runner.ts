@@ -4,6 +4,7 @@
 import { KprError, errorMessage } from '../lib/errors.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { realClock, type Clock, type TimerHandle } from '../lib/clock.ts';
+import { ProxyError } from './errors.ts';
 
 export interface SyncRunnerOptions {
   /** Least time (ms) between the starts of two syncs (minSyncPeriod). */
@@ -38,7 +39,7 @@ export class SyncRunner {
 
   constructor(opts: SyncRunnerOptions) {
     if (!(opts.minInterval >= 0) || !(opts.maxInterval > 0) || opts.maxInterval < opts.minInterval) {
-      throw new KprError('INVALID_CONFIG', `sync runner: need 0 <= minInterval (${opts.minInterval}ms) <= maxInterval (${opts.maxInterval}ms) and maxInterval > 0`);
+      throw new ProxyError('INVALID_CONFIG', `sync runner: need 0 <= minInterval (${opts.minInterval}ms) <= maxInterval (${opts.maxInterval}ms) and maxInterval > 0`);
     }
     this.minInterval = opts.minInterval;
     this.maxInterval = opts.maxInterval;

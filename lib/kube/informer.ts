@@ -7,8 +7,9 @@
 // its Watch); lists come back as plain JSON, as watch events already do.
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, Watch, type KubeConfig } from '@kubernetes/client-node';
 import * as z from 'zod';
-import { errorMessage, KprError } from '../errors.ts';
+import { errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { KubeError } from './errors.ts';
 
 export interface ResourceHandlers {
   /** An object was added or changed (only the new version is known). */
@@ -180,7 +181,7 @@ export class Informer {
     } while (cont && !this.stopped);
     if (this.stopped) return '';
     this.forgetAllBut(seen);
-    if (!version) throw new KprError('API_ERROR', 'list reply without a resourceVersion', { object: this.opts.path });
+    if (!version) throw new KubeError('API_ERROR', 'list reply without a resourceVersion', { object: this.opts.path });
     return version;
   }
 
@@ -208,7 +209,7 @@ export class Informer {
 
   private async listPage(cont: string | undefined): Promise<z.infer<typeof listSchema>> {
     const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new KprError('INVALID_CONFIG', 'the kubeconfig has no current cluster');
+    if (!cluster) throw new KubeError('INVALID_CONFIG', 'the kubeconfig has no current cluster');
     const url = new URL(cluster.server + this.opts.path);
     if (this.opts.labelSelector !== undefined) url.searchParams.set('labelSelector', this.opts.labelSelector);
     if (this.opts.fieldSelector !== undefined) url.searchParams.set('fieldSelector', this.opts.fieldSelector);
@@ -223,7 +224,7 @@ export class Informer {
       throw new HttpStatusError(`list ${this.opts.path}: HTTP ${resp.httpStatusCode}: ${text.slice(0, 200)}`, resp.httpStatusCode);
     }
     const r = listSchema.safeParse(JSON.parse(text));
-    if (!r.success) throw new KprError('API_ERROR', `malformed list reply: ${r.error.message}`, { object: this.opts.path });
+    if (!r.success) throw new KubeError('API_ERROR', `malformed list reply: ${r.error.message}`, { object: this.opts.path });
     return r.data;
   }
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { AgentOptions } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { KubeConfig, type Cluster, type DispatcherOptions, type User } from '@kubernetes/client-node';
-import { KprError } from '../errors.ts';
+import { KubeError } from './errors.ts';
 
 export interface KubeConfigSource {
   /** Path of a kubeconfig (--kubeconfig, clientConnection.kubeconfig); '' = the pod's service account. */
@@ -30,7 +30,7 @@ class ClientGoKubeConfig extends KubeConfig {
   }
 }
 
-const invalid = (message: string, cause?: unknown): KprError => new KprError('INVALID_CONFIG', message, { cause });
+const invalid = (message: string, cause?: unknown): KubeError => new KubeError('INVALID_CONFIG', message, { cause });
 
 function isHttpURL(s: string): boolean {
   try {

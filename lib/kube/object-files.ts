@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import * as z from 'zod';
-import { KprError } from '../errors.ts';
+import { KubeError } from './errors.ts';
 
 export interface LoadedObject {
   /** Where the object came from: "file.yaml document 2" (1-based), plus "item N" inside a List. */
@@ -22,12 +22,12 @@ const identitySchema = z.looseObject({
 function flatten(doc: unknown, source: string, out: LoadedObject[]): void {
   const parsed = identitySchema.safeParse(doc);
   if (!parsed.success) {
-    throw new KprError('BadObjects', `not a Kubernetes object: ${z.prettifyError(parsed.error)}`, { object: source });
+    throw new KubeError('BAD_OBJECTS', `not a Kubernetes object: ${z.prettifyError(parsed.error)}`, { object: source });
   }
   const obj = parsed.data;
   if (obj.kind === 'List' || obj.kind.endsWith('List')) {
     const items = obj.items ?? [];
-    if (!Array.isArray(items)) throw new KprError('BadObjects', 'List items must be an array', { object: source });
+    if (!Array.isArray(items)) throw new KubeError('BAD_OBJECTS', 'List items must be an array', { object: source });
     items.forEach((item, i) => flatten(item, `${source} item ${i + 1}`, out));
     return;
   }
@@ -55,7 +55,7 @@ export function parseObjects(text: string, file: string): LoadedObject[] {
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      throw new KprError('BadObjects', 'invalid JSON', { object: file, cause: err });
+      throw new KubeError('BAD_OBJECTS', 'invalid JSON', { object: file, cause: err });
     }
     if (Array.isArray(doc)) doc.forEach((d, i) => flatten(d, `${file} item ${i + 1}`, out));
     else flatten(doc, file, out);
@@ -69,7 +69,7 @@ export function parseObjects(text: string, file: string): LoadedObject[] {
       // A JSON round trip turns the client's model instances (and their Dates) into plain JSON values.
       loaded = JSON.parse(JSON.stringify(loadAllYaml(doc))) as unknown[];
     } catch (err) {
-      throw new KprError('BadObjects', 'invalid YAML', { object: source, cause: err });
+      throw new KubeError('BAD_OBJECTS', 'invalid YAML', { object: source, cause: err });
     }
     for (const obj of loaded) flatten(obj, source, out);
   });
@@ -85,7 +85,7 @@ export async function loadObjects(path: string): Promise<LoadedObject[]> {
       ? (await readdir(path)).filter((f) => EXTENSIONS.has(extname(f))).sort().map((f) => join(path, f))
       : [path];
   } catch (err) {
-    throw new KprError('BadObjects', 'cannot read objects', { object: path, cause: err });
+    throw new KubeError('BAD_OBJECTS', 'cannot read objects', { object: path, cause: err });
   }
   const out: LoadedObject[] = [];
   for (const file of files) {
@@ -93,7 +93,7 @@ export async function loadObjects(path: string): Promise<LoadedObject[]> {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new KprError('BadObjects', 'cannot read file', { object: file, cause: err });
+      throw new KubeError('BAD_OBJECTS', 'cannot read file', { object: file, cause: err });
     }
     out.push(...parseObjects(text, file));
   }

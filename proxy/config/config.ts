@@ -12,6 +12,7 @@ import {
   type KubeProxyConfigurationFields, type LOCAL_MODES, type PROXY_MODES, type RawTree,
 } from './file.ts';
 import type { BindAddress } from '../../lib/http-server.ts';
+import { ProxyError } from '../errors.ts';
 
 export type ProxyMode = (typeof PROXY_MODES)[number];
 export type DetectLocalMode = (typeof LOCAL_MODES)[number];
@@ -120,8 +121,8 @@ function fail(problems: Problem[]): never {
   // A flag that sets two fields (iptables and nftables) reports its problem once.
   const lines = [...new Set(problems.map((p) => `${p.where}: ${p.message}`))];
   const [first] = problems;
-  if (lines.length === 1 && first) throw new KprError('INVALID_CONFIG', first.message, { object: first.where });
-  throw new KprError('INVALID_CONFIG', lines.join('; '));
+  if (lines.length === 1 && first) throw new ProxyError('INVALID_CONFIG', first.message, { object: first.where });
+  throw new ProxyError('INVALID_CONFIG', lines.join('; '));
 }
 
 function lookup(tree: unknown, path: string): unknown {
@@ -330,7 +331,7 @@ export function parseProxyArgs(
     try {
       text = readFile(fileName);
     } catch (err) {
-      throw new KprError('INVALID_CONFIG', `cannot read: ${errorMessage(err)}`, { object: fileName, cause: err });
+      throw new ProxyError('INVALID_CONFIG', `cannot read: ${errorMessage(err)}`, { object: fileName, cause: err });
     }
     fileTree = readConfigFile(text, fileName);
   }

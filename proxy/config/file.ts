@@ -7,6 +7,7 @@ import { errorMessage, KprError } from '../../lib/errors.ts';
 import type { ProxyConfig } from './config.ts';
 import { formatGoDuration, parseGoDuration } from '../../lib/duration.ts';
 import { formatBindAddress, type BindAddress } from '../../lib/http-server.ts';
+import { ProxyError } from '../errors.ts';
 
 export const API_VERSION = 'kubeproxy.config.k8s.io/v1alpha1';
 export const KIND = 'KubeProxyConfiguration';
@@ -129,15 +130,15 @@ export function readConfigFile(text: string, fileName: string): RawTree {
   try {
     doc = loadYaml<unknown>(text);
   } catch (err) {
-    throw new KprError('INVALID_CONFIG', `cannot parse: ${errorMessage(err)}`, { object: fileName, cause: err });
+    throw new ProxyError('INVALID_CONFIG', `cannot parse: ${errorMessage(err)}`, { object: fileName, cause: err });
   }
-  if (!isTree(doc)) throw new KprError('INVALID_CONFIG', 'must be a KubeProxyConfiguration object', { object: fileName });
+  if (!isTree(doc)) throw new ProxyError('INVALID_CONFIG', 'must be a KubeProxyConfiguration object', { object: fileName });
   const { apiVersion, kind, ...fields } = doc;
   if (apiVersion !== API_VERSION) {
-    throw new KprError('INVALID_CONFIG', `apiVersion: ${JSON.stringify(apiVersion ?? '')} is not supported (want ${API_VERSION})`, { object: fileName });
+    throw new ProxyError('INVALID_CONFIG', `apiVersion: ${JSON.stringify(apiVersion ?? '')} is not supported (want ${API_VERSION})`, { object: fileName });
   }
   if (kind !== KIND) {
-    throw new KprError('INVALID_CONFIG', `kind: ${JSON.stringify(kind ?? '')} is not supported (want ${KIND})`, { object: fileName });
+    throw new ProxyError('INVALID_CONFIG', `kind: ${JSON.stringify(kind ?? '')} is not supported (want ${KIND})`, { object: fileName });
   }
   return dropNulls(fields);
 }

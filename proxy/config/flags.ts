@@ -3,6 +3,7 @@
 // KubeProxyConfiguration field(s) it sets, so that a flag simply overrides the file.
 import { KprError } from '../../lib/errors.ts';
 import type { RawTree } from './file.ts';
+import { ProxyError } from '../errors.ts';
 
 type Kind = 'string' | 'bool' | 'int' | 'float' | 'duration' | 'list' | 'map';
 type Special = 'config' | 'master' | 'cleanup' | 'help' | 'writeConfigTo' | 'podCIDRFile';
@@ -108,7 +109,7 @@ export interface ParsedFlags {
 const BOOL: Record<string, boolean> = { '1': true, t: true, T: true, true: true, TRUE: true, True: true, '0': false, f: false, F: false, false: false, FALSE: false, False: false };
 
 function invalid(flag: string, message: string): KprError {
-  return new KprError('INVALID_CONFIG', message, { object: flag });
+  return new ProxyError('INVALID_CONFIG', message, { object: flag });
 }
 
 function convert(flag: string, kind: Kind, text: string, previous: unknown): unknown {
@@ -171,12 +172,12 @@ export function parseFlags(argv: readonly string[]): ParsedFlags {
     const arg = argv[i] as string;
     if (arg === '--') {
       const rest = argv.slice(i + 1).filter((a) => a !== '');
-      if (rest.length > 0) throw new KprError('INVALID_CONFIG', `kpr proxy takes no arguments, got ${JSON.stringify(rest[0])}`);
+      if (rest.length > 0) throw new ProxyError('INVALID_CONFIG', `kpr proxy takes no arguments, got ${JSON.stringify(rest[0])}`);
       break;
     }
     if (!arg.startsWith('-') || arg === '-') {
       if (arg === '') continue;
-      throw new KprError('INVALID_CONFIG', `kpr proxy takes no arguments, got ${JSON.stringify(arg)}`);
+      throw new ProxyError('INVALID_CONFIG', `kpr proxy takes no arguments, got ${JSON.stringify(arg)}`);
     }
     const long = arg.startsWith('--');
     const body = arg.slice(long ? 2 : 1);

@@ -10,6 +10,7 @@ import { errorMessage, KprError } from '../../lib/errors.ts';
 import { run } from '../../lib/exec.ts';
 import type { Logger } from '../../lib/log.ts';
 import { deleteFilters, isStale, parseConntrack, staleEntries, type CleanupRequest } from './stale.ts';
+import { ProxyError } from '../errors.ts';
 
 export interface CleanupReport {
   via: 'netlink' | 'conntrack-tool';
@@ -71,7 +72,7 @@ export async function viaConntrackTool(req: CleanupRequest, conntrack: readonly 
     // Exit 1 with "0 flow entries" when they expired since the listing: not a failure.
     const r = await run(cmd, [...pre, ...args], { allowFailure: true });
     if (r.exitCode !== 0 && !/\b0 flow entries/.test(r.stderr)) {
-      throw new KprError('CONNTRACK', `${[cmd, ...pre, ...args].join(' ')} exited ${r.exitCode}: ${r.stderr.trim()}`);
+      throw new ProxyError('CONNTRACK', `${[cmd, ...pre, ...args].join(' ')} exited ${r.exitCode}: ${r.stderr.trim()}`);
     }
   }
   return { via: 'conntrack-tool', scanned: entries.length, stale: stale.length, deleted: stale.length, dumpMs, deleteMs: performance.now() - t };

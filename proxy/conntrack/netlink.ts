@@ -7,6 +7,7 @@ import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { KprError } from '../../lib/errors.ts';
 import type { IPFamily } from '../../lib/ip.ts';
 import { decodeReplies, encodeDelete, encodeDumpRequest, IPPROTO_UDP, NETLINK_NETFILTER, type ConntrackEntry, type Reply } from './netlink-codec.ts';
+import { ProxyError } from '../errors.ts';
 
 /** What a batch of deletes did. */
 export interface DeleteResult {
@@ -50,13 +51,13 @@ export class CtnetlinkSocket {
       try {
         replies = decodeReplies(buf);
       } catch (err) {
-        this.onFailure(new KprError('CONNTRACK', 'undecodable ctnetlink reply', { cause: err }));
+        this.onFailure(new ProxyError('CONNTRACK', 'undecodable ctnetlink reply', { cause: err }));
         return;
       }
       this.onReplies(replies);
     });
-    this.sock.on('truncatedMessage', () => this.onFailure(new KprError('CONNTRACK', 'truncated ctnetlink reply')));
-    this.sock.on('error', (err) => this.onFailure(new KprError('CONNTRACK', `ctnetlink socket: ${err.code}`, { cause: err })));
+    this.sock.on('truncatedMessage', () => this.onFailure(new ProxyError('CONNTRACK', 'truncated ctnetlink reply')));
+    this.sock.on('error', (err) => this.onFailure(new ProxyError('CONNTRACK', `ctnetlink socket: ${err.code}`, { cause: err })));
   }
 
   close(): void {
@@ -83,7 +84,7 @@ export class CtnetlinkSocket {
           } else if (r.kind === 'done') {
             resolve({ scanned, kept });
           } else if (r.kind === 'error' && r.errno !== 0) {
-            reject(new KprError('CONNTRACK', `conntrack dump (IPv${family}) failed: ${errnoName(r.errno)}`));
+            reject(new ProxyError('CONNTRACK', `conntrack dump (IPv${family}) failed: ${errnoName(r.errno)}`));
           }
         }
       };
@@ -138,7 +139,7 @@ export class CtnetlinkSocket {
           }
         }
         if (settled < entries.length) pump();
-        else if (failed) reject(new KprError('CONNTRACK', `${failed} of ${entries.length} conntrack deletes failed, e.g. ${examples.join('; ')}`));
+        else if (failed) reject(new ProxyError('CONNTRACK', `${failed} of ${entries.length} conntrack deletes failed, e.g. ${examples.join('; ')}`));
         else resolve(result);
       };
       pump();

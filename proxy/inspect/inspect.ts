@@ -7,6 +7,7 @@ import { hasIptablesMode, parseIptablesView } from './iptables.ts';
 import { hasIpvsServices, parseIpvsView } from './ipvs.ts';
 import { MODES, type Inspection, type Mode, type View } from './model.ts';
 import { parseNftablesView } from './nftables.ts';
+import { ProxyError } from '../errors.ts';
 
 export interface FamilyListings {
   /** `iptables-save` / `ip6tables-save` output; undefined when it could not run. */
@@ -73,7 +74,7 @@ export function inspect(l: Listings, mode: Mode | 'auto', families: readonly IPF
     const scope = families.length === 1 ? ` for ${v(families[0] as IPFamily)}` : '';
     const what = mode === 'auto' ? 'in iptables, nftables or IPVS' : `in ${mode} mode`;
     const details = [...candidates.map((m) => LOOKED_FOR[m]), ...l.problems].join('; ');
-    throw new KprError('INSPECT_NOTHING', `no kpr rules found ${what} on this node${scope} (${details})`);
+    throw new ProxyError('INSPECT_NOTHING', `no kpr rules found ${what} on this node${scope} (${details})`);
   }
   return { found, views };
 }

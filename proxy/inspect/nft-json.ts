@@ -4,6 +4,7 @@
 import * as z from 'zod';
 import { KprError } from '../../lib/errors.ts';
 import { valueText } from '../nftables/kernel-table.ts';
+import { ProxyError } from '../errors.ts';
 
 const setBody = z.looseObject({ name: z.string(), elem: z.array(z.unknown()).optional(), timeout: z.number().optional() });
 const listing = z.object({
@@ -28,7 +29,7 @@ export function parseNftListing(json: string, object: string): NftListing {
   try {
     parsed = listing.parse(JSON.parse(json));
   } catch (cause) {
-    throw new KprError('INSPECT_NFT', 'unexpected nft -j output', { object, cause });
+    throw new ProxyError('INSPECT_NFT', 'unexpected nft -j output', { object, cause });
   }
   const out: NftListing = { elements: new Map(), timeouts: new Map(), rules: new Map() };
   for (const item of parsed.nftables) {

@@ -6,6 +6,7 @@ import { parseIpAddrJSON } from '../../lib/ip-addr.ts';
 import { type IPFamily } from '../../lib/ip.ts';
 import { serviceArgs } from './ipvsadm.ts';
 import type { VirtualServer } from './types.ts';
+import { ProxyError } from '../errors.ts';
 
 export const DUMMY_INTERFACE = 'kube-ipvs0';
 /** Up to this many services, listing them one by one beats listing a large table. */
@@ -61,7 +62,7 @@ export class IpvsKernel {
   async ensureDummy(): Promise<void> {
     const r = await this.exec('ip', ['link', 'add', DUMMY_INTERFACE, 'type', 'dummy'], { allowFailure: true });
     if (r.exitCode !== 0 && r.errno !== 'EEXIST') {
-      throw new KprError('IP_LINK', `cannot create ${DUMMY_INTERFACE}: ${r.stderr.trim()}`, { object: DUMMY_INTERFACE });
+      throw new ProxyError('IP_LINK', `cannot create ${DUMMY_INTERFACE}: ${r.stderr.trim()}`, { object: DUMMY_INTERFACE });
     }
   }
 
@@ -107,7 +108,7 @@ export class IpvsKernel {
     if (text === '') return;
     const r = await this.exec('ipvsadm', ['-R'], { input: text, allowFailure: true });
     if (r.exitCode !== 0 || r.stderr.trim() !== '') {
-      throw new KprError('IPVSADM_RESTORE', `ipvsadm -R exited ${r.exitCode}: ${r.stderr.trim()}`);
+      throw new ProxyError('IPVSADM_RESTORE', `ipvsadm -R exited ${r.exitCode}: ${r.stderr.trim()}`);
     }
   }
 

@@ -3,6 +3,7 @@
 import { KprError } from '../../lib/errors.ts';
 import { normalizeIP } from '../../lib/ip.ts';
 import { hostPort, rsKey, type ForwardMethod, type IpvsProtocol, type RealServer, type VirtualServer } from './types.ts';
+import { ProxyError } from '../errors.ts';
 
 export type IpvsOperation =
   | { op: 'add-service' | 'edit-service' | 'delete-service'; vs: VirtualServer }
@@ -25,7 +26,7 @@ export function parseHostPort(s: string): { address: string; port: number } {
   const address = m ? normalizeIP(m[1] ?? '') : undefined;
   const port = Number(m?.[2]);
   if (!address || !Number.isInteger(port) || port > 65535) {
-    throw new KprError('IPVSADM_PARSE', `not an address:port: "${s}"`);
+    throw new ProxyError('IPVSADM_PARSE', `not an address:port: "${s}"`);
   }
   return { address, port };
 }
@@ -80,7 +81,7 @@ export function parseIpvsadmSave(text: string): VirtualServer[] {
   for (const raw of text.split('\n')) {
     if (raw.trim() === '') continue;
     const line = tokenize(raw);
-    if (line.verb !== '-A' && line.verb !== '-a') throw new KprError('IPVSADM_PARSE', `unexpected ipvsadm -S line: "${raw}"`);
+    if (line.verb !== '-A' && line.verb !== '-a') throw new ProxyError('IPVSADM_PARSE', `unexpected ipvsadm -S line: "${raw}"`);
     if (!line.protocol) continue; // firewall-mark service or one of its real servers
     const { address, port } = parseHostPort(line.service);
     const key = `${line.protocol}/${hostPort(address, port)}`;
@@ -99,7 +100,7 @@ export function parseIpvsadmSave(text: string): VirtualServer[] {
       continue;
     }
     const owner = services.get(key);
-    if (!owner) throw new KprError('IPVSADM_PARSE', `real server before its service: "${raw}"`);
+    if (!owner) throw new ProxyError('IPVSADM_PARSE', `real server before its service: "${raw}"`);
     const rs = parseHostPort(optString(line.opts, '-r', '--real-server') ?? '');
     owner.realServers.push({
       ...rs,

@@ -17,6 +17,7 @@ import { formatRestore, parseIpvsadmConnections, parseIpvsadmSave } from './ipvs
 import { renderIpvs } from './render.ts';
 import { cleanupText, existingJumps, renderIptables, restoreText } from './rules.ts';
 import { rsKey, type VirtualServer } from './types.ts';
+import { ProxyError } from '../errors.ts';
 
 /** Schedulers kube-proxy accepts for --ipvs-scheduler (wlc, lblc, lblcr are IPVS's own too). */
 
@@ -63,11 +64,11 @@ export class IpvsProxier implements ProxyBackend {
     this.opts = opts;
     this.scheduler = opts.scheduler ?? 'rr';
     if (!IPVS_SCHEDULERS.includes(this.scheduler)) {
-      throw new KprError('IPVS_CONFIG', `unknown IPVS scheduler "${String(this.scheduler)}" (one of ${IPVS_SCHEDULERS.join(', ')})`);
+      throw new ProxyError('IPVS_CONFIG', `unknown IPVS scheduler "${String(this.scheduler)}" (one of ${IPVS_SCHEDULERS.join(', ')})`);
     }
     this.excludeCIDRs = (opts.excludeCIDRs ?? []).map((c) => {
       const cidr = parseCIDR(c);
-      if (!cidr) throw new KprError('IPVS_CONFIG', `invalid --ipvs-exclude-cidrs entry "${c}"`);
+      if (!cidr) throw new ProxyError('IPVS_CONFIG', `invalid --ipvs-exclude-cidrs entry "${c}"`);
       return cidr;
     });
     this.kernel = new IpvsKernel(opts.family, { run: opts.run, wrap: opts.netns ? ['ip', 'netns', 'exec', opts.netns] : [] });
@@ -88,7 +89,7 @@ export class IpvsProxier implements ProxyBackend {
     } catch (err) {
       this.writtenRules = undefined;
       this.applied = undefined;
-      throw err instanceof KprError ? err : new KprError('IPVS_SYNC', errorMessage(err), { cause: err });
+      throw err instanceof KprError ? err : new ProxyError('IPVS_SYNC', errorMessage(err), { cause: err });
     }
   }
 
@@ -202,6 +203,6 @@ export class IpvsProxier implements ProxyBackend {
     this.initialized = false;
     this.writtenRules = undefined;
     this.applied = undefined;
-    if (failures.length) throw new KprError('IPVS_CLEANUP', failures.join('; '));
+    if (failures.length) throw new ProxyError('IPVS_CLEANUP', failures.join('; '));
   }
 }

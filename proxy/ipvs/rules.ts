@@ -8,6 +8,7 @@ import { parseCIDR, type IPFamily } from '../../lib/ip.ts';
 import type { LocalDetector, RulesConfig } from '../backend.ts';
 import { iptablesComment } from '../naming.ts';
 import { ipsetName, type IpsetId } from './ipset.ts';
+import { ProxyError } from '../errors.ts';
 
 export const CHAINS = {
   nat: {
@@ -60,7 +61,7 @@ function notLocalMatch(d: LocalDetector, family: IPFamily): string | undefined {
     case 'NodeCIDR': {
       const cidrs = d.cidrs.filter((c) => parseCIDR(c)?.family === family);
       if (cidrs.length > 1) {
-        throw new KprError('IPVS_CONFIG', `local traffic detection by ${d.mode} supports one CIDR per family, got ${cidrs.join(', ')}`);
+        throw new ProxyError('IPVS_CONFIG', `local traffic detection by ${d.mode} supports one CIDR per family, got ${cidrs.join(', ')}`);
       }
       return cidrs[0] === undefined ? undefined : `! -s ${cidrs[0]}`;
     }

@@ -6,6 +6,7 @@ import { run, type RunOptions, type RunResult, type Runner } from '../../lib/exe
 import type { KernelTable } from './diff.ts';
 import { listCommands, parseKernelTable } from './kernel-table.ts';
 import type { NftFamily, Transaction } from './transaction.ts';
+import { ProxyError } from '../errors.ts';
 
 export interface NftOptions {
   runner?: Runner;
@@ -62,14 +63,14 @@ export class Nft {
 
   private check(tx: Transaction, res: RunResult): void {
     if (res.exitCode !== 0) {
-      throw new KprError('NFT_APPLY', `nft -f failed (${tx.size} operations): ${res.stderr.trim().slice(0, 2000)}`, { object: `table ${this.family} ${this.table}` });
+      throw new ProxyError('NFT_APPLY', `nft -f failed (${tx.size} operations): ${res.stderr.trim().slice(0, 2000)}`, { object: `table ${this.family} ${this.table}` });
     }
   }
 
   /** The names of the table's chains, sets and maps (none when it does not exist). */
   async list(): Promise<KernelTable> {
     const res = await this.nft(['-t', '-f', '-'], { input: listCommands(this.family), allowFailure: true });
-    if (res.exitCode !== 0) throw new KprError('NFT_LIST', `nft list failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
+    if (res.exitCode !== 0) throw new ProxyError('NFT_LIST', `nft list failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
     return parseKernelTable(res.stdout, this.table);
   }
 
@@ -77,7 +78,7 @@ export class Nft {
   async deleteTable(): Promise<void> {
     const res = await this.nft(['delete', 'table', this.family, this.table], { allowFailure: true });
     if (res.exitCode !== 0 && res.errno !== 'ENOENT') {
-      throw new KprError('NFT_CLEANUP', `nft delete table failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
+      throw new ProxyError('NFT_CLEANUP', `nft delete table failed: ${res.stderr.trim()}`, { object: `table ${this.family} ${this.table}` });
     }
   }
 }

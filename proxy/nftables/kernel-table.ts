@@ -5,6 +5,7 @@
 // values as nft's text syntax.
 import { KprError } from '../../lib/errors.ts';
 import type { KernelTable } from './diff.ts';
+import { ProxyError } from '../errors.ts';
 
 /** One element value (key or data) of nft's JSON as nft's text syntax. */
 export function valueText(v: unknown): string {
@@ -29,7 +30,7 @@ export function valueText(v: unknown): string {
         if (b === null) return kind; // verdicts without argument: drop, accept, return
     }
   }
-  throw new KprError('NFT_LIST', `unexpected element value ${JSON.stringify(v)}`);
+  throw new ProxyError('NFT_LIST', `unexpected element value ${JSON.stringify(v)}`);
 }
 
 /** The commands whose output `parseKernelTable` reads. */
@@ -55,7 +56,7 @@ export function parseKernelTable(text: string, table: string): KernelTable {
     }
     const o = OBJECT_LINE.exec(line);
     if (!o) continue; // object bodies: types, flags, hooks
-    if (current === undefined) throw new KprError('NFT_LIST', `unexpected nft listing line "${line}"`, { object: `table ${table}` });
+    if (current === undefined) throw new ProxyError('NFT_LIST', `unexpected nft listing line "${line}"`, { object: `table ${table}` });
     if (current !== table) continue;
     const [, kind, name] = o as unknown as [string, 'chain' | 'set' | 'map', string];
     if (kind === 'chain') chains.add(name);

@@ -11,6 +11,7 @@ import { renderBase } from './render-base.ts';
 import { renderServicePort, type ServiceContribution } from './render.ts';
 import { DesiredTable } from './state.ts';
 import type { Transaction } from './transaction.ts';
+import { ProxyError } from '../errors.ts';
 
 /** Owner key of the fixed skeleton; ServicePort keys always contain a "/". */
 const BASE = 'base';
@@ -70,7 +71,7 @@ export class Planner {
 
   /** The changes since the previous transaction. */
   partial(): Transaction {
-    if (!this.desired.isTracking) throw new KprError('NFT_PLAN', 'a full update (changed undefined) must be followed by a full sync', { object: `table ${TABLE}` });
+    if (!this.desired.isTracking) throw new ProxyError('NFT_PLAN', 'a full update (changed undefined) must be followed by a full sync', { object: `table ${TABLE}` });
     return diffChanges(this.family(), TABLE, this.desired.takeChanges());
   }
 

@@ -4,6 +4,7 @@
 import * as z from 'zod';
 import { KprError } from '../../lib/errors.ts';
 import { normalizeIP, normalizeCIDR } from '../../lib/ip.ts';
+import { ProxyError } from '../errors.ts';
 
 const ipString = z.string().transform((s, ctx) => {
   const ip = normalizeIP(s);
@@ -185,7 +186,7 @@ function parseWith<T>(schema: z.ZodType<T>, kind: string, raw: unknown): T {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => `${i.path.join('.') || '(object)'}: ${i.message}`).join('; ');
-  throw new KprError('INVALID_OBJECT', `invalid: ${issues}`, { object: describe(kind, raw) });
+  throw new ProxyError('INVALID_OBJECT', `invalid: ${issues}`, { object: describe(kind, raw) });
 }
 
 export const parseService = (raw: unknown): Service => parseWith(serviceSchema, 'Service', raw);
@@ -194,7 +195,7 @@ export const parseServiceCIDR = (raw: unknown): ServiceCIDR => parseWith(service
 export function parseEndpointSlice(raw: unknown): EndpointSlice {
   const slice = parseWith(endpointSliceSchema, 'EndpointSlice', raw);
   if (!slice.metadata.labels[SERVICE_NAME_LABEL]) {
-    throw new KprError('INVALID_OBJECT', `missing label ${SERVICE_NAME_LABEL}`, { object: describe('EndpointSlice', raw) });
+    throw new ProxyError('INVALID_OBJECT', `missing label ${SERVICE_NAME_LABEL}`, { object: describe('EndpointSlice', raw) });
   }
   return slice;
 }
