@@ -1,7 +1,7 @@
 // The only code of the iptables mode that talks to the kernel.
 import { run } from '../../lib/exec.ts';
 import type { IPFamily } from '../../lib/ip.ts';
-import { jumpKey, type KernelView } from './restore-plan.ts';
+import type { KernelView } from './restore-plan.ts';
 
 export interface IptablesTables {
   /** Applies restore input without flushing what it does not name (one atomic call). */
@@ -39,12 +39,12 @@ export function iptablesTables(family: IPFamily, wrap: readonly string[] = []): 
     async view() {
       const [nat, filter] = await Promise.all([save('nat'), save('filter')]);
       const natChains = new Set<string>();
-      const jumps = new Set<string>();
+      const jumps: KernelView['jumps'] = { nat: [], filter: [] };
       for (const [table, text] of [['nat', nat], ['filter', filter]] as const) {
+        const into = jumps[table] as string[];
         for (const line of text.split('\n')) {
           if (table === 'nat' && line.startsWith(':')) natChains.add(line.slice(1).split(' ')[0] ?? '');
-          const m = /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j (KUBE-[A-Z-]+)/.exec(line);
-          if (m) jumps.add(jumpKey(table, m[1] ?? '', m[2] ?? ''));
+          if (/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j KUBE-[A-Z-]+\s*$/.test(line)) into.push(line);
         }
       }
       return { natChains, jumps };

@@ -29,7 +29,10 @@ export interface BaseRules {
   natRules: string[];
   /** Must stay the last rules of nat KUBE-SERVICES: the NodePort catch-all. */
   natServicesTail: string[];
-  /** Jumps from the built-in chains into ours, as [table, built-in chain, rule spec]. */
+  /**
+   * Jumps from the built-in chains into ours, as [table, built-in chain, rule spec], in
+   * the order they must have in each built-in chain (first evaluated first).
+   */
   jumps: [table: 'filter' | 'nat', chain: string, spec: string][];
 }
 
@@ -236,23 +239,22 @@ export function renderBase(config: RulesConfig): BaseRules {
     }
   }
   const isNew = '-m conntrack --ctstate NEW';
+  const firewall = `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`;
+  const portals = `${isNew} ${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`;
+  const external = `${isNew} ${comment('kubernetes externally-visible service portals')} -j ${KUBE_EXTERNAL_SERVICES}`;
+  const kubelet = localhostNodePorts ? [`-j ${KUBE_FIREWALL}`] : [];
+  // The order upstream's proxier leaves in the kernel (it prepends its list one by one):
+  // the firewall drops before the health-check accepts of KUBE-NODEPORTS, so a load-balancer
+  // IP that is a node address keeps its source ranges on a health-check node port.
+  const filterJumps = (chain: string, specs: string[]) => specs.map((spec): BaseRules['jumps'][number] => ['filter', chain, spec]);
   const jumps: BaseRules['jumps'] = [
-    ['filter', 'INPUT', `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`],
-    ['filter', 'INPUT', `${comment('kubernetes health check service ports')} -j ${KUBE_NODEPORTS}`],
-    ['filter', 'INPUT', `${isNew} ${comment('kubernetes externally-visible service portals')} -j ${KUBE_EXTERNAL_SERVICES}`],
-    ['filter', 'FORWARD', `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`],
-    ['filter', 'FORWARD', `${comment('kubernetes forwarding rules')} -j ${KUBE_FORWARD}`],
-    ['filter', 'FORWARD', `${isNew} ${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
-    ['filter', 'FORWARD', `${isNew} ${comment('kubernetes externally-visible service portals')} -j ${KUBE_EXTERNAL_SERVICES}`],
-    ['filter', 'OUTPUT', `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`],
-    ['filter', 'OUTPUT', `${isNew} ${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
+    ...filterJumps('INPUT', [...kubelet, firewall, `${comment('kubernetes health check service ports')} -j ${KUBE_NODEPORTS}`, external]),
+    ...filterJumps('FORWARD', [firewall, `${comment('kubernetes forwarding rules')} -j ${KUBE_FORWARD}`, portals, external]),
+    ...filterJumps('OUTPUT', [...kubelet, firewall, portals]),
     ['nat', 'OUTPUT', `${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
     ['nat', 'PREROUTING', `${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
     ['nat', 'POSTROUTING', `${comment('kubernetes postrouting rules')} -j ${KUBE_POSTROUTING}`],
   ];
-  if (localhostNodePorts) {
-    jumps.push(['filter', 'INPUT', `-j ${KUBE_FIREWALL}`], ['filter', 'OUTPUT', `-j ${KUBE_FIREWALL}`]);
-  }
   return {
     filterChains,
     natChains: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],

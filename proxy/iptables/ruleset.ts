@@ -27,5 +27,5 @@ export function renderAllServices(snapshot: ProxySnapshot, ctx: RenderContext): 
 /** The restores a full sync on an empty kernel applies, in order, as one text. */
 export function renderRuleset(snapshot: ProxySnapshot, config: RulesConfig): string {
   const ctx = renderContext(snapshot, config);
-  return planFull(renderBase(config), renderAllServices(snapshot, ctx), { natChains: new Set(), jumps: new Set() }).join('');
+  return planFull(renderBase(config), renderAllServices(snapshot, ctx), { natChains: new Set(), jumps: { filter: [], nat: [] } }).join('');
 }
