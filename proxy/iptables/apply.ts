@@ -2,8 +2,9 @@
 import { run } from '../../lib/exec.ts';
 import type { IPFamily } from '../../lib/ip.ts';
 import type { KernelView } from './restore-plan.ts';
+import type { FeatureProbes } from './features.ts';
 
-export interface IptablesTables {
+export interface IptablesTables extends FeatureProbes {
   /** Applies restore input without flushing what it does not name (one atomic call). */
   restore(text: string): Promise<void>;
   /** Reads what kpr needs to know of the kernel for a full sync. */
@@ -27,6 +28,11 @@ export function iptablesTables(family: IPFamily, wrap: readonly string[] = []): 
   const save = async (table: 'filter' | 'nat') => (await exec(`${bin}-save`, ['-t', table])).stdout;
   return {
     save,
+    version: async () => (await exec(bin, ['--version'])).stdout,
+    nfacctList: async () => (await exec('nfacct', ['list'])).stdout,
+    async nfacctAdd(name) {
+      await exec('nfacct', ['add', name]);
+    },
     async allowLocalhostNodePorts() {
       await exec('sysctl', ['-qw', 'net.ipv4.conf.all.route_localnet=1']);
     },

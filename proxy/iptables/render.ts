@@ -10,6 +10,7 @@ import {
   KUBE_EXTERNAL_SERVICES, KUBE_FIREWALL, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING,
   KUBE_PROXY_FIREWALL, KUBE_SERVICES, endpointChain, serviceChains,
 } from './chains.ts';
+import { CT_STATE_INVALID_DROPPED, LOCALHOST_NODEPORTS_ACCEPTED, type IptablesFeatures, type NfacctCounter } from './features.ts';
 
 /** What one ServicePort contributes to the ruleset. */
 export interface ServiceRules {
@@ -41,7 +42,17 @@ export interface RenderContext {
   node: NodeInfo;
   /** Upstream's large-cluster mode (> 1000 endpoints): no per-endpoint comments. */
   largeCluster: boolean;
+  features: IptablesFeatures;
 }
+
+/** NodePorts answer on 127.0.0.1 (IPv4 only): localhostNodePorts, and loopback among the NodePort addresses. */
+function localhostNodePorts(config: RulesConfig): boolean {
+  if (config.family !== 4 || !config.localhostNodePorts) return false;
+  return config.nodePortIPs === undefined || config.nodePortIPs.some((ip) => ip.startsWith('127.'));
+}
+
+/** Counts the packets a rule matches into an nfacct object, where the node has it. */
+const nfacct = (features: IptablesFeatures, name: NfacctCounter) => (features.nfacct.has(name) ? ` -m nfacct --nfacct-name ${name}` : '');
 
 const q = (s: string) => (/[\s"]/.test(s) ? `"${s.replace(/"/g, '\\"')}"` : s);
 const comment = (s: string) => `-m comment --comment ${q(s)}`;
@@ -128,6 +139,12 @@ export function renderServicePort(sp: ServicePort, endpoints: readonly Endpoint[
     }
   }
   if (sp.nodePort !== 0) {
+    // Upstream counts the NodePort connections made on 127.0.0.1 (a metric), with a rule of their own.
+    if (hasAnyEndpoints && localhostNodePorts(config) && ctx.features.nfacct.has(LOCALHOST_NODEPORTS_ACCEPTED)) {
+      natShared.push(
+        `-A ${KUBE_NODEPORTS} ${comment(spn)} ${match} -d 127.0.0.0/8 --dport ${sp.nodePort}${nfacct(ctx.features, LOCALHOST_NODEPORTS_ACCEPTED)} -j ${chains.external}`,
+      );
+    }
     if (hasAnyEndpoints) natShared.push(`-A ${KUBE_NODEPORTS} ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.external}`);
     if (externalFilter) {
       filterShared.push(
@@ -200,7 +217,7 @@ export function renderServicePort(sp: ServicePort, endpoints: readonly Endpoint[
   return { natChains, natShared, filterShared };
 }
 
-export function renderBase(config: RulesConfig): BaseRules {
+export function renderBase(config: RulesConfig, features: IptablesFeatures): BaseRules {
   const mark = config.masqueradeMark;
   const v4 = config.family === 4;
   const localhostNodePorts = v4 && config.localhostNodePorts;
@@ -214,7 +231,9 @@ export function renderBase(config: RulesConfig): BaseRules {
       `-A ${KUBE_FIREWALL} ${comment('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
     );
   }
-  if (!config.conntrackTCPLiberal) filterRules.push(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`);
+  if (!config.conntrackTCPLiberal) {
+    filterRules.push(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID${nfacct(features, CT_STATE_INVALID_DROPPED)} -j DROP`);
+  }
   filterRules.push(
     `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
     `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
@@ -223,7 +242,7 @@ export function renderBase(config: RulesConfig): BaseRules {
     `-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark}/${mark} -j RETURN`,
     // Clear the mark so a packet that traverses the stack again is not masqueraded twice.
     `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${mark}`,
-    `-A ${KUBE_POSTROUTING} ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+    `-A ${KUBE_POSTROUTING} ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE${features.randomFully ? ' --random-fully' : ''}`,
     `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${mark}`,
   ];
   const tailComment = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
