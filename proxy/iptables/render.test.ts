@@ -4,8 +4,8 @@ import { OBJECTS } from '../../test/flows/table.ts';
 import { renderRuleset } from './ruleset.ts';
 import { probability } from './render.ts';
 import { CURRENT_NODE } from './features.ts';
-import { planPartial, programmedOf } from './restore-plan.ts';
-import { renderServicePort } from './render.ts';
+import { planFull, planPartial, programmedOf } from './restore-plan.ts';
+import { renderBase, renderServicePort } from './render.ts';
 import type { ServicePort } from '../model/types.ts';
 
 function flowState() {
@@ -85,6 +85,26 @@ describe('iptables renderer', () => {
     const sepRules = [...r.natChains.entries()].filter(([c]) => c.startsWith('KUBE-SEP-')).flatMap(([, rules]) => rules);
     expect(sepRules.length).toBeGreaterThan(0);
     expect(sepRules.every((l) => !l.includes('--comment'))).toBe(true);
+  });
+});
+
+describe('full restore plan: jumps from the built-in chains', () => {
+  const base = renderBase(rulesConfig(4), CURRENT_NODE);
+  const saved = (chain: string, specs: string[]) => specs.map((spec) => `-A ${chain} ${spec}`);
+  const input = base.jumps.filter(([t, c]) => t === 'filter' && c === 'INPUT').map(([, , spec]) => spec);
+  const jumpLines = (jumps: { filter: string[]; nat: string[] }) =>
+    planFull(base, new Map(), { natChains: new Set(), jumps }).join('').split('\n').filter((l) => / (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) /.test(l));
+
+  it("are upstream's order, top first", () => {
+    expect(input.map((spec) => /-j (\S+)$/.exec(spec)?.[1])).toEqual(['KUBE-FIREWALL', 'KUBE-PROXY-FIREWALL', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES']);
+  });
+
+  it('are left alone where the kernel has them in that order, and rewritten in order where not', () => {
+    const all = (table: 'filter' | 'nat') => base.jumps.filter(([t]) => t === table).map(([, chain, spec]) => `-A ${chain} ${spec}`);
+    expect(jumpLines({ filter: all('filter'), nat: all('nat') })).toEqual([]);
+    const reversed = saved('INPUT', [...input].reverse());
+    const lines = jumpLines({ filter: [...reversed, ...all('filter').filter((l) => !l.startsWith('-A INPUT '))], nat: all('nat') });
+    expect(lines).toEqual([...reversed.map((l) => `-D ${l.slice(3)}`), ...input.map((spec, i) => `-I INPUT ${i + 1} ${spec}`)]);
   });
 });
 
