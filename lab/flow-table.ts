@@ -57,6 +57,12 @@ export const OBJECTS: Obj[] = [
   ...slices('itplocalok', [tcp(80)], ['s2', 'r1']),
   service({ name: 'extip', clusterIP: '10.96.0.50', clusterIP6: 'fd00:96::50', externalIPs: ['198.51.100.10', 'fd00:198::10'], ports: [tcp(80)] }),
   ...slices('extip', [tcp(80)], ['s2']),
+  // An externalIP on a port that is also a NodePort (np's): its traffic is not a NodePort's.
+  service({
+    name: 'extiplocal', type: 'NodePort', externalTrafficPolicy: 'Local', clusterIP: '10.96.0.51', clusterIP6: 'fd00:96::51',
+    externalIPs: ['198.51.100.11', 'fd00:198::11'], ports: [tcp(30080, { nodePort: 30083 })],
+  }),
+  ...slices('extiplocal', [tcp(30080)], ['s2']),
   service({
     name: 'lb', type: 'LoadBalancer', clusterIP: '10.96.0.60', clusterIP6: 'fd00:96::60', ports: lbPorts,
     lbIPs: ['198.51.100.20', 'fd00:198::20'], sourceRanges: ['192.0.2.20/32', 'fd00:192::20/128'],
@@ -67,6 +73,13 @@ export const OBJECTS: Obj[] = [
     ports: [tcp(80, { nodePort: 30061 })], lbIPs: ['198.51.100.30', 'fd00:198::30'],
   }),
   ...slices('lblocal', [tcp(80)], ['s1', 'r1']),
+  // A load-balancer IP that is the node's own address, with source ranges, on a port
+  // that is a health-check node port: the firewall must drop before that port is accepted.
+  service({
+    name: 'lbnode', type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32001, clusterIP: '10.96.0.62', clusterIP6: 'fd00:96::62',
+    ports: [{ port: 32001, targetPort: 8080, nodePort: 30062 }], lbIPs: [NODE_IP.ip4, NODE_IP.ip6], sourceRanges: ['192.0.2.20/32', 'fd00:192::20/128'],
+  }),
+  ...slices('lbnode', [tcp(32001)], ['s1']),
   service({ name: 'sticky', clusterIP: '10.96.0.70', clusterIP6: 'fd00:96::70', affinitySeconds: 60, ports: [tcp(80)] }),
   ...slices('sticky', [tcp(80)], ['s1', 's2']),
   service({ name: 'term', clusterIP: '10.96.0.80', clusterIP6: 'fd00:96::80', ports: [tcp(80)] }),
@@ -139,6 +152,13 @@ const ROWS: Row[] = [
   { name: 'externalIP from outside', from: 'ext', proto: 'tcp', to: v('198.51.100.10', 'fd00:198::10', 80), expect: { reach: ['s2'], masq: true } },
   { name: 'LoadBalancer IP from an allowed source', from: 'extAllowed', proto: 'tcp', to: v('198.51.100.20', 'fd00:198::20', 80), expect: { reach: ['s1'], masq: true } },
   { name: 'LoadBalancer IP from a source outside loadBalancerSourceRanges: dropped', from: 'ext', proto: 'tcp', to: v('198.51.100.20', 'fd00:198::20', 80), expect: { blocked: 'DROP' } },
+  { name: 'node to a LoadBalancer IP, node outside loadBalancerSourceRanges: dropped', from: 'node', proto: 'tcp', to: v('198.51.100.20', 'fd00:198::20', 80), expect: { blocked: 'DROP' } },
+  { name: 'LoadBalancer IP that is a node address, from an allowed source', from: 'extAllowed', proto: 'tcp', to: node(32001), expect: { reach: ['s1'], masq: false } },
+  {
+    name: 'LoadBalancer IP that is a node address, on a health-check node port, from a source outside loadBalancerSourceRanges: dropped',
+    from: 'ext', proto: 'tcp', to: node(32001), expect: { blocked: 'DROP' },
+  },
+  { name: 'externalIP, Local policy, on a port that is also a NodePort: local endpoint, source kept', from: 'ext', proto: 'tcp', to: v('198.51.100.11', 'fd00:198::11', 30080), expect: { reach: ['s2'], masq: false } },
   { name: 'LoadBalancer IP, Local policy: local endpoint, source kept', from: 'ext', proto: 'tcp', to: v('198.51.100.30', 'fd00:198::30', 80), expect: { reach: ['s1'], masq: false } },
   { name: 'NodePort of a LoadBalancer ignores source ranges', from: 'ext', proto: 'tcp', to: node(30060), expect: { reach: ['s1'], masq: true } },
   { name: 'ClientIP affinity keeps one backend', from: 'client', proto: 'tcp', to: v('10.96.0.70', 'fd00:96::70', 80), expect: { reach: ['s1', 's2'], masq: false, sticky: true } },

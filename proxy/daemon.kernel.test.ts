@@ -89,6 +89,14 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
       expect(Number(syncs?.[1] ?? 0), family).toBeGreaterThan(0);
     }
     expect(metrics).toMatch(/kubeproxy_sync_proxy_rules_endpoint_changes_total \d+/);
+    // iptables mode reads upstream's nfacct counters; the flow table reached NodePorts on 127.0.0.1 above.
+    const localhost = /^kubeproxy_iptables_localhost_nodeports_accepted_packets_total (\d+)$/m.exec(metrics);
+    if (MODE === 'iptables') {
+      expect(Number(localhost?.[1] ?? 0)).toBeGreaterThan(0);
+      expect(metrics).toMatch(/^kubeproxy_iptables_ct_state_invalid_dropped_packets_total \d+$/m);
+    } else {
+      expect(metrics).not.toContain('kubeproxy_iptables_');
+    }
     expect(metrics).toMatch(/kubeproxy_sync_proxy_rules_no_local_endpoints_total\{ip_family="IPv4",traffic_policy="external"\} 1/);
     // The LoadBalancer with externalTrafficPolicy Local answers its health check from outside.
     const ext = c.topo.agent(c.topo.externals.ext);

@@ -12,7 +12,9 @@ import type { ProxyConfig } from './config/config.ts';
 import { ProxyHealth, startProxyHealthServer } from './healthcheck/proxy-health.ts';
 import type { RunningServer } from '../lib/http-server.ts';
 import { applySysctls, conntrackSysctls } from './conntrack/sysctls.ts';
-import { createProxyMetrics, startMetricsServer } from './metrics.ts';
+import { createProxyMetrics, registerNfacctMetrics, startMetricsServer } from './metrics.ts';
+import { iptablesTables } from './iptables/apply.ts';
+import { parseNfacctList } from './iptables/features.ts';
 import { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tracker.ts';
 import { ProxyState } from './model/proxy-state.ts';
 import type { NodeInfo } from './model/types.ts';
@@ -83,6 +85,11 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
   }
   await applySysctls(conntrackSysctls(cfg.conntrack, availableParallelism()), log);
   const backends: ProxyBackend[] = FAMILIES.map((f) => createBackend(cfg.mode, f, cfg, log));
+  if (cfg.mode === 'iptables') {
+    // The nfacct objects the iptables rules count into belong to the node's namespace, this one.
+    const tables = iptablesTables(4);
+    registerNfacctMetrics(metrics.registry, async () => parseNfacctList(await tables.nfacctList()));
+  }
 
   let node: Node | undefined;
   let nodeInfo: NodeInfo = { name: cfg.hostname, zone: '' };

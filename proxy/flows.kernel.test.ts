@@ -11,6 +11,7 @@ import type { ProxyBackend, RulesConfig } from './backend.ts';
 import { IptablesProxier } from './iptables/proxier.ts';
 import { iptablesTables } from './iptables/apply.ts';
 import { NftablesProxier } from './nftables/proxier.ts';
+import { parseNfacctList } from './iptables/features.ts';
 
 const backends: Record<'iptables' | 'nftables', (family: IPFamily, nodeNs: string) => ProxyBackend> = {
   iptables: (family, ns) => new IptablesProxier({ family, tables: iptablesTables(family, ['ip', 'netns', 'exec', ns]) }),
@@ -55,6 +56,19 @@ describe.each(Object.keys(backends) as (keyof typeof backends)[])('%s mode with 
   it('every flow behaves as the table says', async () => {
     await programWith();
     expect(await runFlows(topo, FLOWS, mode)).toEqual([]);
+  });
+
+  it.runIf(mode === 'iptables')("counts NodePort packets on 127.0.0.1 into upstream's nfacct object", async () => {
+    await programWith();
+    const counted = async () => parseNfacctList((await topo.node.exec('nfacct', ['list'])).stdout);
+    const before = await counted();
+    expect([...before.keys()].sort()).toEqual(['ct_state_invalid_dropped_pkts', 'localhost_nps_accepted_pkts']);
+    const localhost = FLOWS.filter((f) => f.name.startsWith('NodePort on 127.0.0.1'));
+    const other = FLOWS.filter((f) => f.name.startsWith('NodePort from outside, Cluster policy') && f.family === 4);
+    expect(await runFlows(topo, other, mode)).toEqual([]);
+    expect((await counted()).get('localhost_nps_accepted_pkts')).toBe(before.get('localhost_nps_accepted_pkts'));
+    expect(await runFlows(topo, localhost, mode)).toEqual([]);
+    expect((await counted()).get('localhost_nps_accepted_pkts')).toBeGreaterThan(before.get('localhost_nps_accepted_pkts') ?? 0);
   });
 
   it.each(VARIANTS)('settings that change flows: $name', async ({ config, flows }) => {

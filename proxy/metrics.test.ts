@@ -1,7 +1,7 @@
 import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../lib/http-server.ts';
-import { createProxyMetrics, ipFamilyLabel, startMetricsServer } from './metrics.ts';
+import { createProxyMetrics, ipFamilyLabel, registerNfacctMetrics, startMetricsServer } from './metrics.ts';
 
 const servers: RunningServer[] = [];
 afterEach(async () => {
@@ -12,6 +12,27 @@ async function get(port: number, path: string): Promise<{ status: number; type: 
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
 }
+
+describe('registerNfacctMetrics', () => {
+  it("reports the kernel's nfacct packet counts at each scrape, under upstream's names, and nothing it cannot read", async () => {
+    const m = createProxyMetrics();
+    let counts = new Map([['ct_state_invalid_dropped_pkts', 3], ['localhost_nps_accepted_pkts', 12]]);
+    let fail = false;
+    registerNfacctMetrics(m.registry, async () => {
+      if (fail) throw new Error('nfacct: not found');
+      return counts;
+    });
+    let text = await m.registry.metrics();
+    expect(text).toContain('# TYPE kubeproxy_iptables_ct_state_invalid_dropped_packets_total counter\nkubeproxy_iptables_ct_state_invalid_dropped_packets_total 3\n');
+    expect(text).toContain('kubeproxy_iptables_localhost_nodeports_accepted_packets_total 12\n');
+    counts = new Map([['ct_state_invalid_dropped_pkts', 5]]);
+    text = await m.registry.metrics();
+    expect(text).toContain('kubeproxy_iptables_ct_state_invalid_dropped_packets_total 5\n');
+    expect(text).not.toMatch(/^kubeproxy_iptables_localhost_nodeports_accepted_packets_total /m);
+    fail = true;
+    expect(await m.registry.metrics()).not.toMatch(/^kubeproxy_iptables_\S+ \d/m);
+  });
+});
 
 describe('createProxyMetrics', () => {
   it('keeps each instance in its own registry', async () => {

@@ -84,6 +84,38 @@ export function createProxyMetrics(opts: ProxyMetricsOptions = {}): ProxyMetrics
   };
 }
 
+/**
+ * A counter kept by the kernel (an nfacct object), read at each scrape as upstream's
+ * collector does: no sample while the object cannot be read.
+ */
+class KernelCounter extends Counter {
+  private readonly read: () => Promise<number | undefined>;
+
+  constructor(name: string, help: string, registry: Registry, read: () => Promise<number | undefined>) {
+    super({ name, help, registers: [registry] });
+    this.read = read;
+  }
+
+  override async get(): ReturnType<Counter['get']> {
+    const value = await this.read().catch(() => undefined);
+    this.reset();
+    if (value === undefined) return { ...(await super.get()), values: [] };
+    this.inc(value);
+    return super.get();
+  }
+}
+
+/**
+ * iptables mode's nfacct metrics (upstream registers them in that mode only): `packets`
+ * reads every nfacct object's packet count, by object name.
+ */
+export function registerNfacctMetrics(registry: Registry, packets: () => Promise<ReadonlyMap<string, number>>): void {
+  const counter = (name: string, help: string, object: string) =>
+    new KernelCounter(name, help, registry, async () => (await packets()).get(object));
+  counter('kubeproxy_iptables_ct_state_invalid_dropped_packets_total', 'packets dropped by iptables to work around conntrack problems', 'ct_state_invalid_dropped_pkts');
+  counter('kubeproxy_iptables_localhost_nodeports_accepted_packets_total', 'Number of packets accepted on nodeports of loopback interface', 'localhost_nps_accepted_pkts');
+}
+
 /** kube-proxy's metrics server: /metrics (Prometheus text), /healthz ("ok"), /proxyMode. */
 export function startMetricsServer(bind: BindAddress, registry: Registry, opts: { proxyMode: string }): Promise<RunningServer> {
   return listenHTTP(bind, (req, res) => {

@@ -20,7 +20,7 @@ import { ProxyError } from './errors.ts';
 export function createBackend(mode: ProxyMode, family: IPFamily, cfg: ProxyConfig, log: Logger): ProxyBackend {
   switch (mode) {
     case 'iptables':
-      return new IptablesProxier({ family });
+      return new IptablesProxier({ family, log });
     case 'nftables':
       return new NftablesProxier({ family, log });
     case 'ipvs':

@@ -39,7 +39,7 @@ command -v mmdebstrap >/dev/null && command -v podman >/dev/null || { echo "imag
 # --- 1. Debian packages, extracted (cached) -------------------------------------------
 . /etc/os-release
 suite=$VERSION_CODENAME
-packages=iptables,nftables,ipset,ipvsadm,conntrack,iproute2,busybox-static,libstdc++6,netbase
+packages=iptables,nftables,ipset,ipvsadm,conntrack,nfacct,iproute2,busybox-static,libstdc++6,netbase
 sources=(/etc/apt/sources.list.d/*.sources)
 [[ -e ${sources[0]} ]] || sources=(/etc/apt/sources.list)
 key=$( { echo "$suite $packages"; cat "${sources[@]}"; } | sha256sum | cut -c1-12)
@@ -93,7 +93,7 @@ copy_elf() { # path in the extracted tree -> copied, with its libraries
 }
 
 copy lib64/ld-linux-x86-64.so.2
-for f in usr/sbin/xtables-nft-multi usr/sbin/xtables-legacy-multi usr/sbin/nft usr/sbin/ipset usr/sbin/conntrack \
+for f in usr/sbin/xtables-nft-multi usr/sbin/xtables-legacy-multi usr/sbin/nft usr/sbin/ipset usr/sbin/conntrack usr/sbin/nfacct \
          sbin/ipvsadm sbin/ip sbin/bridge; do
   copy_elf "$f"
 done

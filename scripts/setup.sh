@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 for pair in iptables:iptables nft:nftables conntrack:conntrack ip:iproute2 ipset:ipset \
-            ipvsadm:ipvsadm socat:socat \
+            ipvsadm:ipvsadm nfacct:nfacct socat:socat \
             /usr/lib/cni/bridge:containernetworking-plugins podman:podman runc:runc \
             busybox:busybox-static flock:util-linux \
             mmdebstrap:mmdebstrap; do

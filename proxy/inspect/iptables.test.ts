@@ -21,8 +21,8 @@ describe.each(inputs)('iptables inspection of the flow-table cluster (%s)', (_, 
       checkFlowCluster(view, true);
       const services = new Set(view.frontends.map((f) => f.service));
       expect([...services].sort()).toEqual([
-        'flows/empty:dns', 'flows/empty:p', 'flows/extip:p', 'flows/hairpin:p', 'flows/itplocal:p', 'flows/itplocalok:p', 'flows/lb:p',
-        'flows/lblocal:p', 'flows/np:p', 'flows/nplocal:p', 'flows/nplocalnone:p', 'flows/sctp:p', 'flows/sticky:p', 'flows/term:p',
+        'flows/empty:dns', 'flows/empty:p', 'flows/extip:p', 'flows/extiplocal:p', 'flows/hairpin:p', 'flows/itplocal:p', 'flows/itplocalok:p', 'flows/lb:p',
+        'flows/lblocal:p', 'flows/lbnode:p', 'flows/np:p', 'flows/nplocal:p', 'flows/nplocalnone:p', 'flows/sctp:p', 'flows/sticky:p', 'flows/term:p',
         'flows/termonly:p', 'flows/web:dns', 'flows/web:p', 'flows/zonal:p',
       ]);
     });

@@ -169,6 +169,8 @@ export function parseIptablesView(save: string, family: IPFamily): View {
     const protocol = protocolOf(r);
     const port = Number(optionValue(r, '--dport'));
     if (!to || !protocol || !/^KUBE-(SVC|SVL|EXT|FW)-/.test(to)) continue;
+    // Upstream's rule counting NodePort packets on 127.0.0.1 (nfacct) precedes the NodePort's own rule.
+    if (from === 'nodeports' && optionValue(r, '--nfacct-name') !== undefined) continue;
     const named = splitComment(comment(r));
     const address = from === 'nodeports' ? (destination(r) ?? '*') : destination(r);
     if (!address) continue;

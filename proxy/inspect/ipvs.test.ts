@@ -29,7 +29,9 @@ describe('IPVS inspection of the flow-table cluster', () => {
       expect(frontend(view, 'tcp', { ip4: '198.51.100.10', ip6: 'fd00:198::10' }, 80)).toMatchObject({ kind: 'ExternalIP', policy: 'Cluster' });
       expect(frontend(view, 'tcp', node, 30080)).toMatchObject({ kind: 'NodePort', policy: 'Cluster', masquerade: 'all' });
       expect(frontend(view, 'tcp', node, 30081)).toMatchObject({ kind: 'NodePort', policy: 'Local', masquerade: 'none' });
-      expect(view.frontends.filter((f) => f.kind === 'ClusterIP')).toHaveLength(16);
+      expect(frontend(view, 'tcp', { ip4: '198.51.100.11', ip6: 'fd00:198::11' }, 30080)).toMatchObject({ kind: 'ExternalIP', policy: 'Local', masquerade: 'none' });
+      expect(frontend(view, 'tcp', node, 32001)).toMatchObject({ kind: 'LoadBalancer', policy: 'Local', sourceRanges: [ip('192.0.2.20', 'fd00:192::20')] });
+      expect(view.frontends.filter((f) => f.kind === 'ClusterIP')).toHaveLength(20);
     });
   }
 
@@ -37,7 +39,7 @@ describe('IPVS inspection of the flow-table cluster', () => {
     const { ipvsadm } = listings(4);
     const view = parseIpvsView({ ipvsadm, ipset: '', nat: '' }, 4);
     expect(view.frontends.every((f) => f.kind === 'ClusterIP' && f.masquerade === undefined)).toBe(true);
-    expect(view.frontends).toHaveLength(22);
+    expect(view.frontends).toHaveLength(32);
   });
 
   it('detects virtual servers per family', () => {

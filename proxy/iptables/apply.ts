@@ -1,9 +1,10 @@
 // The only code of the iptables mode that talks to the kernel.
 import { run } from '../../lib/exec.ts';
 import type { IPFamily } from '../../lib/ip.ts';
-import { jumpKey, type KernelView } from './restore-plan.ts';
+import type { KernelView } from './restore-plan.ts';
+import type { FeatureProbes } from './features.ts';
 
-export interface IptablesTables {
+export interface IptablesTables extends FeatureProbes {
   /** Applies restore input without flushing what it does not name (one atomic call). */
   restore(text: string): Promise<void>;
   /** Reads what kpr needs to know of the kernel for a full sync. */
@@ -27,6 +28,11 @@ export function iptablesTables(family: IPFamily, wrap: readonly string[] = []): 
   const save = async (table: 'filter' | 'nat') => (await exec(`${bin}-save`, ['-t', table])).stdout;
   return {
     save,
+    version: async () => (await exec(bin, ['--version'])).stdout,
+    nfacctList: async () => (await exec('nfacct', ['list'])).stdout,
+    async nfacctAdd(name) {
+      await exec('nfacct', ['add', name]);
+    },
     async allowLocalhostNodePorts() {
       await exec('sysctl', ['-qw', 'net.ipv4.conf.all.route_localnet=1']);
     },
@@ -39,12 +45,12 @@ export function iptablesTables(family: IPFamily, wrap: readonly string[] = []): 
     async view() {
       const [nat, filter] = await Promise.all([save('nat'), save('filter')]);
       const natChains = new Set<string>();
-      const jumps = new Set<string>();
+      const jumps: KernelView['jumps'] = { nat: [], filter: [] };
       for (const [table, text] of [['nat', nat], ['filter', filter]] as const) {
+        const into = jumps[table] as string[];
         for (const line of text.split('\n')) {
           if (table === 'nat' && line.startsWith(':')) natChains.add(line.slice(1).split(' ')[0] ?? '');
-          const m = /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j (KUBE-[A-Z-]+)/.exec(line);
-          if (m) jumps.add(jumpKey(table, m[1] ?? '', m[2] ?? ''));
+          if (/^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j KUBE-[A-Z-]+\s*$/.test(line)) into.push(line);
         }
       }
       return { natChains, jumps };

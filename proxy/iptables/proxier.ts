@@ -8,6 +8,8 @@ import { renderBase, renderServicePort, type BaseRules, type ServiceRules } from
 import { renderAllServices, renderContext } from './ruleset.ts';
 import { planFull, planPartial, programmedOf, type ProgrammedService } from './restore-plan.ts';
 import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from '../../lib/log.ts';
+import { detectFeatures, type IptablesFeatures } from './features.ts';
 
 /** ServicePorts changed at once beyond which a sync goes the full (batched) way. */
 const MAX_PARTIAL_CHANGES = 500;
@@ -21,6 +23,8 @@ interface Programmed {
 export interface IptablesProxierOptions {
   family: IPFamily;
   tables?: IptablesTables;
+  /** Says once what the node lacks (--random-fully, nfacct). */
+  log?: Logger;
 }
 
 export class IptablesProxier implements ProxyBackend {
@@ -29,16 +33,21 @@ export class IptablesProxier implements ProxyBackend {
   private readonly tables: IptablesTables;
   /** What the last successful sync left in the kernel; undefined forces a full sync. */
   private programmed: Programmed | undefined;
+  private readonly log: Logger | undefined;
+  /** Detected on the first sync: the node's iptables and kernel do not change under a running proxier. */
+  private features: IptablesFeatures | undefined;
 
   constructor(opts: IptablesProxierOptions) {
     this.family = opts.family;
     this.tables = opts.tables ?? iptablesTables(opts.family);
+    this.log = opts.log;
   }
 
   async sync(req: SyncRequest): Promise<SyncResult> {
     const { snapshot, config } = req;
-    const base = renderBase(config);
-    const ctx = renderContext(snapshot, config);
+    this.features ??= await detectFeatures(this.tables, this.log?.child({ family: this.family }));
+    const base = renderBase(config, this.features);
+    const ctx = renderContext(snapshot, config, this.features);
     const prev = this.programmed;
     // A change touching very many ServicePorts goes the full, batched way: one partial
     // restore creating thousands of chains would hit iptables-nft's quadratic cost.

@@ -3,8 +3,9 @@ import { newState, changesFrom, rulesConfig } from '../../test/support/flows-fix
 import { OBJECTS } from '../../lab/flow-table.ts';
 import { renderRuleset } from './ruleset.ts';
 import { probability } from './render.ts';
-import { planPartial, programmedOf } from './restore-plan.ts';
-import { renderServicePort } from './render.ts';
+import { CURRENT_NODE } from './features.ts';
+import { planFull, planPartial, programmedOf } from './restore-plan.ts';
+import { renderBase, renderServicePort } from './render.ts';
 import type { ServicePort } from '../model/types.ts';
 
 function flowState() {
@@ -31,6 +32,32 @@ describe('iptables renderer', () => {
     expect(renderRuleset(a, rulesConfig(4))).toBe(renderRuleset(b, rulesConfig(4)));
   });
 
+  it('counts into nfacct and masquerades with --random-fully only where the node supports them', () => {
+    const snapshot = flowState().snapshot(4);
+    if (!snapshot) throw new Error('no snapshot');
+    const lines = (features: typeof CURRENT_NODE) => renderRuleset(snapshot, rulesConfig(4), features).split('\n');
+    const current = lines(CURRENT_NODE);
+    expect(current).toContain('-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP');
+    expect(current).toContain('-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully');
+    // Upstream's localhost NodePort counting rule comes before the NodePort's own.
+    const np = current.filter((l) => l.startsWith('-A KUBE-NODEPORTS -m comment --comment flows/np:p '));
+    expect(np).toEqual([
+      expect.stringContaining('-d 127.0.0.0/8 --dport 30080 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-'),
+      expect.stringMatching(/ -m tcp -p tcp --dport 30080 -j KUBE-EXT-/),
+    ]);
+    const old = lines({ randomFully: false, nfacct: new Set() });
+    expect(old).toContain('-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP');
+    expect(old).toContain('-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE');
+    expect(old.filter((l) => l.includes('nfacct') || l.includes('127.0.0.0/8 --dport'))).toEqual([]);
+    // No 127.0.0.1 NodePorts, nothing to count: IPv6, or localhostNodePorts off, or loopback outside nodePortAddresses.
+    const v6 = flowState().snapshot(6);
+    if (!v6) throw new Error('no snapshot');
+    expect(renderRuleset(v6, rulesConfig(6))).not.toContain('localhost_nps_accepted_pkts');
+    expect(renderRuleset(snapshot, rulesConfig(4, { localhostNodePorts: false }))).not.toContain('localhost_nps_accepted_pkts');
+    expect(renderRuleset(snapshot, rulesConfig(4, { nodePortIPs: ['192.0.2.1'] }))).not.toContain('localhost_nps_accepted_pkts');
+    expect(renderRuleset(snapshot, rulesConfig(4, { nodePortIPs: ['192.0.2.1', '127.0.0.1'] }))).toContain('localhost_nps_accepted_pkts');
+  });
+
   it('uses upstream probabilities', () => {
     expect([2, 3, 4].map(probability)).toEqual(['0.5000000000', '0.3333333333', '0.2500000000']);
     expect(probability(100001)).toBe('0.0000099999');
@@ -41,7 +68,7 @@ describe('iptables renderer', () => {
     const key = 'flows/web:p/TCP';
     const sp = snapshot?.services.get(key) as ServicePort;
     const eps = snapshot?.endpoints.get(key) ?? [];
-    const ctx = (over: Parameters<typeof rulesConfig>[1]) => ({ config: rulesConfig(4, over), node: { name: 'node-a', zone: 'zone-a' }, largeCluster: false });
+    const ctx = (over: Parameters<typeof rulesConfig>[1]) => ({ config: rulesConfig(4, over), node: { name: 'node-a', zone: 'zone-a' }, largeCluster: false, features: CURRENT_NODE });
     const masq = (over: Parameters<typeof rulesConfig>[1]) =>
       [...renderServicePort(sp, eps, ctx(over)).natChains.values()].flat().filter((r) => r.includes('cluster IP') && r.endsWith('KUBE-MARK-MASQ'));
     expect(masq({})).toEqual([expect.stringContaining('! -s 10.244.0.0/16')]);
@@ -54,10 +81,30 @@ describe('iptables renderer', () => {
     const snapshot = flowState().snapshot(4);
     const key = 'flows/web:p/TCP';
     const sp = snapshot?.services.get(key) as ServicePort;
-    const r = renderServicePort(sp, snapshot?.endpoints.get(key) ?? [], { config: rulesConfig(4), node: { name: 'node-a', zone: '' }, largeCluster: true });
+    const r = renderServicePort(sp, snapshot?.endpoints.get(key) ?? [], { config: rulesConfig(4), node: { name: 'node-a', zone: '' }, largeCluster: true, features: CURRENT_NODE });
     const sepRules = [...r.natChains.entries()].filter(([c]) => c.startsWith('KUBE-SEP-')).flatMap(([, rules]) => rules);
     expect(sepRules.length).toBeGreaterThan(0);
     expect(sepRules.every((l) => !l.includes('--comment'))).toBe(true);
+  });
+});
+
+describe('full restore plan: jumps from the built-in chains', () => {
+  const base = renderBase(rulesConfig(4), CURRENT_NODE);
+  const saved = (chain: string, specs: string[]) => specs.map((spec) => `-A ${chain} ${spec}`);
+  const input = base.jumps.filter(([t, c]) => t === 'filter' && c === 'INPUT').map(([, , spec]) => spec);
+  const jumpLines = (jumps: { filter: string[]; nat: string[] }) =>
+    planFull(base, new Map(), { natChains: new Set(), jumps }).join('').split('\n').filter((l) => / (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) /.test(l));
+
+  it("are upstream's order, top first", () => {
+    expect(input.map((spec) => /-j (\S+)$/.exec(spec)?.[1])).toEqual(['KUBE-FIREWALL', 'KUBE-PROXY-FIREWALL', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES']);
+  });
+
+  it('are left alone where the kernel has them in that order, and rewritten in order where not', () => {
+    const all = (table: 'filter' | 'nat') => base.jumps.filter(([t]) => t === table).map(([, chain, spec]) => `-A ${chain} ${spec}`);
+    expect(jumpLines({ filter: all('filter'), nat: all('nat') })).toEqual([]);
+    const reversed = saved('INPUT', [...input].reverse());
+    const lines = jumpLines({ filter: [...reversed, ...all('filter').filter((l) => !l.startsWith('-A INPUT '))], nat: all('nat') });
+    expect(lines).toEqual([...reversed.map((l) => `-D ${l.slice(3)}`), ...input.map((spec, i) => `-I INPUT ${i + 1} ${spec}`)]);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   KUBE_EXTERNAL_SERVICES, KUBE_FIREWALL, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING,
   KUBE_PROXY_FIREWALL, KUBE_SERVICES, endpointChain, serviceChains,
 } from './chains.ts';
+import { CT_STATE_INVALID_DROPPED, LOCALHOST_NODEPORTS_ACCEPTED, type IptablesFeatures, type NfacctCounter } from './features.ts';
 
 /** What one ServicePort contributes to the ruleset. */
 export interface ServiceRules {
@@ -30,7 +31,10 @@ export interface BaseRules {
   natRules: string[];
   /** Must stay the last rules of nat KUBE-SERVICES: the NodePort catch-all. */
   natServicesTail: string[];
-  /** Jumps from the built-in chains into ours, as [table, built-in chain, rule spec]. */
+  /**
+   * Jumps from the built-in chains into ours, as [table, built-in chain, rule spec], in
+   * the order they must have in each built-in chain (first evaluated first).
+   */
   jumps: [table: 'filter' | 'nat', chain: string, spec: string][];
 }
 
@@ -39,7 +43,17 @@ export interface RenderContext {
   node: NodeInfo;
   /** Upstream's large-cluster mode (> 1000 endpoints): no per-endpoint comments. */
   largeCluster: boolean;
+  features: IptablesFeatures;
 }
+
+/** NodePorts answer on 127.0.0.1 (IPv4 only): localhostNodePorts, and loopback among the NodePort addresses. */
+function localhostNodePorts(config: RulesConfig): boolean {
+  if (config.family !== 4 || !config.localhostNodePorts) return false;
+  return config.nodePortIPs === undefined || config.nodePortIPs.some((ip) => ip.startsWith('127.'));
+}
+
+/** Counts the packets a rule matches into an nfacct object, where the node has it. */
+const nfacct = (features: IptablesFeatures, name: NfacctCounter) => (features.nfacct.has(name) ? ` -m nfacct --nfacct-name ${name}` : '');
 
 const comment = (s: string) => `-m comment --comment ${iptablesComment(s)}`;
 
@@ -125,6 +139,12 @@ export function renderServicePort(sp: ServicePort, endpoints: readonly Endpoint[
     }
   }
   if (sp.nodePort !== 0) {
+    // Upstream counts the NodePort connections made on 127.0.0.1 (a metric), with a rule of their own.
+    if (hasAnyEndpoints && localhostNodePorts(config) && ctx.features.nfacct.has(LOCALHOST_NODEPORTS_ACCEPTED)) {
+      natShared.push(
+        `-A ${KUBE_NODEPORTS} ${comment(spn)} ${match} -d 127.0.0.0/8 --dport ${sp.nodePort}${nfacct(ctx.features, LOCALHOST_NODEPORTS_ACCEPTED)} -j ${chains.external}`,
+      );
+    }
     if (hasAnyEndpoints) natShared.push(`-A ${KUBE_NODEPORTS} ${comment(spn)} ${match} --dport ${sp.nodePort} -j ${chains.external}`);
     if (externalFilter) {
       filterShared.push(
@@ -197,7 +217,7 @@ export function renderServicePort(sp: ServicePort, endpoints: readonly Endpoint[
   return { natChains, natShared, filterShared };
 }
 
-export function renderBase(config: RulesConfig): BaseRules {
+export function renderBase(config: RulesConfig, features: IptablesFeatures): BaseRules {
   const mark = config.masqueradeMark;
   const v4 = config.family === 4;
   const localhostNodePorts = v4 && config.localhostNodePorts;
@@ -211,7 +231,9 @@ export function renderBase(config: RulesConfig): BaseRules {
       `-A ${KUBE_FIREWALL} ${comment('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
     );
   }
-  if (!config.conntrackTCPLiberal) filterRules.push(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID -j DROP`);
+  if (!config.conntrackTCPLiberal) {
+    filterRules.push(`-A ${KUBE_FORWARD} -m conntrack --ctstate INVALID${nfacct(features, CT_STATE_INVALID_DROPPED)} -j DROP`);
+  }
   filterRules.push(
     `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding rules')} -m mark --mark ${mark}/${mark} -j ACCEPT`,
     `-A ${KUBE_FORWARD} ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
@@ -220,7 +242,7 @@ export function renderBase(config: RulesConfig): BaseRules {
     `-A ${KUBE_POSTROUTING} -m mark ! --mark ${mark}/${mark} -j RETURN`,
     // Clear the mark so a packet that traverses the stack again is not masqueraded twice.
     `-A ${KUBE_POSTROUTING} -j MARK --xor-mark ${mark}`,
-    `-A ${KUBE_POSTROUTING} ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+    `-A ${KUBE_POSTROUTING} ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE${features.randomFully ? ' --random-fully' : ''}`,
     `-A ${KUBE_MARK_MASQ} -j MARK --or-mark ${mark}`,
   ];
   const tailComment = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
@@ -236,23 +258,22 @@ export function renderBase(config: RulesConfig): BaseRules {
     }
   }
   const isNew = '-m conntrack --ctstate NEW';
+  const firewall = `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`;
+  const portals = `${isNew} ${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`;
+  const external = `${isNew} ${comment('kubernetes externally-visible service portals')} -j ${KUBE_EXTERNAL_SERVICES}`;
+  const kubelet = localhostNodePorts ? [`-j ${KUBE_FIREWALL}`] : [];
+  // The order upstream's proxier leaves in the kernel (it prepends its list one by one):
+  // the firewall drops before the health-check accepts of KUBE-NODEPORTS, so a load-balancer
+  // IP that is a node address keeps its source ranges on a health-check node port.
+  const filterJumps = (chain: string, specs: string[]) => specs.map((spec): BaseRules['jumps'][number] => ['filter', chain, spec]);
   const jumps: BaseRules['jumps'] = [
-    ['filter', 'INPUT', `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`],
-    ['filter', 'INPUT', `${comment('kubernetes health check service ports')} -j ${KUBE_NODEPORTS}`],
-    ['filter', 'INPUT', `${isNew} ${comment('kubernetes externally-visible service portals')} -j ${KUBE_EXTERNAL_SERVICES}`],
-    ['filter', 'FORWARD', `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`],
-    ['filter', 'FORWARD', `${comment('kubernetes forwarding rules')} -j ${KUBE_FORWARD}`],
-    ['filter', 'FORWARD', `${isNew} ${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
-    ['filter', 'FORWARD', `${isNew} ${comment('kubernetes externally-visible service portals')} -j ${KUBE_EXTERNAL_SERVICES}`],
-    ['filter', 'OUTPUT', `${isNew} ${comment('kubernetes load balancer firewall')} -j ${KUBE_PROXY_FIREWALL}`],
-    ['filter', 'OUTPUT', `${isNew} ${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
+    ...filterJumps('INPUT', [...kubelet, firewall, `${comment('kubernetes health check service ports')} -j ${KUBE_NODEPORTS}`, external]),
+    ...filterJumps('FORWARD', [firewall, `${comment('kubernetes forwarding rules')} -j ${KUBE_FORWARD}`, portals, external]),
+    ...filterJumps('OUTPUT', [...kubelet, firewall, portals]),
     ['nat', 'OUTPUT', `${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
     ['nat', 'PREROUTING', `${comment('kubernetes service portals')} -j ${KUBE_SERVICES}`],
     ['nat', 'POSTROUTING', `${comment('kubernetes postrouting rules')} -j ${KUBE_POSTROUTING}`],
   ];
-  if (localhostNodePorts) {
-    jumps.push(['filter', 'INPUT', `-j ${KUBE_FIREWALL}`], ['filter', 'OUTPUT', `-j ${KUBE_FIREWALL}`]);
-  }
   return {
     filterChains,
     natChains: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],

@@ -9,11 +9,32 @@ import { KUBE_SERVICES, isServiceChain } from './chains.ts';
 export interface KernelView {
   /** Chains present in the nat table. */
   natChains: ReadonlySet<string>;
-  /** Jump targets already present per built-in chain, as "table/CHAIN -> TARGET". */
-  jumps: ReadonlySet<string>;
+  /** Rules of the built-in chains that jump to a KUBE-* chain, as iptables-save prints them ("-A INPUT ..."), in kernel order. */
+  jumps: Record<'filter' | 'nat', readonly string[]>;
 }
 
-export const jumpKey = (table: string, chain: string, target: string) => `${table}/${chain} -> ${target}`;
+const jumpTarget = (rule: string) => /-j (\S+)\s*$/.exec(rule)?.[1] ?? '';
+
+/**
+ * The jumps from the built-in chains of one table into ours. A built-in chain whose jumps
+ * into our chains are already those wanted, in the wanted order, is left alone (its rules
+ * keep their counters and place); otherwise they are deleted and written again on top,
+ * in order, in the same atomic restore: this also repairs the order left by older kpr
+ * versions, which inserted the jumps in reverse.
+ */
+function jumpRules(base: BaseRules, table: 'filter' | 'nat', kernel: KernelView): string[] {
+  const out: string[] = [];
+  const builtins = [...new Set(base.jumps.filter(([t]) => t === table).map(([, chain]) => chain))];
+  for (const chain of builtins) {
+    const want = base.jumps.filter(([t, c]) => t === table && c === chain).map(([, , spec]) => spec);
+    const targets = new Set(want.map(jumpTarget));
+    const have = kernel.jumps[table].filter((l) => l.startsWith(`-A ${chain} `) && targets.has(jumpTarget(l)));
+    if (have.map(jumpTarget).join(' ') === want.map(jumpTarget).join(' ')) continue;
+    for (const rule of have) out.push(`-D ${rule.slice(3)}`);
+    want.forEach((spec, i) => out.push(`-I ${chain} ${i + 1} ${spec}`));
+  }
+  return out;
+}
 
 const chainLine = (name: string) => `:${name} - [0:0]`;
 
@@ -69,10 +90,7 @@ export function planFull(base: BaseRules, services: ReadonlyMap<string, ServiceR
   flush();
 
   const all = [...services.values()];
-  const jumps = (table: 'filter' | 'nat') =>
-    base.jumps
-      .filter(([t, chain, spec]) => t === table && !kernel.jumps.has(jumpKey(t, chain, /-j (\S+)$/.exec(spec)?.[1] ?? '')))
-      .map(([, chain, spec]) => `-I ${chain} 1 ${spec}`);
+  const jumps = (table: 'filter' | 'nat') => jumpRules(base, table, kernel);
   const filter = [...base.filterChains.map(chainLine), ...base.filterRules, ...all.flatMap((s) => s.filterShared), ...jumps('filter')];
   const nat = [
     ...base.natChains.map(chainLine),

@@ -4,14 +4,15 @@ import type { RulesConfig } from '../backend.ts';
 import type { ProxySnapshot } from '../model/types.ts';
 import { renderBase, renderServicePort, type RenderContext, type ServiceRules } from './render.ts';
 import { planFull } from './restore-plan.ts';
+import { CURRENT_NODE, type IptablesFeatures } from './features.ts';
 
 /** Upstream's threshold for dropping per-endpoint comments. */
 const LARGE_CLUSTER_ENDPOINTS = 1000;
 
-export function renderContext(snapshot: ProxySnapshot, config: RulesConfig): RenderContext {
+export function renderContext(snapshot: ProxySnapshot, config: RulesConfig, features: IptablesFeatures): RenderContext {
   let endpoints = 0;
   for (const eps of snapshot.endpoints.values()) endpoints += eps.length;
-  return { config, node: snapshot.node, largeCluster: endpoints > LARGE_CLUSTER_ENDPOINTS };
+  return { config, node: snapshot.node, largeCluster: endpoints > LARGE_CLUSTER_ENDPOINTS, features };
 }
 
 /** Every ServicePort's rules, in key order. */
@@ -24,8 +25,8 @@ export function renderAllServices(snapshot: ProxySnapshot, ctx: RenderContext): 
   return out;
 }
 
-/** The restores a full sync on an empty kernel applies, in order, as one text. */
-export function renderRuleset(snapshot: ProxySnapshot, config: RulesConfig): string {
-  const ctx = renderContext(snapshot, config);
-  return planFull(renderBase(config), renderAllServices(snapshot, ctx), { natChains: new Set(), jumps: new Set() }).join('');
+/** The restores a full sync on an empty kernel applies, in order, as one text (by default, of a current node). */
+export function renderRuleset(snapshot: ProxySnapshot, config: RulesConfig, features: IptablesFeatures = CURRENT_NODE): string {
+  const ctx = renderContext(snapshot, config, features);
+  return planFull(renderBase(config, features), renderAllServices(snapshot, ctx), { natChains: new Set(), jumps: { filter: [], nat: [] } }).join('');
 }

@@ -140,6 +140,11 @@ export class IpvsKernel {
     if (text !== '') await this.exec('ipset', ['restore', '-exist'], { input: text });
   }
 
+  /** `iptables --version`. */
+  async iptablesVersion(): Promise<string> {
+    return (await this.exec(this.iptables, ['--version'])).stdout;
+  }
+
   async iptablesSave(table: 'filter' | 'nat'): Promise<string> {
     return (await this.exec(`${this.iptables}-save`, ['-t', table])).stdout;
   }

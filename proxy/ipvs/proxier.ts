@@ -18,6 +18,7 @@ import { renderIpvs } from './render.ts';
 import { cleanupText, existingJumps, renderIptables, restoreText } from './rules.ts';
 import { rsKey, type VirtualServer } from './types.ts';
 import { ProxyError } from '../errors.ts';
+import { supportsRandomFully } from '../iptables/features.ts';
 
 /** Schedulers kube-proxy accepts for --ipvs-scheduler (wlc, lblc, lblcr are IPVS's own too). */
 
@@ -56,6 +57,8 @@ export class IpvsProxier implements ProxyBackend {
    * syncs diff against them instead of reading the kernel (full syncs re-read it).
    */
   private applied: { table: VirtualServer[]; ipsets: Map<string, Set<string>> } | undefined;
+  /** Whether MASQUERADE takes --random-fully (iptables 1.6.2 and later), once known. */
+  private randomFully: boolean | undefined;
   /** Real servers currently kept at weight 0 while their connections drain (rsKey). */
   draining: readonly string[] = [];
 
@@ -133,7 +136,9 @@ export class IpvsProxier implements ProxyBackend {
     await k.changeAddresses('add', bind);
     ops += bind.length;
 
-    const rules = renderIptables(config);
+    // Detected once: the node's iptables does not change under a running proxier.
+    this.randomFully ??= supportsRandomFully(await k.iptablesVersion().catch(() => ''));
+    const rules = renderIptables(config, { lbNoNodeAccess: desired.lbNoNodeAccess, randomFully: this.randomFully });
     const rulesKey = JSON.stringify(rules);
     if (full || rulesKey !== this.writtenRules) {
       const [filter, nat] = await Promise.all([k.iptablesSave('filter'), k.iptablesSave('nat')]);

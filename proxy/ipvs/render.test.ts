@@ -45,6 +45,16 @@ describe('renderIpvs', () => {
     expect(render(snap).boundAddresses).toEqual(['10.96.0.1']);
   });
 
+  it('LB VIP ports whose source ranges leave out the node are listed for the node-access filter', () => {
+    const out = servicePort('out', { loadBalancerVIPs: ['198.51.100.8'], loadBalancerSourceRanges: ['203.0.113.0/24'] });
+    const inside = servicePort('in', { loadBalancerVIPs: ['198.51.100.9'], loadBalancerSourceRanges: ['192.168.0.0/24'] });
+    const open = servicePort('open', { loadBalancerVIPs: ['198.51.100.10'] });
+    const snap = snapshot([[out, [endpoint('10.244.1.5')]], [inside, [endpoint('10.244.1.5')]], [open, [endpoint('10.244.1.5')]]]);
+    expect(render(snap).lbNoNodeAccess).toEqual([{ ip: '198.51.100.8', protocol: 'tcp', port: 80 }]);
+    // A node whose address is unknown is never admitted.
+    expect(render(snap, { nodeIP: '' }).lbNoNodeAccess.map((e) => e.ip)).toEqual(['198.51.100.8', '198.51.100.9']);
+  });
+
   it('externalIPs and LB VIPs are bound unless already local; source ranges fill the firewall sets', () => {
     const sp = servicePort('lb', {
       externalIPs: ['203.0.113.9'], loadBalancerVIPs: ['198.51.100.7', '192.168.0.2'],

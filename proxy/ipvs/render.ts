@@ -25,6 +25,14 @@ export interface DesiredState {
   boundAddresses: string[];
   /** Members per ipset name (every owned set of the family appears, possibly empty). */
   ipsets: Map<string, Set<string>>;
+  /** LB VIP ports with source ranges that leave out the node: its own connections to them are dropped (sorted). */
+  lbNoNodeAccess: LbEntry[];
+}
+
+export interface LbEntry {
+  ip: string;
+  protocol: IpvsProtocol;
+  port: number;
 }
 
 const PROTOCOLS: Record<ServicePort['protocol'], IpvsProtocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
@@ -61,6 +69,7 @@ export function renderIpvs(input: RenderInput): DesiredState {
   const servers = new Map<string, VirtualServer>();
   const bound = new Set<string>();
   const ipsets = new Map<string, Set<string>>();
+  const lbNoNodeAccess: LbEntry[] = [];
   const add = (id: IpsetId, member: string) => {
     const name = ipsetName(id, family);
     ipsets.set(name, (ipsets.get(name) ?? new Set()).add(member));
@@ -119,6 +128,7 @@ export function renderIpvs(input: RenderInput): DesiredState {
         for (const net of sourceNets(sp.loadBalancerSourceRanges)) add('loadBalancerSourceCIDR', `${entry(ip)},${net}`);
         // Traffic from the node itself to its own VIP carries the VIP as source.
         if (input.nodeIP !== '' && rangesContain(sp.loadBalancerSourceRanges, input.nodeIP)) add('loadBalancerSourceIP', `${entry(ip)},${ip}`);
+        else lbNoNodeAccess.push({ ip, protocol, port: sp.port });
       }
     }
 
@@ -143,5 +153,6 @@ export function renderIpvs(input: RenderInput): DesiredState {
     virtualServers: [...servers.keys()].sort().map((k) => servers.get(k) as VirtualServer),
     boundAddresses,
     ipsets,
+    lbNoNodeAccess: lbNoNodeAccess.sort((a, b) => compareIPs(a.ip, b.ip) || a.port - b.port || a.protocol.localeCompare(b.protocol)),
   };
 }

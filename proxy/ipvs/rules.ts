@@ -9,6 +9,7 @@ import type { LocalDetector, RulesConfig } from '../backend.ts';
 import { iptablesComment } from '../naming.ts';
 import { ipsetName, type IpsetId } from './ipset.ts';
 import { ProxyError } from '../errors.ts';
+import type { LbEntry } from './render.ts';
 
 export const CHAINS = {
   nat: {
@@ -24,6 +25,7 @@ export const CHAINS = {
     proxyFirewall: 'KUBE-IPVS-PROXY-FIREWALL',
     sourceRanges: 'KUBE-IPVS-SOURCE-RANGES',
     filter: 'KUBE-IPVS-FILTER',
+    outFilter: 'KUBE-IPVS-OUT-FILTER',
   },
 } as const;
 
@@ -46,6 +48,7 @@ export const JUMPS: readonly Jump[] = [
   { table: 'filter', from: 'INPUT', to: CHAINS.filter.proxyFirewall, comment: 'kube-proxy firewall rules' },
   { table: 'filter', from: 'FORWARD', to: CHAINS.filter.proxyFirewall, comment: 'kube-proxy firewall rules' },
   { table: 'filter', from: 'INPUT', to: CHAINS.filter.filter, comment: 'kubernetes ipvs access filter' },
+  { table: 'filter', from: 'OUTPUT', to: CHAINS.filter.outFilter, comment: 'kubernetes ipvs access filter' },
 ];
 
 export interface IptablesRules {
@@ -71,8 +74,23 @@ function notLocalMatch(d: LocalDetector, family: IPFamily): string | undefined {
   }
 }
 
+const EXTERNAL_IP = 'Kubernetes service external ip + port for masquerade and filter purpose';
+const EXTERNAL_IP_LOCAL = 'Kubernetes service external ip + port with externalTrafficPolicy=local';
 
-export function renderIptables(config: RulesConfig): IptablesRules {
+export interface IptablesOptions {
+  /**
+   * LB VIP ports whose source ranges leave out the node. IPVS rewrites the node's own
+   * packets before filter OUTPUT sees them (and they never pass INPUT), so the firewall
+   * sets cannot catch them; they carry the VIP as source, and the ipvs match still knows
+   * the virtual server they were sent to.
+   */
+  lbNoNodeAccess?: readonly LbEntry[];
+  /** MASQUERADE takes --random-fully (iptables 1.6.2 and later); default true. */
+  randomFully?: boolean;
+}
+
+export function renderIptables(config: RulesConfig, opts: IptablesOptions = {}): IptablesRules {
+  const { lbNoNodeAccess = [], randomFully = true } = opts;
   const family: IPFamily = config.family;
   const set = (id: IpsetId, dir: string) => `-m set --match-set ${ipsetName(id, family)} ${dir}`;
   const mark = config.masqueradeMark;
@@ -91,7 +109,14 @@ export function renderIptables(config: RulesConfig): IptablesRules {
     `-A ${N.services} -s ${loopback} -j RETURN`,
     `-A ${N.services} -m comment --comment ${iptablesComment('Kubernetes service lb portal')} ${set('loadBalancer', 'dst,dst')} -j ${N.loadBalancer}`,
     `-A ${N.services} -m comment --comment ${iptablesComment('Kubernetes service cluster ip + port for masquerade purpose')} ${clusterMasq}`,
-    `-A ${N.services} -m comment --comment ${iptablesComment('Kubernetes service external ip + port for masquerade and filter purpose')} ${set('externalIP', 'dst,dst')} -j ${N.markMasq}`,
+    `-A ${N.services} -m comment --comment ${iptablesComment(EXTERNAL_IP)} ${set('externalIP', 'dst,dst')} -j ${N.markMasq}`,
+    // externalIP traffic ends the nat chain here: not from a pod bridge nor the node, or to
+    // a local address (the VIP on kube-ipvs0), so that the NodePort rules below never see
+    // it (an externalIP port that is also a NodePort would be masqueraded).
+    ...([['externalIP', EXTERNAL_IP], ['externalIPLocal', EXTERNAL_IP_LOCAL]] as const).flatMap(([id, why]) => [
+      `-A ${N.services} -m comment --comment ${iptablesComment(why)} ${set(id, 'dst,dst')} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT`,
+      `-A ${N.services} -m comment --comment ${iptablesComment(why)} ${set(id, 'dst,dst')} -m addrtype --dst-type LOCAL -j ACCEPT`,
+    ]),
     `-A ${N.services} -m addrtype --dst-type LOCAL -j ${N.nodePort}`,
     // Accept service traffic here, in case later nat rules of others would rewrite it.
     `-A ${N.services} ${set('clusterIP', 'dst,dst')} -j ACCEPT`,
@@ -107,7 +132,7 @@ export function renderIptables(config: RulesConfig): IptablesRules {
     `-A ${N.postrouting} -m comment --comment ${iptablesComment('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose')} ${set('loopBack', 'dst,dst,src')} -j MASQUERADE`,
     `-A ${N.postrouting} -m mark ! --mark ${mark}/${mark} -j RETURN`,
     `-A ${N.postrouting} -j MARK --xor-mark ${mark}`,
-    `-A ${N.postrouting} -m comment --comment ${iptablesComment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+    `-A ${N.postrouting} -m comment --comment ${iptablesComment('kubernetes service traffic requiring SNAT')} -j MASQUERADE${randomFully ? ' --random-fully' : ''}`,
     `-A ${N.markMasq} -j MARK --or-mark ${mark}`,
   ];
 
@@ -127,6 +152,7 @@ export function renderIptables(config: RulesConfig): IptablesRules {
     `-A ${F.filter} ${set('externalIPLocal', 'dst,dst')} -j RETURN`,
     `-A ${F.filter} ${set('healthCheckNodePort', 'dst')} -j RETURN`,
     `-A ${F.filter} -m conntrack --ctstate NEW ${set('ipvsIPs', 'dst')} -j REJECT`,
+    ...lbNoNodeAccess.map((e) => `-A ${F.outFilter} -s ${e.ip} -m ipvs --vaddr ${e.ip} --vproto ${e.protocol} --vport ${e.port} -j DROP`),
   ];
 
   return {

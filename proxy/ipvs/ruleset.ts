@@ -26,6 +26,6 @@ export function renderRuleset(snapshot: ProxySnapshot, config: RulesConfig, sche
     '# ip -batch - (kube-ipvs0)',
     desired.boundAddresses.map((a) => `address add ${a}/${bits} dev kube-ipvs0\n`).join(''),
     `# ${config.family === 4 ? 'iptables' : 'ip6tables'}-restore --noflush`,
-    restoreText(renderIptables(config), { filter: new Set(), nat: new Set() }),
+    restoreText(renderIptables(config, { lbNoNodeAccess: desired.lbNoNodeAccess }), { filter: new Set(), nat: new Set() }),
   ].join('\n');
 }

@@ -77,7 +77,13 @@ export function checkFlowCluster(view: View, named: boolean): void {
   expect(pods(fam, lblocal.backends)).toEqual(even('s1'));
   expect(pods(fam, f('tcp', '*', 30061).backends)).toEqual(even('s1'));
   expect(pods(fam, f('sctp', svc(120), 80).backends)).toEqual(even('s1'));
+  const lbnode = f('tcp', { ip4: '192.0.2.1', ip6: 'fd00:192::1' }, 32001);
+  expect(lbnode).toMatchObject({ kind: 'LoadBalancer', policy: 'Local', sourceRanges: [fam === 4 ? '192.0.2.20' : 'fd00:192::20'] });
+  expect(pods(fam, lbnode.backends)).toEqual(even('s1'));
+  const extiplocal = f('tcp', { ip4: '198.51.100.11', ip6: 'fd00:198::11' }, 30080);
+  expect(extiplocal).toMatchObject({ kind: named ? 'ExternalIP' : 'External', policy: 'Local' });
+  expect(pods(fam, extiplocal.backends)).toEqual(even('s2'));
   // The other proxy's Service has no rules, and nothing else shows up.
   expect(view.frontends.map((x) => x.address)).not.toContain(at(fam, svc(110)));
-  expect(view.frontends).toHaveLength(26);
+  expect(view.frontends).toHaveLength(32);
 }
