@@ -157,9 +157,22 @@ describe('objects over HTTP', () => {
     expect(patched.body.spec).toEqual({ clusterIP: '10.96.1.9', ports: [{ port: 53 }, { port: 54 }] });
     const status = await call('PATCH', '/api/v1/namespaces/web/services/p/status', { status: { loadBalancer: { ingress: [{ ip: '3.3.3.3' }] } }, spec: { clusterIP: 'no' } }, 'application/merge-patch+json');
     expect(status.body).toMatchObject({ spec: { clusterIP: '10.96.1.9' }, status: { loadBalancer: { ingress: [{ ip: '3.3.3.3' }] } } });
-    expect((await call('PATCH', '/api/v1/namespaces/web/services/p', {}, 'application/strategic-merge-patch+json')).code).toBe(415);
+    const strategic = await call('PATCH', '/api/v1/namespaces/web/services/p', { spec: { ports: [{ port: 54, protocol: 'UDP' }, { port: 55 }] } }, 'application/strategic-merge-patch+json');
+    expect(strategic.body.spec).toEqual({ clusterIP: '10.96.1.9', ports: [{ port: 53 }, { port: 54, protocol: 'UDP' }, { port: 55 }] });
+    expect((await call('PATCH', '/api/v1/namespaces/web/services/p', {}, 'application/apply-patch+yaml')).code).toBe(415);
     expect((await call('PATCH', '/api/v1/namespaces/web/services/p', [{ op: 'test', path: '/spec/clusterIP', value: 'x' }], 'application/json-patch+json')).code).toBe(422);
     expect((await call('PUT', '/apis/discovery.k8s.io/v1/namespaces/web/endpointslices/x/status', {})).code).toBe(404);
+  });
+
+  it('serves OpenAPI v3: a root naming each group-version, whose PATCH operations carry the kind and fieldValidation', async () => {
+    const root = await call('GET', '/openapi/v3');
+    const paths = root.body.paths as Record<string, { serverRelativeURL: string }>;
+    expect(Object.keys(paths).sort()).toEqual(['api/v1', 'apis/discovery.k8s.io/v1', 'apis/networking.k8s.io/v1']);
+    const doc = await call('GET', paths['apis/discovery.k8s.io/v1']?.serverRelativeURL ?? '');
+    const item = (doc.body.paths as Record<string, Record<string, { 'x-kubernetes-group-version-kind': unknown; parameters?: { name: string; in: string }[] }>>)['/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}'];
+    expect(item?.patch?.['x-kubernetes-group-version-kind']).toEqual({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice' });
+    expect(item?.patch?.parameters).toContainEqual(expect.objectContaining({ name: 'fieldValidation', in: 'query' }));
+    expect((await call('GET', '/openapi/v3/apis/apps/v1')).code).toBe(404);
   });
 
   it('lists with selectors and rejects bad ones with 400', async () => {
