@@ -175,6 +175,17 @@ describe('objects over HTTP', () => {
     expect((await call('GET', '/openapi/v3/apis/apps/v1')).code).toBe(404);
   });
 
+  it('serves an empty OpenAPI v2 document, in gnostic protobuf when asked (older kubectl validates with it)', async () => {
+    const pb = await fetch(`${s.url}/openapi/v2`, { headers: { Accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' } });
+    expect(pb.headers.get('content-type')).toBe('application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
+    const bytes = Buffer.from(await pb.arrayBuffer());
+    // swagger (1) = "2.0", then info (2), then an empty paths (8).
+    expect([...bytes.subarray(0, 5)]).toEqual([0x0a, 3, 0x32, 0x2e, 0x30]);
+    expect(bytes[5]).toBe(0x12);
+    expect([...bytes.subarray(-2)]).toEqual([0x42, 0]);
+    expect((await call('GET', '/openapi/v2')).body).toMatchObject({ swagger: '2.0', paths: {} });
+  });
+
   it('lists with selectors and rejects bad ones with 400', async () => {
     s.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { zone: 'z1' } } });
     s.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-b', labels: { zone: 'z2' } } });

@@ -2,8 +2,8 @@
 // each resource's paths and operations tagged with its group-version-kind, and the
 // query parameters the server takes (kubectl sends `fieldValidation` only to a server
 // whose PATCH operation lists it, and otherwise validates on the client against the
-// OpenAPI v2 protobuf document, which this server does not serve). No schemas: kubectl
-// then builds strategic merge patches from its compiled-in types.
+// OpenAPI v2 document). No schemas: kubectl then builds strategic merge patches from its
+// compiled-in types.
 import { createHash } from 'node:crypto';
 import { RESOURCES, type ResourceType } from './resources.ts';
 
@@ -38,7 +38,7 @@ function gvDocument(gv: string): object {
       delete: { 'x-kubernetes-action': 'delete', parameters: [query('dryRun')] },
     });
   }
-  return { openapi: '3.0.0', info: { title: 'Kubernetes (kpr embedded API server)', version: 'v1.34.0-kpr' }, paths, components: { schemas: {} } };
+  return { openapi: '3.0.0', info: V2_INFO, paths, components: { schemas: {} } };
 }
 
 /** The OpenAPI v3 document at `path`, or undefined if `path` is not one. */
@@ -51,4 +51,33 @@ export function openAPIDocument(path: string): object | undefined {
   }
   const gv = path.startsWith('/openapi/v3/') ? path.slice('/openapi/v3/'.length) : undefined;
   return gv !== undefined && gvs.includes(gv) ? gvDocument(gv) : undefined;
+}
+
+const V2_INFO = { title: 'Kubernetes (kpr embedded API server)', version: 'v1.34.0-kpr' };
+/** What clients ask for; the reply names it without the `@` that Go's MIME parser refuses (as kube-apiserver does). */
+export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+const OPENAPI_V2_PROTOBUF_REPLY = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
+
+/** A length-delimited protobuf field. */
+function field(num: number, body: Buffer): Buffer {
+  const len: number[] = [];
+  for (let n = body.length; ; n >>>= 7) {
+    if (n < 0x80) { len.push(n); break; }
+    len.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([(num << 3) | 2, ...len]), body]);
+}
+
+/**
+ * The OpenAPI v2 document, empty of paths and definitions: older kubectl (Debian's 1.20)
+ * validates against it before every write and skips kinds it has no definition of; it
+ * asks for gnostic's protobuf encoding (openapi.v2.Document: swagger 1, info 2 with title
+ * 1 and version 2, paths 8), JSON otherwise.
+ */
+export function openAPIV2(accept: string): { type: string; body: Buffer } {
+  if (accept.includes(OPENAPI_V2_PROTOBUF)) {
+    const info = Buffer.concat([field(1, Buffer.from(V2_INFO.title)), field(2, Buffer.from(V2_INFO.version))]);
+    return { type: OPENAPI_V2_PROTOBUF_REPLY, body: Buffer.concat([field(1, Buffer.from('2.0')), field(2, info), field(8, Buffer.alloc(0))]) };
+  }
+  return { type: 'application/json', body: Buffer.from(JSON.stringify({ swagger: '2.0', info: V2_INFO, paths: {} })) };
 }

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discoveryDocument } from './discovery.ts';
 import { jsonPatch, mergePatch } from './json.ts';
-import { openAPIDocument } from './openapi.ts';
+import { openAPIDocument, openAPIV2 } from './openapi.ts';
 import { strategicMergePatch } from './strategic-merge.ts';
 import { resourceByPath, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
@@ -238,6 +238,12 @@ export async function handle(ctx: RouteContext, req: IncomingMessage, res: Serve
       return;
     }
     const path = url.pathname.replace(/\/+$/, '');
+    if (req.method === 'GET' && path === '/openapi/v2') {
+      const doc = openAPIV2(req.headers.accept ?? '');
+      res.writeHead(200, { 'Content-Type': doc.type, 'Content-Length': doc.body.length });
+      res.end(doc.body);
+      return;
+    }
     const doc = req.method === 'GET' ? (discoveryDocument(path, ctx.serverAddress) ?? openAPIDocument(path)) : undefined;
     if (!doc) throw new ApiError('NotFound', `the server could not find the requested resource (${req.method ?? 'GET'} ${url.pathname})`);
     sendJson(res, 200, JSON.stringify(doc));
