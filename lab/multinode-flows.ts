@@ -49,7 +49,7 @@ export interface MultiFlow extends MultiRow {
 export const MULTI_FLOWS: MultiFlow[] = MULTI_ROWS.flatMap((row) => ([4, 6] as const).map((family) => ({ ...row, name: `${row.name} (IPv${family})`, family })));
 
 /** A flow bound to a cluster: who sends, to which address and port, and what must answer. */
-interface Bound {
+export interface Bound {
   agent: Agent;
   client: string;
   proto: 'tcp' | 'udp';
@@ -61,7 +61,7 @@ interface Bound {
   source: 'kept' | { node: string };
 }
 
-function bind(c: MultiNodeCluster, f: MultiFlow): Bound | { blocked: 'DROP'; agent: Agent; proto: 'tcp'; host: string; port: number } {
+export function bindFlow(c: MultiNodeCluster, f: MultiFlow): Bound | { blocked: 'DROP'; agent: Agent; proto: 'tcp'; host: string; port: number } {
   const r = roles(c.nodeNames);
   const ip = (x: { ip4: string; ip6: string }) => (f.family === 4 ? x.ip4 : x.ip6);
   const nodeIP = (role: Role) => (f.family === 4 ? c.net.node(r[role]).spec.v4 : c.net.node(r[role]).spec.v6).split('/')[0] as string;
@@ -124,7 +124,7 @@ export async function observeMulti(agent: Agent, proto: 'tcp' | 'udp', host: str
 
 /** What one flow did, in words; "" when it matched the table. */
 export async function checkMultiFlow(c: MultiNodeCluster, f: MultiFlow): Promise<string> {
-  const b = bind(c, f);
+  const b = bindFlow(c, f);
   if ('blocked' in b) {
     const r = await b.agent.call({ op: 'probe', proto: b.proto, host: b.host, port: b.port, timeoutMs: PROBE_TIMEOUT_MS });
     return !r.ok && r.error === 'timeout' ? '' : `expected DROP, got ${r.ok ? `answer "${r.reply}"` : r.error}`;
