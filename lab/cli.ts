@@ -1,4 +1,5 @@
-// `kpr lab`: a single-node cluster in network namespaces, routed by `kpr proxy`. It
+// `kpr lab`: a single-node cluster in network namespaces, routed by `kpr proxy` (with
+// --nodes N, the multi-node lab of multinode-cli.ts instead). It
 // starts the embedded API server, a node namespace running the proxy, server pods, a
 // client pod and external hosts, creates example Services, sends traffic, prints where
 // each request landed, shows a change being followed, and tears everything down (also
