@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { errorMessage } from '../lib/errors.ts';
 import type { ProxyMode } from '../proxy/backend.ts';
 import { bindFlow, MULTI_FLOWS, observeMulti, type MultiFlow } from './multinode-flows.ts';
-import { LAB_NS, MultiNodeCluster, type NetworkBackend } from './multinode.ts';
+import { LAB_NS, MultiNodeCluster, roles, type NetworkBackend } from './multinode.ts';
 import { MAX_NODES } from './network-cluster.ts';
 
 export const MULTINODE_USAGE = `usage: kpr lab --nodes N [--backend vxlan|host-gw] [--direct-routing] [--proxy-mode iptables|nftables|ipvs] [--ipv6] [--keep]
@@ -52,18 +52,20 @@ export function parseMultiNodeArgs(argv: string[]): Options | string {
 
 async function describeFlow(c: MultiNodeCluster, f: MultiFlow): Promise<string> {
   const b = bindFlow(c, f);
-  const dest = `${b.proto} ${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`;
+  const r = roles(c.nodeNames);
+  const from = f.from === 'outside' ? 'outside' : 'pod' in f.from ? `pod-${r[f.from.pod]}` : `node ${r[f.from.node]}`;
+  const dest = `${from.padEnd(9)} -> ${b.proto} ${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`;
   const obs = await observeMulti(b.agent, b.proto, b.host, b.port, 'blocked' in b ? 1 : 12);
-  if (obs.failure) return `${dest.padEnd(32)} ${obs.failure.replace(/^probe 1 failed: /, '').replace('timeout', 'no answer (DROP)')}`;
+  if (obs.failure) return `${dest.padEnd(45)} ${obs.failure.replace(/^probe 1 failed: /, '').replace('timeout', 'no answer (DROP)')}`;
   const landed = [...obs.answers.entries()].sort().map(([n, k]) => `${n}×${k}`).join(' ');
   const peers = [...obs.peers];
   const seen = 'client' in b && b.client && peers.every((p) => p === b.client) ? 'source kept' : `seen as ${peers.join(',')}`;
-  return `${dest.padEnd(32)} ${landed.padEnd(26)} ${seen}`;
+  return `${dest.padEnd(45)} ${landed.padEnd(26)} ${seen}`;
 }
 
 async function show(c: MultiNodeCluster, family: 4 | 6): Promise<void> {
   for (const f of MULTI_FLOWS.filter((x) => x.family === family)) {
-    process.stdout.write(`  ${(await describeFlow(c, f)).padEnd(90)} # ${f.name.replace(/ \(IPv\d\)$/, '')}\n`);
+    process.stdout.write(`  ${(await describeFlow(c, f)).padEnd(100)} # ${f.name.replace(/ \(IPv\d\)$/, '')}\n`);
   }
 }
 
