@@ -29,9 +29,9 @@ interface WatchEvent {
 }
 
 /** Opens a watch and collects its events until `count` have arrived or the stream ends. */
-async function watch(path: string, count: number, during: () => void = () => undefined): Promise<WatchEvent[]> {
+async function watch(path: string, count: number, during: () => void = () => undefined, headers: Record<string, string> = {}): Promise<WatchEvent[]> {
   const ctl = new AbortController();
-  const res = await fetch(s.url + path, { signal: ctl.signal });
+  const res = await fetch(s.url + path, { signal: ctl.signal, headers });
   expect(res.status).toBe(200);
   expect(res.headers.get('transfer-encoding')).toBe('chunked');
   const events: WatchEvent[] = [];
@@ -184,6 +184,21 @@ describe('objects over HTTP', () => {
     expect(bytes[5]).toBe(0x12);
     expect([...bytes.subarray(-2)]).toEqual([0x42, 0]);
     expect((await call('GET', '/openapi/v2')).body).toMatchObject({ swagger: '2.0', paths: {} });
+  });
+
+  it('answers kubectl\'s Table requests (list, get, watch) with kube-apiserver\'s columns', async () => {
+    const accept = { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json' };
+    s.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'tbl', namespace: 'table' }, spec: { type: 'NodePort', clusterIP: '10.96.7.7', ports: [{ port: 80, nodePort: 30007, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] } });
+    const listed = (await (await fetch(`${s.url}/api/v1/namespaces/table/services`, { headers: accept })).json()) as { kind: string; columnDefinitions: { name: string }[]; rows: { cells: unknown[]; object: { kind: string; metadata: { name: string } } }[] };
+    expect(listed.kind).toBe('Table');
+    expect(listed.columnDefinitions.map((c) => c.name)).toEqual(['Name', 'Type', 'Cluster-IP', 'External-IP', 'Port(s)', 'Age']);
+    expect(listed.rows[0]?.cells.slice(0, 5)).toEqual(['tbl', 'NodePort', '10.96.7.7', '<none>', '80:30007/TCP,53/UDP']);
+    expect(listed.rows[0]?.object).toMatchObject({ kind: 'PartialObjectMetadata', metadata: { name: 'tbl' } });
+    const one = (await (await fetch(`${s.url}/api/v1/namespaces/table/services/tbl?includeObject=Object`, { headers: accept })).json()) as { rows: { object: { spec: unknown } }[] };
+    expect(one.rows[0]?.object.spec).toMatchObject({ clusterIP: '10.96.7.7' });
+    expect(((await call('GET', '/api/v1/namespaces/table/services/tbl')).body as { kind: string }).kind).toBe('Service');
+    const events = await watch('/api/v1/namespaces/table/services?watch=true', 2, () => s.remove('Service', 'table', 'tbl'), accept);
+    expect(events.map((e) => `${e.type} ${String(e.object.kind)}`)).toEqual(['ADDED Table', 'DELETED Table']);
   });
 
   it('lists with selectors and rejects bad ones with 400', async () => {

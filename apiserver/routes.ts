@@ -4,6 +4,7 @@ import { discoveryDocument } from './discovery.ts';
 import { jsonPatch, mergePatch } from './json.ts';
 import { openAPIDocument, openAPIV2 } from './openapi.ts';
 import { strategicMergePatch } from './strategic-merge.ts';
+import { table, wantsTable } from './table.ts';
 import { resourceByPath, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, toApiError } from './status.ts';
@@ -165,6 +166,9 @@ async function handleResource(ctx: RouteContext, req: IncomingMessage, res: Serv
       resourceVersion: q.get('resourceVersion') ?? undefined,
       allowBookmarks: isTrue(q.get('allowWatchBookmarks')),
       timeoutSeconds: intParam(q, 'timeoutSeconds'),
+      ...(wantsTable(req.headers.accept) && {
+        render: (obj: KubeObject) => JSON.stringify(table(resource, [obj], { resourceVersion: String(obj.metadata.resourceVersion ?? '') }, q.get('includeObject'))),
+      }),
     }, res);
     return;
   }
@@ -181,6 +185,11 @@ async function handleResource(ctx: RouteContext, req: IncomingMessage, res: Serv
         limit: intParam(q, 'limit'),
         continue: q.get('continue') ?? undefined,
       });
+      if (wantsTable(req.headers.accept)) {
+        const meta = { resourceVersion: String(result.rv), ...(result.continue ? { continue: result.continue } : {}) };
+        sendJson(res, 200, JSON.stringify(table(resource, result.items.map((e) => e.obj), meta, q.get('includeObject'))));
+        return;
+      }
       sendJson(res, 200, listBody(resource, result));
       return;
     }
@@ -195,9 +204,12 @@ async function handleResource(ctx: RouteContext, req: IncomingMessage, res: Serv
   }
   const scope: UpdateScope = subresource === 'status' ? 'status' : 'main';
   switch (method) {
-    case 'GET':
-      reply(200, store.get(resource, namespace, name));
+    case 'GET': {
+      const entry = store.get(resource, namespace, name);
+      if (wantsTable(req.headers.accept)) sendJson(res, 200, JSON.stringify(table(resource, [entry.obj], { resourceVersion: String(entry.obj.metadata.resourceVersion ?? '') }, q.get('includeObject'))));
+      else reply(200, entry);
       return;
+    }
     case 'PUT':
       reply(200, store.update(bodyObject(await readJson(req), rp), scope));
       return;

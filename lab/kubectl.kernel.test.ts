@@ -56,6 +56,8 @@ describe('kubectl against the lab\'s API server', () => {
     expect((await kubectl(['get', 'nodes', '-o', 'name'])).split('\n').filter(Boolean)).toEqual(['node/a', 'node/b']);
     expect((await kubectl(['get', 'services', '-n', 'lab', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ').sort()).toEqual(['np', 'nplocal', 'spread']);
     expect(await kubectl(['get', 'endpointslices', '-n', 'lab', '-o', 'name'])).toContain('endpointslice.discovery.k8s.io/spread-v4');
+    // The server's Table columns, as kube-apiserver prints them.
+    expect(await kubectl(['get', 'service', 'np', '-n', 'lab'])).toMatch(/^NAME +TYPE +CLUSTER-IP +EXTERNAL-IP +PORT\(S\) +AGE\nnp +NodePort +10\.96\.1\.20 +<none> +80:30080\/TCP +\d+s\n$/);
   });
 
   it('applies a Service and its EndpointSlice (create, then change), and the proxies route it; patch, edit and delete are followed', async () => {
