@@ -105,7 +105,7 @@ export async function mainMultiNode(argv: string[]): Promise<number> {
     }
     if (opts.keep) {
       process.stdout.write(
-        `\nrunning. The lab's API server: kubectl --kubeconfig ${c.net.kubeconfig} get services,endpointslices,nodes -A\n` +
+        `\nrunning. kubeconfig of the lab's API server: ${c.net.kubeconfig}\n  e.g. kubectl --kubeconfig ${c.net.kubeconfig} get services,endpointslices,nodes -A\n` +
           `(kpr network and kpr proxy on every node follow what kubectl applies, edits and deletes). Ctrl-C ends it.\n`,
       );
       await new Promise(() => undefined);

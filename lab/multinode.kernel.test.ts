@@ -15,13 +15,14 @@ const MODES = ['iptables', 'nftables'] as const;
 
 describe.each(BACKENDS)('multi-node cluster, %s', (backend) => {
   let c: MultiNodeCluster;
-  const started = Date.now();
+  let started = 0;
   beforeAll(async () => {
+    started = Date.now();
     c = await MultiNodeCluster.create({ nodes: 3, backend });
   }, 180_000);
   afterAll(async () => {
     await c?.destroy();
-    process.stderr.write(`multi-node ${backend}: ${((Date.now() - started) / 1000).toFixed(1)} s for both modes\n`);
+    process.stderr.write(`multi-node ${backend}: ${((Date.now() - started) / 1000).toFixed(1)} s for the cluster, both modes and the transfers\n`);
   });
 
   it('gives every pod, made by kpr-cni from the node file alone, the node file\'s MTU', async () => {
