@@ -33,6 +33,7 @@ export const MULTI_ROWS: MultiRow[] = [
   { name: 'pod to pod on another node, UDP', from: { pod: 'first' }, to: { pod: 'second', proto: 'udp' }, expect: { reach: ['second'], source: 'kept' } },
   { name: 'pod to pod across the routed hop, TCP', from: { pod: 'first' }, to: { pod: 'last', proto: 'tcp' }, expect: { reach: ['last'], source: 'kept' } },
   { name: 'pod to pod across the routed hop, UDP', from: { pod: 'last' }, to: { pod: 'second', proto: 'udp' }, expect: { reach: ['second'], source: 'kept' } },
+  { name: 'pod behind the router to pod, TCP', from: { pod: 'last' }, to: { pod: 'first', proto: 'tcp' }, expect: { reach: ['first'], source: 'kept' } },
   { name: 'node to a remote pod', from: { node: 'first' }, to: { pod: 'last', proto: 'tcp' }, expect: { reach: ['last'], source: { node: 'first' } } },
   { name: 'pod to ClusterIP whose endpoints are all on other nodes, TCP', from: { pod: 'first' }, to: { service: 'spread', proto: 'tcp' }, expect: { reach: ['others'], source: 'kept' } },
   { name: 'pod to ClusterIP whose endpoints are all on other nodes, UDP', from: { pod: 'first' }, to: { service: 'spread', proto: 'udp' }, expect: { reach: ['others'], source: 'kept' } },
