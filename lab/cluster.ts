@@ -4,7 +4,7 @@
 import { startApiServer, type ApiServer } from '../apiserver/server.ts';
 import type { ProxyMode } from '../proxy/backend.ts';
 import { forwardIntoNamespace, type Forward } from './ns-forward.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE, Topology } from './topology.ts';
@@ -21,6 +21,9 @@ export const NODE_OBJECT = {
   status: { addresses: [{ type: 'InternalIP', address: NODE_IP.ip4 }, { type: 'InternalIP', address: NODE_IP.ip6 }] },
 };
 
+/** Runs the proxy of a cluster: the executable in the node namespace by default (see KprProcess). */
+export type ProxyLauncher = (ctx: { node: Topology['node']; args: string[]; dir: string; kubeconfig: string }) => KprProcess;
+
 export class Cluster {
   private constructor(
     readonly topo: Topology,
@@ -29,9 +32,23 @@ export class Cluster {
     readonly dir: string,
     readonly proxyArgs: string[],
     public proxy: KprProcess,
+    private readonly launch: () => KprProcess,
   ) {}
 
-  static async create(mode: ProxyMode, extraArgs: string[] = []): Promise<Cluster> {
+  private network: KprProcess | undefined;
+
+  /**
+   * The cluster, its proxy started and synced. `launch` runs the proxy another way (a
+   * container): it gets the default arguments and a kubeconfig that reaches the API
+   * server from inside the node namespace. `beforeProxy` prepares the node (what
+   * another proxy left there) once its servers run, before the proxy starts.
+   */
+  static async create(
+    mode: ProxyMode,
+    extraArgs: string[] = [],
+    opts: { launch?: ProxyLauncher; beforeProxy?: (topo: Topology) => Promise<void> } = {},
+  ): Promise<Cluster> {
+    const { launch, beforeProxy } = opts;
     const topo = await Topology.create();
     const dir = mkdtempSync(join(tmpdir(), 'kpr-cluster-'));
     let api: ApiServer | undefined;
@@ -42,6 +59,7 @@ export class Cluster {
       forward = await forwardIntoNamespace(topo.node, { host: '127.0.0.1', port: api.port }, API_PORT_IN_NODE);
       const kubeconfig = join(dir, 'kubeconfig');
       await api.writeKubeconfig(kubeconfig);
+      const inNode = api.kubeconfigYaml().replace(/server: .*/, `server: http://127.0.0.1:${API_PORT_IN_NODE}`);
       const args = [
         `--proxy-mode=${mode}`, `--kubeconfig=${kubeconfig}`, `--master=http://127.0.0.1:${API_PORT_IN_NODE}`,
         `--hostname-override=${NODE_NAME}`, `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`,
@@ -49,8 +67,9 @@ export class Cluster {
         '--iptables-min-sync-period=50ms', '--ipvs-min-sync-period=50ms', `--pod-cidr-file=${join(dir, 'podcidr.json')}`,
         ...extraArgs,
       ];
-      const proxy = new KprProcess(topo.node, args);
-      const cluster = new Cluster(topo, api, forward, dir, args, proxy);
+      const make = launch ? () => launch({ node: topo.node, args, dir, kubeconfig: inNode }) : () => new KprProcess(topo.node, args);
+      const cluster = new Cluster(topo, api, forward, dir, args, make(), make);
+      await beforeProxy?.(topo);
       await cluster.startProxy();
       return cluster;
     } catch (err) {
@@ -64,14 +83,33 @@ export class Cluster {
 
   /** Starts (or restarts) the proxy and waits for its first sync. */
   async startProxy(): Promise<void> {
-    this.proxy = new KprProcess(this.topo.node, this.proxyArgs);
+    this.proxy = this.launch();
     // Families sync in order; the IPv6 line means both are in.
     const synced = this.proxy.waitForLog((l) => isSync(l) && l.family === 'IPv6', 30_000);
     this.proxy.start();
     await synced;
   }
 
+  /**
+   * `kpr network` in the node namespace (what the DaemonSet's kpr-network container runs),
+   * writing `nodeFile` for kpr-cni and kpr-ipam and masquerading pods' egress; resolves
+   * after its first reconcile. On a one-node cluster it has no peers to route.
+   */
+  async startNetwork(nodeFile: string): Promise<KprProcess> {
+    const kubeconfig = join(this.dir, 'kubeconfig-in-node');
+    writeFileSync(kubeconfig, this.api.kubeconfigYaml().replace(/server: .*/, `server: http://127.0.0.1:${API_PORT_IN_NODE}`));
+    const agent = new KprProcess(this.topo.node, [
+      `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`, `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`,
+      `--node-file=${nodeFile}`, '--healthz-bind-address=', '--metrics-bind-address=',
+    ], 'network');
+    this.network = agent;
+    agent.start();
+    await agent.waitForLog((l) => l.msg === 'reconciled', 30_000, true);
+    return agent;
+  }
+
   async destroy(): Promise<void> {
+    await this.network?.kill();
     await this.proxy.kill();
     await this.forward.stop();
     await this.api.close();

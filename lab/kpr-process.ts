@@ -17,14 +17,24 @@ export class KprProcess {
   private proc: ChildProcess | undefined;
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void; reject: (err: Error) => void }[] = [];
 
+  /** `command` is how the proxy is run: by default the executable in the namespace; a test may run it in a container. */
   constructor(
     private readonly ns: Netns,
     private readonly args: readonly string[],
-    private readonly command = 'proxy',
+    /** A kpr subcommand run in the namespace, or the whole command line standing for it (e.g. `podman run`). */
+    private readonly command: string | ((ns: Netns, args: readonly string[]) => string[]) = 'proxy',
   ) {}
 
+  /** What the logs and errors call this daemon. */
+  private get name(): string {
+    return typeof this.command === 'string' ? this.command : 'proxy';
+  }
+
   start(): void {
-    const proc = spawn('ip', ['netns', 'exec', this.ns.name, KPR_BIN, this.command, ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [cmd = '', ...argv] = typeof this.command === 'string'
+      ? ['ip', 'netns', 'exec', this.ns.name, KPR_BIN, this.command, ...this.args]
+      : this.command(this.ns, this.args);
+    const proc = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (text) => {
       let line: LogLine;
@@ -34,12 +44,12 @@ export class KprProcess {
         line = { msg: text };
       }
       this.logs.push(line);
-      if (process.env.KPR_TEST_VERBOSE) process.stderr.write(`[${this.command} ${this.ns.name}] ${text}\n`);
+      if (process.env.KPR_TEST_VERBOSE) process.stderr.write(`[${this.name} ${this.ns.name}] ${text}\n`);
       this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
     });
     // A proxy that exits fails whoever waits for it, with its last words.
     proc.once('exit', (code, signal) => {
-      const why = new Error(`kpr ${this.command} exited (${signal ?? code}); last lines:\n${this.logs.slice(-5).map((l) => l.msg ?? JSON.stringify(l)).join('\n')}`);
+      const why = new Error(`kpr ${this.name} exited (${signal ?? code}); last lines:\n${this.logs.slice(-5).map((l) => l.msg ?? JSON.stringify(l)).join('\n')}`);
       for (const w of this.waiters.splice(0)) w.reject(why);
     });
   }
@@ -49,7 +59,7 @@ export class KprProcess {
     const seen = past ? this.logs.find(pred) : undefined;
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching ${this.command} log line within ${timeoutMs} ms; last lines:\n${this.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`no matching ${this.name} log line within ${timeoutMs} ms; last lines:\n${this.logs.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
       this.waiters.push({
         pred,
         resolve: (l) => { clearTimeout(timer); resolve(l); },

@@ -11,6 +11,7 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseNetConf } from '../cni/config.ts';
 import { parseIpamConfig } from '../ipam/config.ts';
+import { parseNetworkArgs } from '../network/config.ts';
 import { parseProxyArgs } from '../proxy/config/config.ts';
 
 const objects: KubernetesObject[] = loadAllYaml(readFileSync(new URL('./kpr.yaml', import.meta.url), 'utf8'));
@@ -32,6 +33,7 @@ function container(list: V1Container[] | undefined, name: string): V1Container {
   return c;
 }
 const proxy = container(podSpec.containers, 'kpr');
+const network = container(podSpec.containers, 'kpr-network');
 const installCNI = container(podSpec.initContainers, 'install-cni');
 
 /** The ConfigMap key a container sees at `path` (through a configMap volume mount). */
@@ -69,8 +71,9 @@ describe('kpr.yaml', () => {
       expect(allows(group, resource, 'watch'), resource).toBe(true);
     }
     expect(allows('', 'nodes', 'get')).toBe(true);
-    // Read-only: kpr writes nothing to the API server (no Events either).
-    expect((role.rules ?? []).flatMap((r) => r.verbs).filter((v) => !['get', 'list', 'watch'].includes(v))).toEqual([]);
+    // One write, kpr network's VTEP MAC annotations on its Node; no Events, nothing else.
+    const writes = (role.rules ?? []).flatMap((r) => r.verbs.filter((v) => !['get', 'list', 'watch'].includes(v)).map((v) => `${r.resources?.join(',')}:${v}`));
+    expect(writes).toEqual(['nodes:patch']);
     expect((role.rules ?? []).flatMap((r) => r.resources).sort()).toEqual(['endpointslices', 'nodes', 'servicecidrs', 'services']);
 
     const binding = find<V1ClusterRoleBinding>('ClusterRoleBinding', 'kpr');
@@ -134,8 +137,16 @@ describe('kpr.yaml', () => {
     expect(sources.find((x) => x.downwardAPI)?.downwardAPI?.items).toEqual([{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }]);
   });
 
+  it('both containers run the image `npm run image` tags, from package.json\'s version', () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(installCNI.image).toBe(`localhost/kpr:${version}`);
+    expect(proxy.image).toBe(installCNI.image);
+    // Loaded on the node (podman load, ctr import), not pulled.
+    for (const c of [installCNI, proxy, network]) expect(c.imagePullPolicy, c.name).toBe('IfNotPresent');
+    expect(network.image).toBe(installCNI.image);
+  });
+
   it('install-cni installs kpr-cni, kpr-ipam and the conflist, each renamed into place', () => {
-    expect(installCNI.image).toBe(proxy.image);
     const script = installCNI.command?.at(-1) ?? '';
     for (const name of ['kpr-cni', 'kpr-ipam']) expect(script).toMatch(new RegExp(`mv -f "\\$bin/\\.${name}\\.tmp" "\\$bin/${name}"`));
     expect(script).toContain('mv -f "$conf/.10-kpr.conflist.tmp" "$conf/10-kpr.conflist"');
@@ -153,8 +164,8 @@ describe('kpr.yaml', () => {
     });
     expect(cfg.mode).toBe('iptables');
     expect(cfg.hostname).toBe('node-a');
-    // The proxy writes the pod CIDR file that the conflist's kpr-ipam reads.
-    expect(cfg.podCIDRFile).toBe('/run/kpr/podcidr.json');
+    // kpr network writes the node file now (--pod-cidr-file is deprecated).
+    expect(cfg.podCIDRFile).toBe('');
     expect(cfg.warnings).toEqual([]);
     expect(cfg.healthzBindAddress).toEqual({ host: undefined, port: 10256 });
     expect(cfg.metricsBindAddress).toEqual({ host: '127.0.0.1', port: 10249 });
@@ -162,6 +173,21 @@ describe('kpr.yaml', () => {
     // kube-proxy's defaults (what the README promises), but for the cluster CIDR placeholder.
     const defaults = parseProxyArgs(argv.filter((a) => !a.startsWith('--config=')));
     expect({ ...cfg, clusterCIDRs: [] }).toEqual(defaults);
+  });
+
+  it('kpr network accepts its command line, writes the node file where the conflist reads it, and routes the cluster CIDR', () => {
+    expect(network.command?.slice(0, 2)).toEqual(['/usr/local/bin/kpr', 'network']);
+    const cfg = parseNetworkArgs((network.command ?? []).slice(2).map((a) => a.replace('$(NODE_NAME)', 'node-a')));
+    expect(cfg).toMatchObject({ nodeName: 'node-a', backend: 'vxlan', nodeFile: '/run/kpr/node.json' });
+    expect(hostPathAt(network, posix.dirname(cfg.nodeFile))).toBe('/run/kpr');
+    const proxyCfg = parseProxyArgs(['--config', 'c'], () => configMap.data?.['config.conf'] ?? '');
+    expect(cfg.clusterCIDRs).toEqual(proxyCfg.clusterCIDRs);
+    expect(network.securityContext?.privileged).toBe(true);
+    expect(network.readinessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 10268 });
+    for (const key of ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) {
+      expect(network.env?.find((e) => e.name === key)?.valueFrom?.configMapKeyRef).toEqual({ name: 'kpr-api-server', key, optional: true });
+    }
+    expect(network.volumeMounts?.find((m) => m.name === 'kube-api-access')?.readOnly).toBe(true);
   });
 
   describe('the conflist', () => {
@@ -177,19 +203,19 @@ describe('kpr.yaml', () => {
       expect(portmap).toEqual({ type: 'portmap', capabilities: { portMappings: true } });
     });
 
-    it('its kpr-cni plugin is accepted by the plugin\'s parser, masquerading outside the cluster CIDR only', () => {
+    it('its kpr-cni plugin is accepted by the plugin\'s parser, reads the node file, and leaves masquerading to kpr network', () => {
       const conf = parseNetConf(kprPlugin, conflist.name, conflist.cniVersion);
-      expect(conf).toMatchObject({ mode: 'bridge', bridge: 'kpr0', ipMasq: true, hairpinMode: true, ipam: { type: 'kpr-ipam' } });
+      expect(conf).toMatchObject({ mode: 'bridge', bridge: 'kpr0', ipMasq: false, hairpinMode: true, nodeFile: '/run/kpr/node.json', ipam: { type: 'kpr-ipam' } });
       const proxyCfg = parseProxyArgs(['--config', 'c'], () => configMap.data?.['config.conf'] ?? '');
       expect(conf.clusterCIDRs).toEqual(proxyCfg.clusterCIDRs);
     });
 
-    it('its ipam section is accepted by kpr-ipam once the node agent wrote the pod CIDR file', () => {
+    it('its ipam section is accepted by kpr-ipam once kpr network wrote the node file', () => {
       const ipam = parseNetConf(kprPlugin, conflist.name, conflist.cniVersion).ipam;
-      expect(ipam.podCIDRFile).toBe('/run/kpr/podcidr.json');
-      expect(hostPathAt(proxy, posix.dirname(String(ipam.podCIDRFile)))).toBe('/run/kpr');
-      const podCIDRFile = join(dir, 'podcidr.json');
-      writeFileSync(podCIDRFile, JSON.stringify({ podCIDRs: ['10.244.3.0/24'] }));
+      expect(ipam.podCIDRFile).toBe('/run/kpr/node.json');
+      expect(hostPathAt(network, posix.dirname(String(ipam.podCIDRFile)))).toBe('/run/kpr');
+      const podCIDRFile = join(dir, 'node.json');
+      writeFileSync(podCIDRFile, JSON.stringify({ podCIDRs: ['10.244.3.0/24'], mtu: 1450, backend: 'vxlan' }));
       const cfg = parseIpamConfig({ ...ipam, podCIDRFile }, conflist.name);
       expect(cfg.dataDir).toBe('/var/lib/cni/networks');
       // kpr ipam (in the kpr container) reads the same store.

@@ -131,3 +131,18 @@ export function diffNetwork(current: CurrentNetwork, desired: DesiredNetwork, ow
   }
   return { ip, bridge };
 }
+
+/**
+ * What the kernel holds after `desired` was programmed without error, in the form the
+ * kernel is read into: a Node change is then diffed against it in memory (no kernel read,
+ * whose cost grows with the cluster); periodic and post-failure reconciles read the kernel.
+ */
+export function asProgrammed(desired: DesiredNetwork): CurrentNetwork {
+  return {
+    devices: desired.devices.map((d) => ({
+      name: d.name, vxlan: { vni: d.vni, port: d.port, local: d.local, link: d.link, learning: false },
+      mtu: d.mtu, mac: d.mac, up: true, addresses: [...d.addresses],
+    })),
+    routes: desired.routes, neighbours: desired.neighbours, fdb: desired.fdb,
+  };
+}

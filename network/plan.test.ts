@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffNetwork, type CurrentNetwork } from './diff.ts';
+import { asProgrammed, diffNetwork, type CurrentNetwork } from './diff.ts';
 import type { NetNode } from './nodes.ts';
 import { DEVICE_NAMES, planNetwork, vtepMAC, type DesiredNetwork, type PlanInput, type Underlay } from './plan.ts';
 
@@ -16,15 +16,8 @@ const c = node('c', 3, '192.168.20.3', 'fd00:b::3');
 const input = (over: Partial<PlanInput> = {}): PlanInput => ({ backend: 'vxlan', directRouting: false, vni: 1, port: 8472, self, peers: [b, c], underlay, ...over });
 const empty: CurrentNetwork = { devices: [], routes: [], neighbours: [], fdb: [] };
 
-/** The kernel as it would be after applying `desired` from scratch. */
-function asCurrent(d: DesiredNetwork): CurrentNetwork {
-  return {
-    devices: d.devices.map((x) => ({ name: x.name, vxlan: { vni: x.vni, port: x.port, local: x.local, link: x.link, learning: false }, mtu: x.mtu, mac: x.mac, up: true, addresses: [...x.addresses] })),
-    routes: d.routes.map((r) => ({ ...r })),
-    neighbours: d.neighbours.map((n) => ({ ...n })),
-    fdb: d.fdb.map((f) => ({ ...f })),
-  };
-}
+/** The kernel as it would be after applying `desired` from scratch (a copy the tests may change). */
+const asCurrent = (d: DesiredNetwork): CurrentNetwork => structuredClone(asProgrammed(d));
 
 describe('planNetwork', () => {
   it('vxlan: a device per family at the pod CIDR network address, and per peer a route via its VTEP, a neighbour and an FDB entry to its InternalIP', () => {

@@ -6,8 +6,8 @@ import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { NetworkConfig } from './config.ts';
-import { diffNetwork } from './diff.ts';
-import { applyOps, findUnderlay, readKernel } from './kernel.ts';
+import { asProgrammed, diffNetwork, type CurrentNetwork } from './diff.ts';
+import { applyOps, findUnderlay, readKernel, type Link } from './kernel.ts';
 import { applyMasq, renderMasq } from './masq.ts';
 import type { NetworkMetrics } from './metrics.ts';
 import { writeNodeFile } from './node-file.ts';
@@ -28,12 +28,19 @@ export class Reconciler {
   private reported = new Map<string, string>();
   private lastMasq: string | undefined;
   private reconciledOnce = false;
+  /**
+   * The kernel's kpr entries after the last clean reconcile, and the links and time of the
+   * last kernel read: a reconcile within syncPeriod of that read diffs against this record,
+   * as kube-proxy's partial syncs do; the first, periodic and post-failure ones read the kernel.
+   */
+  private programmed: { current: CurrentNetwork; links: Link[]; readAt: number } | undefined;
 
   constructor(
     private readonly cfg: NetworkConfig,
     private readonly metrics: NetworkMetrics,
     private readonly patchAnnotations: AnnotationPatcher,
     private readonly log: Logger,
+    private readonly now: () => number = Date.now,
   ) {
     this.nodes = new ClusterNodes(cfg.nodeName);
   }
@@ -74,7 +81,10 @@ export class Reconciler {
       this.log.error({ node: this.cfg.nodeName, reason: selfProblem }, 'this agent\'s Node cannot be used; nothing programmed');
       return 'failed';
     }
-    const { links, current } = await readKernel();
+    const recorded = this.programmed && this.now() - this.programmed.readAt < this.cfg.syncPeriodMs ? this.programmed : undefined;
+    this.programmed = undefined;
+    const { links, current } = recorded ?? await readKernel();
+    const readAt = recorded?.readAt ?? this.now();
     const underlay = findUnderlay(links, this.cfg.iface, [self.internalIPs[4], self.internalIPs[6]].filter((x): x is string => !!x));
     const desired = planNetwork({
       backend: this.cfg.backend, directRouting: this.cfg.directRouting, vni: this.cfg.vni, port: this.cfg.vxlanPort, self, peers, underlay,
@@ -85,6 +95,7 @@ export class Reconciler {
     const [errors] = await Promise.all([applyOps(ops), masq !== this.lastMasq ? applyMasq(masq) : undefined]);
     this.lastMasq = masq;
     for (const e of errors) this.log.error({ err: e }, 'a kernel change failed; retrying later');
+    if (errors.length === 0) this.programmed = { current: asProgrammed(desired), links, readAt };
 
     const podCIDRs = [self.podCIDRs[4], self.podCIDRs[6]].filter((x): x is string => !!x);
     if (await writeNodeFile(this.cfg.nodeFile, { podCIDRs, mtu: desired.podMTU, backend: this.cfg.backend })) {
@@ -96,7 +107,7 @@ export class Reconciler {
     this.updateMetrics(desired, [...invalid, ...desired.skipped]);
     const changes = ops.ip.length + ops.bridge.length;
     // The first reconcile and every one that changed something are worth a line; quiet repeats are not.
-    this.log[changes || !this.reconciledOnce ? 'info' : 'debug']({ changes, peers: desired.peers, routes: desired.routes.length, failed: errors.length, durationMs: Date.now() - started }, 'reconciled');
+    this.log[changes || !this.reconciledOnce ? 'info' : 'debug']({ changes, peers: desired.peers, routes: desired.routes.length, failed: errors.length, kernelRead: !recorded, durationMs: Date.now() - started }, 'reconciled');
     this.reconciledOnce = true;
     return errors.length === 0 ? 'clean' : 'partial';
   }

@@ -9,6 +9,7 @@ import { startApiServer, type ApiServer } from '../apiserver/server.ts';
 import { KprProcess } from '../lab/kpr-process.ts';
 import { forwardIntoNamespace, type Forward } from '../lab/ns-forward.ts';
 import { NamespaceSet } from '../lab/netns.ts';
+import { peerNode, SELF_NODE, SELF_UNDERLAY } from '../test/support/network-peers.ts';
 
 const PEERS = 5000;
 const set = new NamespaceSet();
@@ -25,26 +26,10 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function peer(i: number): Record<string, unknown> {
-  const hi = i >> 8;
-  const lo = i & 255;
-  return {
-    apiVersion: 'v1', kind: 'Node',
-    metadata: { name: `peer-${i}`, annotations: { 'kpr.io/vxlan-vtep-mac': `02:00:00:01:${hi.toString(16).padStart(2, '0')}:${lo.toString(16).padStart(2, '0')}`, 'kpr.io/vxlan6-vtep-mac': `02:00:00:02:${hi.toString(16).padStart(2, '0')}:${lo.toString(16).padStart(2, '0')}` } },
-    spec: { podCIDRs: [`10.${100 + hi}.${lo}.0/24`, `fd00:99:${i.toString(16)}::/64`] },
-    status: { addresses: [{ type: 'InternalIP', address: `172.16.${hi}.${lo + 0}` }, { type: 'InternalIP', address: `fd00:172:16::${i.toString(16)}` }] },
-  };
-}
-
 it(`programs ${PEERS} peers from the first list in one reconcile, and a restart changes nothing`, async () => {
   const node = await set.create('scale');
-  await node.ipBatch(['link add eth0 type veth peer name eth1', 'link set eth0 up', 'link set eth1 up', 'addr add 172.31.0.1/16 dev eth0', 'addr add fd00:172:31::1/64 dev eth0 nodad']);
-  const self = {
-    apiVersion: 'v1', kind: 'Node', metadata: { name: 'self' },
-    spec: { podCIDRs: ['10.99.0.0/24', 'fd00:99:ffff::/64'] },
-    status: { addresses: [{ type: 'InternalIP', address: '172.31.0.1' }, { type: 'InternalIP', address: 'fd00:172:31::1' }] },
-  };
-  api = await startApiServer({ objects: [self, ...Array.from({ length: PEERS }, (_, i) => peer(i))] });
+  await node.ipBatch(SELF_UNDERLAY);
+  api = await startApiServer({ objects: [SELF_NODE, ...Array.from({ length: PEERS }, (_, i) => peerNode(i))] });
   forward = await forwardIntoNamespace(node, { host: '127.0.0.1', port: api.port }, api.port);
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, api.kubeconfigYaml());

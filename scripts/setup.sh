@@ -11,7 +11,8 @@ need_apt=()
 for pair in iptables:iptables nft:nftables conntrack:conntrack ip:iproute2 ipset:ipset \
             ipvsadm:ipvsadm socat:socat \
             /usr/lib/cni/bridge:containernetworking-plugins podman:podman runc:runc \
-            busybox:busybox-static flock:util-linux kubectl:kubernetes-client; do
+            busybox:busybox-static flock:util-linux kubectl:kubernetes-client \
+            mmdebstrap:mmdebstrap; do
   cmd=${pair%%:*} pkg=${pair#*:}
   if [[ $cmd == /* ]]; then [[ -e $cmd ]] || need_apt+=("$pkg")
   else command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg"); fi
