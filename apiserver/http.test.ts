@@ -29,9 +29,9 @@ interface WatchEvent {
 }
 
 /** Opens a watch and collects its events until `count` have arrived or the stream ends. */
-async function watch(path: string, count: number, during: () => void = () => undefined): Promise<WatchEvent[]> {
+async function watch(path: string, count: number, during: () => void = () => undefined, headers: Record<string, string> = {}): Promise<WatchEvent[]> {
   const ctl = new AbortController();
-  const res = await fetch(s.url + path, { signal: ctl.signal });
+  const res = await fetch(s.url + path, { signal: ctl.signal, headers });
   expect(res.status).toBe(200);
   expect(res.headers.get('transfer-encoding')).toBe('chunked');
   const events: WatchEvent[] = [];
@@ -157,9 +157,48 @@ describe('objects over HTTP', () => {
     expect(patched.body.spec).toEqual({ clusterIP: '10.96.1.9', ports: [{ port: 53 }, { port: 54 }] });
     const status = await call('PATCH', '/api/v1/namespaces/web/services/p/status', { status: { loadBalancer: { ingress: [{ ip: '3.3.3.3' }] } }, spec: { clusterIP: 'no' } }, 'application/merge-patch+json');
     expect(status.body).toMatchObject({ spec: { clusterIP: '10.96.1.9' }, status: { loadBalancer: { ingress: [{ ip: '3.3.3.3' }] } } });
-    expect((await call('PATCH', '/api/v1/namespaces/web/services/p', {}, 'application/strategic-merge-patch+json')).code).toBe(415);
+    const strategic = await call('PATCH', '/api/v1/namespaces/web/services/p', { spec: { ports: [{ port: 54, protocol: 'UDP' }, { port: 55 }] } }, 'application/strategic-merge-patch+json');
+    expect(strategic.body.spec).toEqual({ clusterIP: '10.96.1.9', ports: [{ port: 53 }, { port: 54, protocol: 'UDP' }, { port: 55 }] });
+    expect((await call('PATCH', '/api/v1/namespaces/web/services/p', {}, 'application/apply-patch+yaml')).code).toBe(415);
     expect((await call('PATCH', '/api/v1/namespaces/web/services/p', [{ op: 'test', path: '/spec/clusterIP', value: 'x' }], 'application/json-patch+json')).code).toBe(422);
     expect((await call('PUT', '/apis/discovery.k8s.io/v1/namespaces/web/endpointslices/x/status', {})).code).toBe(404);
+  });
+
+  it('serves OpenAPI v3: a root naming each group-version, whose PATCH operations carry the kind and fieldValidation', async () => {
+    const root = await call('GET', '/openapi/v3');
+    const paths = root.body.paths as Record<string, { serverRelativeURL: string }>;
+    expect(Object.keys(paths).sort()).toEqual(['api/v1', 'apis/discovery.k8s.io/v1', 'apis/networking.k8s.io/v1']);
+    const doc = await call('GET', paths['apis/discovery.k8s.io/v1']?.serverRelativeURL ?? '');
+    const item = (doc.body.paths as Record<string, Record<string, { 'x-kubernetes-group-version-kind': unknown; parameters?: { name: string; in: string }[] }>>)['/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}'];
+    expect(item?.patch?.['x-kubernetes-group-version-kind']).toEqual({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice' });
+    expect(item?.patch?.parameters).toContainEqual(expect.objectContaining({ name: 'fieldValidation', in: 'query' }));
+    expect((await call('GET', '/openapi/v3/apis/apps/v1')).code).toBe(404);
+  });
+
+  it('serves an empty OpenAPI v2 document, in gnostic protobuf when asked (older kubectl validates with it)', async () => {
+    const pb = await fetch(`${s.url}/openapi/v2`, { headers: { Accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' } });
+    expect(pb.headers.get('content-type')).toBe('application/com.github.proto-openapi.spec.v2.v1.0+protobuf');
+    const bytes = Buffer.from(await pb.arrayBuffer());
+    // swagger (1) = "2.0", then info (2), then an empty paths (8).
+    expect([...bytes.subarray(0, 5)]).toEqual([0x0a, 3, 0x32, 0x2e, 0x30]);
+    expect(bytes[5]).toBe(0x12);
+    expect([...bytes.subarray(-2)]).toEqual([0x42, 0]);
+    expect((await call('GET', '/openapi/v2')).body).toMatchObject({ swagger: '2.0', paths: {} });
+  });
+
+  it('answers kubectl\'s Table requests (list, get, watch) with kube-apiserver\'s columns', async () => {
+    const accept = { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json' };
+    s.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'tbl', namespace: 'table' }, spec: { type: 'NodePort', clusterIP: '10.96.7.7', ports: [{ port: 80, nodePort: 30007, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] } });
+    const listed = (await (await fetch(`${s.url}/api/v1/namespaces/table/services`, { headers: accept })).json()) as { kind: string; columnDefinitions: { name: string }[]; rows: { cells: unknown[]; object: { kind: string; metadata: { name: string } } }[] };
+    expect(listed.kind).toBe('Table');
+    expect(listed.columnDefinitions.map((c) => c.name)).toEqual(['Name', 'Type', 'Cluster-IP', 'External-IP', 'Port(s)', 'Age']);
+    expect(listed.rows[0]?.cells.slice(0, 5)).toEqual(['tbl', 'NodePort', '10.96.7.7', '<none>', '80:30007/TCP,53/UDP']);
+    expect(listed.rows[0]?.object).toMatchObject({ kind: 'PartialObjectMetadata', metadata: { name: 'tbl' } });
+    const one = (await (await fetch(`${s.url}/api/v1/namespaces/table/services/tbl?includeObject=Object`, { headers: accept })).json()) as { rows: { object: { spec: unknown } }[] };
+    expect(one.rows[0]?.object.spec).toMatchObject({ clusterIP: '10.96.7.7' });
+    expect(((await call('GET', '/api/v1/namespaces/table/services/tbl')).body as { kind: string }).kind).toBe('Service');
+    const events = await watch('/api/v1/namespaces/table/services?watch=true', 2, () => s.remove('Service', 'table', 'tbl'), accept);
+    expect(events.map((e) => `${e.type} ${String(e.object.kind)}`)).toEqual(['ADDED Table', 'DELETED Table']);
   });
 
   it('lists with selectors and rejects bad ones with 400', async () => {

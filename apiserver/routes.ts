@@ -2,6 +2,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discoveryDocument } from './discovery.ts';
 import { jsonPatch, mergePatch } from './json.ts';
+import { openAPIDocument, openAPIV2 } from './openapi.ts';
+import { strategicMergePatch } from './strategic-merge.ts';
+import { table, wantsTable } from './table.ts';
 import { resourceByPath, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { ApiError, toApiError } from './status.ts';
@@ -132,13 +135,17 @@ function bodyObject(body: unknown, rp: ResourcePath): KubeObject {
 }
 
 /** Reads a patch body and returns the function applying it, so that the patch meets the newest version. */
-async function readPatch(req: IncomingMessage): Promise<(current: KubeObject) => unknown> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
-  if (type !== 'application/merge-patch+json' && type !== 'application/json-patch+json') {
-    throw new ApiError('UnsupportedMediaType', `unsupported patch type "${type ?? ''}": use application/merge-patch+json or application/json-patch+json`);
-  }
+async function readPatch(req: IncomingMessage, kind: string): Promise<(current: KubeObject) => unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+  const appliers: Record<string, (current: KubeObject, patch: unknown) => unknown> = {
+    'application/merge-patch+json': mergePatch,
+    'application/json-patch+json': jsonPatch,
+    'application/strategic-merge-patch+json': (current, patch) => strategicMergePatch(kind, current, patch),
+  };
+  const apply = appliers[type];
+  if (!apply) throw new ApiError('UnsupportedMediaType', `unsupported patch type "${type}": use ${Object.keys(appliers).join(', ')}`);
   const patch = await readJson(req);
-  return type === 'application/merge-patch+json' ? (current) => mergePatch(current, patch) : (current) => jsonPatch(current, patch);
+  return (current) => apply(current, patch);
 }
 
 async function handleResource(ctx: RouteContext, req: IncomingMessage, res: ServerResponse, rp: ResourcePath, q: URLSearchParams): Promise<void> {
@@ -159,6 +166,9 @@ async function handleResource(ctx: RouteContext, req: IncomingMessage, res: Serv
       resourceVersion: q.get('resourceVersion') ?? undefined,
       allowBookmarks: isTrue(q.get('allowWatchBookmarks')),
       timeoutSeconds: intParam(q, 'timeoutSeconds'),
+      ...(wantsTable(req.headers.accept) && {
+        render: (obj: KubeObject) => JSON.stringify(table(resource, [obj], { resourceVersion: String(obj.metadata.resourceVersion ?? '') }, q.get('includeObject'))),
+      }),
     }, res);
     return;
   }
@@ -175,6 +185,11 @@ async function handleResource(ctx: RouteContext, req: IncomingMessage, res: Serv
         limit: intParam(q, 'limit'),
         continue: q.get('continue') ?? undefined,
       });
+      if (wantsTable(req.headers.accept)) {
+        const meta = { resourceVersion: String(result.rv), ...(result.continue ? { continue: result.continue } : {}) };
+        sendJson(res, 200, JSON.stringify(table(resource, result.items.map((e) => e.obj), meta, q.get('includeObject'))));
+        return;
+      }
       sendJson(res, 200, listBody(resource, result));
       return;
     }
@@ -189,14 +204,17 @@ async function handleResource(ctx: RouteContext, req: IncomingMessage, res: Serv
   }
   const scope: UpdateScope = subresource === 'status' ? 'status' : 'main';
   switch (method) {
-    case 'GET':
-      reply(200, store.get(resource, namespace, name));
+    case 'GET': {
+      const entry = store.get(resource, namespace, name);
+      if (wantsTable(req.headers.accept)) sendJson(res, 200, JSON.stringify(table(resource, [entry.obj], { resourceVersion: String(entry.obj.metadata.resourceVersion ?? '') }, q.get('includeObject'))));
+      else reply(200, entry);
       return;
+    }
     case 'PUT':
       reply(200, store.update(bodyObject(await readJson(req), rp), scope));
       return;
     case 'PATCH': {
-      const apply = await readPatch(req);
+      const apply = await readPatch(req, resource.kind);
       const current = structuredClone(store.get(resource, namespace, name).obj);
       reply(200, store.update(bodyObject(apply(current), rp), scope));
       return;
@@ -231,7 +249,14 @@ export async function handle(ctx: RouteContext, req: IncomingMessage, res: Serve
       await handleResource(ctx, req, res, rp, url.searchParams);
       return;
     }
-    const doc = req.method === 'GET' ? discoveryDocument(url.pathname, ctx.serverAddress) : undefined;
+    const path = url.pathname.replace(/\/+$/, '');
+    if (req.method === 'GET' && path === '/openapi/v2') {
+      const doc = openAPIV2(req.headers.accept ?? '');
+      res.writeHead(200, { 'Content-Type': doc.type, 'Content-Length': doc.body.length });
+      res.end(doc.body);
+      return;
+    }
+    const doc = req.method === 'GET' ? (discoveryDocument(path, ctx.serverAddress) ?? openAPIDocument(path)) : undefined;
     if (!doc) throw new ApiError('NotFound', `the server could not find the requested resource (${req.method ?? 'GET'} ${url.pathname})`);
     sendJson(res, 200, JSON.stringify(doc));
   } catch (err) {

@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 import type { ResourceType } from './resources.ts';
 import type { FieldSelector, LabelSelector } from './selectors.ts';
 import { ApiError } from './status.ts';
-import type { Entry, Store, StoreEvent } from './store.ts';
+import type { Entry, KubeObject, Store, StoreEvent } from './store.ts';
 
 export interface WatchRequest {
   resource: ResourceType;
@@ -17,6 +17,8 @@ export interface WatchRequest {
   resourceVersion: string | undefined;
   allowBookmarks: boolean;
   timeoutSeconds: number | undefined;
+  /** What an event carries for an object (a one-row Table for `kubectl get -w`); default the object. */
+  render?: (obj: KubeObject) => string;
 }
 
 /** How a watch from a version older than the history window is refused. */
@@ -71,7 +73,7 @@ export class WatchHub {
     const send = (line: string): void => { res.write(line); };
     if (fromState) {
       const listed = store.list(req.resource, { namespace: req.namespace, labelSelector: req.labelSelector, fieldSelector: req.fieldSelector });
-      for (const entry of listed.items) send(eventLine('ADDED', entry.json));
+      for (const entry of listed.items) send(eventLine('ADDED', req.render ? req.render(entry.obj) : entry.json));
     }
     const deliver = (ev: StoreEvent): void => {
       if (ev.rv <= startRv || ev.resource !== req.resource) return;
@@ -123,16 +125,17 @@ export class WatchHub {
   /** The line this watcher sees for a change, if any. */
   private convert(req: WatchRequest, ev: StoreEvent): string | undefined {
     const { entry } = ev;
+    const json = (e: Entry): string => (req.render ? req.render(e.obj) : e.json);
     if (req.namespace !== undefined && req.resource.namespaced && entry.obj.metadata.namespace !== req.namespace) return undefined;
     const matches = (e: Entry): boolean => this.store.matches(e, req.labelSelector, req.fieldSelector);
     const now = ev.type !== 'DELETED' && matches(entry);
     const before = ev.type === 'DELETED' ? matches(entry) : ev.prev !== undefined && matches(ev.prev);
-    if (now) return eventLine(before ? 'MODIFIED' : 'ADDED', entry.json);
+    if (now) return eventLine(before ? 'MODIFIED' : 'ADDED', json(entry));
     if (!before) return undefined;
-    if (ev.type === 'DELETED' || !ev.prev) return eventLine('DELETED', entry.json);
+    if (ev.type === 'DELETED' || !ev.prev) return eventLine('DELETED', json(entry));
     // Moved out of the selector: the last content the watcher was allowed to see, at this event's version.
     const prevObj = ev.prev.obj;
     const gone = { ...prevObj, metadata: { ...prevObj.metadata, resourceVersion: String(ev.rv) } };
-    return eventLine('DELETED', JSON.stringify(gone));
+    return eventLine('DELETED', req.render ? req.render(gone) : JSON.stringify(gone));
   }
 }

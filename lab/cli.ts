@@ -1,4 +1,5 @@
-// `kpr lab`: a single-node cluster in network namespaces, routed by `kpr proxy`. It
+// `kpr lab`: a single-node cluster in network namespaces, routed by `kpr proxy` (with
+// --nodes N, the multi-node lab of multinode-cli.ts instead). It
 // starts the embedded API server, a node namespace running the proxy, server pods, a
 // client pod and external hosts, creates example Services, sends traffic, prints where
 // each request landed, shows a change being followed, and tears everything down (also
@@ -9,11 +10,13 @@ import { Cluster } from './cluster.ts';
 import { slices } from './objects.ts';
 import { observe, sourceAddress } from './observe.ts';
 import { FLOWS, type Flow } from './flow-table.ts';
+import { mainMultiNode, MULTINODE_USAGE } from './multinode-cli.ts';
 
 const USAGE = `usage: kpr lab [--proxy-mode iptables|nftables|ipvs] [--keep] [--ipv6]
 Builds a one-node cluster in network namespaces (needs root), routes its Services with
 kpr proxy, and prints where requests land. --keep leaves it running until Ctrl-C.
-`;
+
+${MULTINODE_USAGE}`;
 
 /** The flows the lab shows, one per behaviour. */
 const SHOWN = [
@@ -62,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('kpr lab: needs root (it creates network namespaces)\n');
     return 1;
   }
+  if (argv.some((a) => a === '--nodes' || a.startsWith('--nodes='))) return mainMultiNode(argv);
   const modeArg = argv.find((a) => a.startsWith('--proxy-mode'))?.split('=')[1] ?? argv[argv.indexOf('--proxy-mode') + 1];
   const mode = (argv.some((a) => a.startsWith('--proxy-mode')) ? modeArg : 'iptables') as ProxyMode;
   if (!['iptables', 'nftables', 'ipvs'].includes(mode)) {

@@ -1,6 +1,6 @@
-// A multi-node cluster in namespaces (network/*.kernel.test.ts use it). Nodes a and
-// b share one L2 segment (a bridge in a "switch" namespace), node c sits behind a router
-// namespace (a routed hop), an "outside" host hangs off the router. Each node has a pod
+// A multi-node cluster in namespaces (network/*.kernel.test.ts and the multi-node lab use
+// it). All nodes but the last share one L2 segment (a bridge in a "switch" namespace), the
+// last sits behind a router namespace (a routed hop), an "outside" host hangs off the router. Each node has a pod
 // namespace (veth, addresses from the node's pod CIDRs, default routes via the node),
 // the embedded API server holds the Nodes, and `dist/bin/kpr network` runs per node.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { NamespaceSet, uniqueToken, vethPair, type Netns } from './netns.ts';
 import { KprProcess } from './kpr-process.ts';
 
 export interface NodeSpec {
-  name: 'a' | 'b' | 'c';
+  name: string;
   /** Underlay addresses with prefix. */
   v4: string;
   v6: string;
@@ -23,11 +23,24 @@ export interface NodeSpec {
   pod6: string;
 }
 
-export const NODES: readonly NodeSpec[] = [
-  { name: 'a', v4: '192.168.10.1/24', v6: 'fd00:a::1/64', gw4: '192.168.10.254', gw6: 'fd00:a::fe', pod4: '10.244.1.0/24', pod6: 'fd00:10:244:1::/64' },
-  { name: 'b', v4: '192.168.10.2/24', v6: 'fd00:a::2/64', gw4: '192.168.10.254', gw6: 'fd00:a::fe', pod4: '10.244.2.0/24', pod6: 'fd00:10:244:2::/64' },
-  { name: 'c', v4: '192.168.20.3/24', v6: 'fd00:b::3/64', gw4: '192.168.20.254', gw6: 'fd00:b::fe', pod4: '10.244.3.0/24', pod6: 'fd00:10:244:3::/64' },
-];
+/** The most nodes a cluster has (names a, b, ...; one /24 of 10.244.0.0/16 each). */
+export const MAX_NODES = 9;
+
+/** `n` nodes: the first n-1 on the segment (192.168.10.0/24), the last behind the router (192.168.20.0/24). */
+export function nodeSpecs(n: number): NodeSpec[] {
+  if (!Number.isInteger(n) || n < 2 || n > MAX_NODES) throw new Error(`a cluster has 2 to ${MAX_NODES} nodes, not ${n}`);
+  return Array.from({ length: n }, (_, i) => {
+    const routed = i === n - 1;
+    const [net4, net6] = routed ? ['192.168.20', 'fd00:b'] : ['192.168.10', 'fd00:a'];
+    return {
+      name: String.fromCharCode(97 + i), v4: `${net4}.${i + 1}/24`, v6: `${net6}::${i + 1}/64`, gw4: `${net4}.254`, gw6: `${net6}::fe`,
+      pod4: `10.244.${i + 1}.0/24`, pod6: `fd00:10:244:${i + 1}::/64`,
+    };
+  });
+}
+
+/** The three nodes of network/*.kernel.test.ts: a and b on the segment, c behind the router. */
+export const NODES: readonly NodeSpec[] = nodeSpecs(3);
 export const OUTSIDE4 = '203.0.113.2';
 export const OUTSIDE6 = '2001:db8:113::2';
 const addr = (cidr: string) => cidr.slice(0, cidr.indexOf('/'));
@@ -54,8 +67,19 @@ export interface ClusterNode {
   agent: KprProcess | undefined;
 }
 
+export interface ClusterOptions {
+  /** How many nodes (default 3). */
+  nodes?: number;
+  /**
+   * The router routes every node's pod CIDRs to that node (as a top-of-rack router that
+   * peers with the nodes would): host-gw then reaches the node behind it too.
+   */
+  routerRoutesPods?: boolean;
+}
+
 export class NetworkCluster {
   readonly set = new NamespaceSet();
+  readonly specs: readonly NodeSpec[];
   readonly nodes = new Map<string, ClusterNode>();
   outside!: Netns;
   outsideAgent!: Agent;
@@ -63,10 +87,16 @@ export class NetworkCluster {
   api!: ApiServer;
   readonly dir = mkdtempSync(join(tmpdir(), 'kpr-network-test-'));
   private readonly forwards: Forward[] = [];
-  private kubeconfig = '';
+  /** A kubeconfig for the API server, valid on the host and (through the forwards) in every node. */
+  readonly kubeconfig: string;
 
-  static async create(): Promise<NetworkCluster> {
-    const c = new NetworkCluster();
+  private constructor(private readonly opts: ClusterOptions) {
+    this.specs = nodeSpecs(opts.nodes ?? 3);
+    this.kubeconfig = join(this.dir, 'kubeconfig');
+  }
+
+  static async create(opts: ClusterOptions = {}): Promise<NetworkCluster> {
+    const c = new NetworkCluster(opts);
     try {
       await c.build();
     } catch (err) {
@@ -100,14 +130,14 @@ export class NetworkCluster {
     await this.outside.ipBatch([`addr add ${OUTSIDE4}/24 dev eth0`, `addr add ${OUTSIDE6}/64 dev eth0 nodad`, 'route add default via 203.0.113.1', 'route add default via 2001:db8:113::1']);
     for (const k of ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']) await rt.sysctl(k, 1);
 
-    this.api = await startApiServer({ objects: NODES.map(nodeObject) });
-    this.kubeconfig = join(this.dir, 'kubeconfig');
+    this.api = await startApiServer({ objects: this.specs.map(nodeObject) });
     writeFileSync(this.kubeconfig, this.api.kubeconfigYaml());
 
-    for (const s of NODES) {
+    const routed = this.specs[this.specs.length - 1];
+    for (const s of this.specs) {
       const ns = await this.set.create(`n${s.name}`);
       const eth = 'eth0';
-      if (s.name === 'c') {
+      if (s === routed) {
         await vethPair(ns, eth, rt, 'c0');
         await rt.ipBatch(['addr add 192.168.20.254/24 dev c0', 'addr add fd00:b::fe/64 dev c0 nodad']);
       } else {
@@ -125,6 +155,7 @@ export class NetworkCluster {
       this.forwards.push(await forwardIntoNamespace(ns, { host: '127.0.0.1', port: this.api.port }, this.api.port));
       const podAgent = new Agent(pod);
       this.nodes.set(s.name, { spec: s, ns, eth, pod, podAgent, nodeFile: join(this.dir, `${s.name}.json`), agent: undefined });
+      if (this.opts.routerRoutesPods) await rt.ipBatch([`route add ${s.pod4} via ${addr(s.v4)}`, `route add ${s.pod6} via ${addr(s.v6)}`]);
     }
     this.outsideAgent = new Agent(this.outside);
   }
@@ -143,11 +174,11 @@ export class NetworkCluster {
   }
 
   async startAll(extra: readonly string[] = []): Promise<void> {
-    await Promise.all(NODES.map((s) => this.startAgent(s.name, extra)));
+    await Promise.all(this.specs.map((s) => this.startAgent(s.name, extra)));
   }
 
   /** Waits until every node's agent has reconciled with `peers` peers (VTEP MACs propagate one round later). */
-  async waitPeers(peers: number, names: readonly string[] = NODES.map((s) => s.name)): Promise<void> {
+  async waitPeers(peers: number, names: readonly string[] = this.specs.map((s) => s.name)): Promise<void> {
     await Promise.all(names.map((n) => this.node(n).agent?.waitForLog((l) => l.msg === 'reconciled' && l.peers === peers && l.failed === 0, 20_000, true)));
   }
 

@@ -5,11 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# kubectl (the lab's kubectl test): Debian has no package named kubectl; kubernetes-client
+# ships it (1.20 in bookworm). A newer kubectl already installed is kept.
 need_apt=()
 for pair in iptables:iptables nft:nftables conntrack:conntrack ip:iproute2 ipset:ipset \
             ipvsadm:ipvsadm nfacct:nfacct socat:socat \
             /usr/lib/cni/bridge:containernetworking-plugins podman:podman runc:runc \
-            busybox:busybox-static flock:util-linux \
+            busybox:busybox-static flock:util-linux kubectl:kubernetes-client \
             mmdebstrap:mmdebstrap; do
   cmd=${pair%%:*} pkg=${pair#*:}
   if [[ $cmd == /* ]]; then [[ -e $cmd ]] || need_apt+=("$pkg")
