@@ -1,6 +1,6 @@
 // The error codes of kpr-ipam and kpr ipam: one union, so a caller branches on a known code
 // with the guard below, never on an unchecked string.
-import { KprError } from '../lib/errors.ts';
+import { errorGuard, KprError } from '../lib/errors.ts';
 
 export type IpamErrorCode =
   | 'INVALID_ARGS'
@@ -14,6 +14,4 @@ export type IpamErrorCode =
 
 export class IpamError extends KprError<IpamErrorCode> {}
 
-export function isIpamError(err: unknown, code?: IpamErrorCode): err is IpamError {
-  return err instanceof IpamError && (code === undefined || err.code === code);
-}
+export const isIpamError = errorGuard<IpamErrorCode, IpamError>(IpamError);

@@ -4,13 +4,13 @@
 // client pod and external hosts, creates example Services, sends traffic, prints where
 // each request landed, shows a change being followed, and tears everything down (also
 // on Ctrl-C). It is the flow-table cluster of the tests, shown to a person.
-import { errorMessage } from '../lib/errors.ts';
 import type { ProxyMode } from '../proxy/backend.ts';
 import { Cluster } from './cluster.ts';
 import { slices } from './objects.ts';
 import { observe, sourceAddress } from './observe.ts';
 import { FLOWS, type Flow } from './flow-table.ts';
 import { mainMultiNode, MULTINODE_USAGE } from './multinode-cli.ts';
+import { runLab, untilInterrupted } from './session.ts';
 
 const USAGE = `usage: kpr lab [--proxy-mode iptables|nftables|ipvs] [--keep] [--ipv6]
 Builds a one-node cluster in network namespaces (needs root), routes its Services with
@@ -73,20 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   process.stdout.write(`kpr lab: building a one-node cluster (proxy mode ${mode})...\n`);
-  let cluster: Cluster;
-  try {
-    cluster = await Cluster.create(mode);
-  } catch (err) {
-    // Cluster.create removes what it made before it throws.
-    process.stderr.write(`kpr lab: cannot build the cluster: ${errorMessage(err)}\n`);
-    return 1;
-  }
-  let closing: Promise<void> | undefined;
-  const teardown = () => (closing ??= cluster.destroy().then(() => void process.stdout.write('kpr lab: cleaned up\n')));
-  const onSignal = () => void teardown().finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return runLab(() => Cluster.create(mode), async (cluster) => {
     const t = cluster.topo;
     process.stdout.write(
       `node namespace ${t.node.name}; pods s1 s2 (this node), r1 r2 (node-b), client; external hosts ext, extAllowed\n` +
@@ -110,13 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`  followed in ${Date.now() - started} ms:\n  ${await describeFlow(cluster, flow)}\n`);
     if (argv.includes('--keep')) {
       process.stdout.write(`\nrunning; look around with e.g. "ip netns exec ${t.node.name} iptables-save". Ctrl-C ends it.\n`);
-      await new Promise(() => undefined);
+      await untilInterrupted();
     }
-    return 0;
-  } catch (err) {
-    process.stderr.write(`kpr lab: ${errorMessage(err)}\n`);
-    return 1;
-  } finally {
-    await teardown();
-  }
+  });
 }

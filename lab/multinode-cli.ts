@@ -9,6 +9,7 @@ import type { ProxyMode } from '../proxy/backend.ts';
 import { bindFlow, MULTI_FLOWS, observeMulti, type MultiFlow } from './multinode-flows.ts';
 import { LAB_NS, MultiNodeCluster, roles, type NetworkBackend } from './multinode.ts';
 import { MAX_NODES } from './network-cluster.ts';
+import { runLab, untilInterrupted } from './session.ts';
 
 export const MULTINODE_USAGE = `usage: kpr lab --nodes N [--backend vxlan|host-gw] [--direct-routing] [--proxy-mode iptables|nftables|ipvs] [--ipv6] [--keep]
 Builds N node namespaces (2-${MAX_NODES}) on an underlay, the last behind a router, each running
@@ -76,21 +77,16 @@ export async function mainMultiNode(argv: string[]): Promise<number> {
     return 2;
   }
   process.stdout.write(`kpr lab: building a ${opts.nodes}-node cluster (network ${opts.backend}, proxy mode ${opts.mode})...\n`);
-  let c: MultiNodeCluster;
-  try {
-    c = await MultiNodeCluster.create({ nodes: opts.nodes, backend: opts.backend });
-    await c.startProxies(opts.mode);
-  } catch (err) {
-    // create() removes what it made before it throws.
-    process.stderr.write(`kpr lab: cannot build the cluster: ${errorMessage(err)}\n`);
-    return 1;
-  }
-  let closing: Promise<void> | undefined;
-  const teardown = () => (closing ??= c.destroy().then(() => void process.stdout.write('kpr lab: cleaned up\n')));
-  const onSignal = () => void teardown().finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return runLab(async () => {
+    const cluster = await MultiNodeCluster.create({ nodes: opts.nodes, backend: opts.backend });
+    try {
+      await cluster.startProxies(opts.mode);
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }, async (c) => {
     const last = c.nodeNames[c.nodeNames.length - 1];
     for (const name of c.nodeNames) {
       const n = c.net.node(name);
@@ -108,13 +104,7 @@ export async function mainMultiNode(argv: string[]): Promise<number> {
         `\nrunning. kubeconfig of the lab's API server: ${c.net.kubeconfig}\n  e.g. kubectl --kubeconfig ${c.net.kubeconfig} get services,endpointslices,nodes -A\n` +
           `(kpr network and kpr proxy on every node follow what kubectl applies, edits and deletes). Ctrl-C ends it.\n`,
       );
-      await new Promise(() => undefined);
+      await untilInterrupted();
     }
-    return 0;
-  } catch (err) {
-    process.stderr.write(`kpr lab: ${errorMessage(err)}\n`);
-    return 1;
-  } finally {
-    await teardown();
-  }
+  });
 }

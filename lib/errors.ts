@@ -23,3 +23,11 @@ export function errorMessage(err: unknown): string {
   }
   return String(err);
 }
+
+/**
+ * The type guard of a module's error class: `isProxyError(err, 'NFT_APPLY')` is true for
+ * that class (and code, when given) only.
+ */
+export function errorGuard<C extends string, E extends KprError<C>>(cls: abstract new (...args: never[]) => E) {
+  return (err: unknown, code?: C): err is E => err instanceof cls && (code === undefined || err.code === code);
+}

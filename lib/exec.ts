@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { KprError } from './errors.ts';
+import { errorGuard, KprError } from './errors.ts';
 
 /**
  * The kernel's answer behind a failed command, read from the tool's message (the tools
@@ -71,9 +71,7 @@ export class ExecError extends KprError<ExecErrorCode> {
   }
 }
 
-export function isExecError(err: unknown, code?: ExecErrorCode): err is ExecError {
-  return err instanceof ExecError && (code === undefined || err.code === code);
-}
+export const isExecError = errorGuard<ExecErrorCode, ExecError>(ExecError);
 
 /** Runs a command and returns its output; a failure becomes an ExecError naming the command. */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {

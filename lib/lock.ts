@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { KprError } from './errors.ts';
+import { errorGuard, KprError } from './errors.ts';
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
@@ -26,9 +26,7 @@ export type LockErrorCode =
 
 export class LockError extends KprError<LockErrorCode> {}
 
-export function isLockError(err: unknown, code?: LockErrorCode): err is LockError {
-  return err instanceof LockError && (code === undefined || err.code === code);
-}
+export const isLockError = errorGuard<LockErrorCode, LockError>(LockError);
 
 /** Another process held the lock for the whole timeout. */
 export class LockTimeoutError extends LockError {

@@ -1,6 +1,6 @@
 // The error codes of kpr network: one union, so a caller branches on a known code
 // with the guard below, never on an unchecked string.
-import { KprError } from '../lib/errors.ts';
+import { errorGuard, KprError } from '../lib/errors.ts';
 
 export type NetworkErrorCode =
   | 'INVALID_CONFIG'
@@ -10,6 +10,4 @@ export type NetworkErrorCode =
 
 export class NetworkError extends KprError<NetworkErrorCode> {}
 
-export function isNetworkError(err: unknown, code?: NetworkErrorCode): err is NetworkError {
-  return err instanceof NetworkError && (code === undefined || err.code === code);
-}
+export const isNetworkError = errorGuard<NetworkErrorCode, NetworkError>(NetworkError);

@@ -1,6 +1,6 @@
 // The error codes of the proxy (kpr proxy, render, inspect): one union, so a caller branches on a known code
 // with the guard below, never on an unchecked string.
-import { KprError } from '../lib/errors.ts';
+import { errorGuard, KprError } from '../lib/errors.ts';
 
 export type ProxyErrorCode =
   | 'CONNTRACK'
@@ -23,6 +23,4 @@ export type ProxyErrorCode =
 
 export class ProxyError extends KprError<ProxyErrorCode> {}
 
-export function isProxyError(err: unknown, code?: ProxyErrorCode): err is ProxyError {
-  return err instanceof ProxyError && (code === undefined || err.code === code);
-}
+export const isProxyError = errorGuard<ProxyErrorCode, ProxyError>(ProxyError);

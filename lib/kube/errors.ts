@@ -1,5 +1,5 @@
 // The error codes of the Kubernetes client side of lib/ (kubeconfig, informer, object files).
-import { KprError } from '../errors.ts';
+import { errorGuard, KprError } from '../errors.ts';
 
 export type KubeErrorCode =
   /** A configuration that can never work (kubeconfig, server URL, certificates). */
@@ -11,6 +11,4 @@ export type KubeErrorCode =
 
 export class KubeError extends KprError<KubeErrorCode> {}
 
-export function isKubeError(err: unknown, code?: KubeErrorCode): err is KubeError {
-  return err instanceof KubeError && (code === undefined || err.code === code);
-}
+export const isKubeError = errorGuard<KubeErrorCode, KubeError>(KubeError);

@@ -11,7 +11,7 @@ import {
   kubeProxyConfigurationSchema, readConfigFile,
   type KubeProxyConfigurationFields, type LOCAL_MODES, type PROXY_MODES, type RawTree,
 } from './file.ts';
-import type { BindAddress } from '../../lib/http-server.ts';
+import { parseBindAddress, type BindAddress } from '../../lib/http-server.ts';
 import { ProxyError } from '../errors.ts';
 
 export type ProxyMode = (typeof PROXY_MODES)[number];
@@ -173,23 +173,6 @@ function validate(tree: RawTree, where: Where, warnings: string[]): KubeProxyCon
     }
   }
   return kubeProxyConfigurationSchema.parse(cleaned);
-}
-
-function parseBindAddress(text: string, defaultPort: number): BindAddress | string {
-  let host = text;
-  let port = String(defaultPort);
-  const bracketed = /^\[([^\]]*)\](?::(\d*))?$/.exec(text);
-  if (bracketed) {
-    host = bracketed[1] ?? '';
-    port = bracketed[2] ?? port;
-  } else if (text.split(':').length === 2) {
-    [host = '', port = ''] = text.split(':');
-  }
-  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) return `${JSON.stringify(text)} has an invalid port`;
-  const ip = host === '' ? '' : normalizeIP(host);
-  if (ip === undefined) return `${JSON.stringify(text)} is not an IP address with an optional port`;
-  // As in Go, an unspecified address means every address of both families.
-  return { host: ip === '' || ip === '0.0.0.0' || ip === '::' ? undefined : ip, port: Number(port) };
 }
 
 function logLevelOf(verbosity: number): ProxyConfig['logLevel'] {
