@@ -1,7 +1,7 @@
 // The MTU for pod interfaces when the config gives none: the node's uplink (the
 // interface of the default route) minus what an overlay adds.
 import { readFileSync } from 'node:fs';
-import { ipJson } from './link.ts';
+import type { NodeLinks } from './host-ops.ts';
 
 const FALLBACK_MTU = 1500;
 
@@ -36,9 +36,8 @@ function readOrEmpty(path: string): string {
   try { return readFileSync(path, 'utf8'); } catch { return ''; }
 }
 
-export function detectMtu(encapOverhead: number): number {
+export async function detectMtu(encapOverhead: number, links: NodeLinks): Promise<number> {
   const iface = defaultRouteInterface4(readOrEmpty('/proc/self/net/route')) ?? defaultRouteInterface6(readOrEmpty('/proc/self/net/ipv6_route'));
   if (!iface) return FALLBACK_MTU - encapOverhead;
-  const links = ipJson({}, ['link', 'show', 'dev', iface]) as Array<{ mtu?: number }>;
-  return (links[0]?.mtu ?? FALLBACK_MTU) - encapOverhead;
+  return ((await links.mtuOf(iface)) || FALLBACK_MTU) - encapOverhead;
 }
