@@ -2,9 +2,9 @@
 // measured in the same run, round-robin, each plugin spawned inside a node namespace
 // exactly as a runtime spawns it; plus VERSION (pure start-up) for both, and the floor
 // of start-up: a bare `node -e 0` of the Node that runs the bench (the one kpr embeds).
-//   npm run build && PATH=$PWD/node_modules/.bin:$PATH node bench/cni/add-del.ts [runs] [BEFORE_DIST_BIN]
+//   npm run build && PATH=$PWD/node_modules/.bin:$PATH node bench/cni/add-del.ts [runs] [BEFORE_DIST_BIN [OTHER_DIST_BIN...]]
 // BEFORE_DIST_BIN, another build's dist/bin (e.g. of main in a second worktree), adds
-// its kpr-cni to the same round-robin.
+// its kpr-cni to the same round-robin (both modes); each further one, its bridge mode.
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ const BIN_DIR = mkdtempSync(join(tmpdir(), 'kpr-bench-bin-'));
 const KPR = join(BIN_DIR, 'kpr-cni');
 const BEFORE_BUILT = process.argv[3];
 const BEFORE = join(BIN_DIR, 'before', 'kpr-cni');
+const OTHERS = process.argv.slice(4).map((dir, n) => ({ dir: resolve(dir), bin: join(BIN_DIR, `other${n}`, 'kpr-cni') }));
 const REF = '/usr/lib/cni';
 const RUNS = Number(process.argv[2] ?? 50);
 const TAG = `kpt-${process.pid}-bench`;
@@ -78,6 +79,7 @@ const kprVariants = (label: string, bin: string, n: string): Variant[] => [
 const variants: Variant[] = [
   ...kprVariants('kpr-cni', KPR, '0'),
   ...(BEFORE_BUILT ? kprVariants('before: kpr-cni', BEFORE, '1') : []),
+  ...OTHERS.flatMap((o, n) => kprVariants(`${o.dir}:`, o.bin, String(n + 2)).slice(0, 1)),
   {
     label: 'reference bridge + host-local',
     bin: join(REF, 'bridge'),
@@ -96,6 +98,7 @@ function main(): void {
   };
   pin(dirname(BUILT), KPR);
   if (BEFORE_BUILT) pin(resolve(BEFORE_BUILT), BEFORE);
+  for (const o of OTHERS) pin(o.dir, o.bin);
   const dataDir = mkdtempSync(join(tmpdir(), 'kpr-bench-'));
   const pods: string[] = [];
   sh('ip', ['netns', 'add', NODE]);
