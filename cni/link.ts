@@ -1,7 +1,7 @@
-// The only code that runs `ip`: one `ip -force -batch -` inside the pod's netns (a
-// socket cannot be opened there without setns(2), which Node lacks; the node side is
-// rtnetlink.ts), on the node only where the netlink addon is missing, and `ip -j` for
-// reads (CHECK, GC).
+// The only code that runs `ip`: ADD's one `ip -force -batch -` inside the pod's netns
+// (a socket cannot be opened there without setns(2), which Node lacks; ADD and DEL do
+// the node side in rtnetlink.ts, through here only where the netlink addon is missing),
+// `ip -j` reads for CHECK and GC, and GC's deletions.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { KprError } from '../lib/errors.ts';
