@@ -1,12 +1,10 @@
 // kpr: one executable, subcommands loaded on demand so that short-lived uses (the
 // CNI plugin, spawned per pod) pay only for the code they run.
 import { basename } from 'node:path';
+import { startupSnapshot } from 'node:v8';
 import { errorMessage } from '../lib/errors.ts';
 import { heavyCommand } from './heavy.ts';
 import { ignoreRuntimeVariables } from './runtime-env.ts';
-
-// Before anything else: kpr never runs under NODE_PATH, NODE_EXTRA_CA_CERTS and the like.
-ignoreRuntimeVariables();
 
 export interface Subcommand {
   /** Runs the subcommand with the arguments after its name; resolves to the exit code. */
@@ -65,16 +63,29 @@ async function main(): Promise<number> {
   return cmd.main(argv);
 }
 
-// A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+function run(): void {
+  // Before anything else: kpr never runs under NODE_PATH, NODE_EXTRA_CA_CERTS and the like.
+  ignoreRuntimeVariables();
+  // A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  main().then(
+    (code) => { process.exitCode = code; },
+    (err: unknown) => {
+      process.stderr.write(`kpr: ${errorMessage(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
 
-main().then(
-  (code) => { process.exitCode = code; },
-  (err: unknown) => {
-    process.stderr.write(`kpr: ${errorMessage(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+// The single executable starts from a V8 startup snapshot (scripts/build.mjs): building
+// it runs this script with the plugins' modules loaded, and each start runs run().
+// Anything that reads the environment, argv or the disk happens in run().
+if (startupSnapshot.isBuildingSnapshot()) {
+  void import('../cni/preload.ts').then((m) => m.preload());
+  startupSnapshot.setDeserializeMainFunction(run);
+} else {
+  run();
+}

@@ -8,6 +8,8 @@ import { checkNameForAdd, parseNetConf, type NetConf } from './config.ts';
 import { CniCode, CniError } from './errors.ts';
 import { ipamFor } from './ipam.ts';
 import { ipBatch, ipJson, nodeLinkNames } from './link.ts';
+import type { NodeLinks } from './host-ops.ts';
+import { withNodeLinks } from './rtnetlink.ts';
 import { masqAdd, masqRemoveWhere } from './masq.ts';
 import { checkNetns } from './netns.ts';
 import { detectMtu, nodeFileMtu } from './mtu.ts';
@@ -59,6 +61,10 @@ function podRoutesAdded(req: Request, plan: AttachPlan): Route[] {
 }
 
 export async function cmdAdd(req: Request): Promise<Result> {
+  return withNodeLinks((links) => add(req, links));
+}
+
+async function add(req: Request, links: NodeLinks): Promise<Result> {
   const conf = parseNetConf(req.config, req.networkName, req.cniVersion);
   checkNameForAdd(conf);
   const prev = conf.prevResult === undefined ? undefined : parseResult(conf.prevResult, 'prevResult');
@@ -69,7 +75,7 @@ export async function cmdAdd(req: Request): Promise<Result> {
   if (nodeLinks.has(hostVeth)) {
     throw new CniError(CniCode.internal, `container ${req.containerId} already has interface ${req.ifName} on network ${conf.name}`, `host veth ${hostVeth} exists; DEL first`);
   }
-  const mtu = conf.mtu ?? (conf.nodeFile !== undefined ? nodeFileMtu(conf.nodeFile) : detectMtu(conf.encapOverhead));
+  const mtu = conf.mtu ?? (conf.nodeFile !== undefined ? nodeFileMtu(conf.nodeFile) : await detectMtu(conf.encapOverhead, links));
   const ipam = await ipamFor(conf.ipam, req);
   const alloc = await ipam.add();
   faultPoint('ipam-allocated');
@@ -82,8 +88,8 @@ export async function cmdAdd(req: Request): Promise<Result> {
       bridgeExists: nodeLinks.has(conf.bridge),
     };
     const plan = conf.mode === 'routed' ? planRouted(input) : planBridge(input);
-    undo.push(() => ipBatch({}, [{ cmd: `link del ${hostVeth}`, mayFail: 'Cannot find device' }]));
-    ipBatch({}, plan.hostLines);
+    undo.push(() => links.apply([{ op: 'del-link', name: hostVeth }]));
+    await links.apply(plan.hostOps);
     faultPoint('host-links');
     writeSysctls(plan.hostSysctls);
     faultPoint('host-sysctls');

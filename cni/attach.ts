@@ -1,8 +1,9 @@
-// What an attachment mode (bridge, routed) turns a pod's addresses into: the lines
-// for the node's `ip -batch`, the container's, the sysctls on each side, and the
-// interfaces, IPs and routes for the result. Pure: no kernel calls here.
+// What an attachment mode (bridge, routed) turns a pod's addresses into: the node's
+// link operations (rtnetlink), the container's `ip -batch` lines, the sysctls on each
+// side, and the interfaces, IPs and routes for the result. Pure: no kernel calls here.
 import { cidrRange, formatIP, parseCIDR, type IPFamily } from '../lib/ip.ts';
 import type { NetConf } from './config.ts';
+import type { HostOp } from './host-ops.ts';
 import type { BatchLine } from './link.ts';
 import type { Interface, IPConfig, Route } from './result.ts';
 
@@ -29,8 +30,8 @@ export interface AttachInput {
 }
 
 export interface AttachPlan {
-  hostLines: BatchLine[];
-  /** sysctls in the node netns, after hostLines. */
+  hostOps: HostOp[];
+  /** sysctls in the node netns, after hostOps. */
   hostSysctls: Array<[string, string]>;
   containerLines: BatchLine[];
   /** sysctls inside the container, before containerLines (so the link comes up without DAD). */
@@ -61,15 +62,12 @@ export function firstHost(cidr: string): string {
   return formatIP({ family: c.family, value: cidrRange(c).first + 1n });
 }
 
-/** The lines that create the veth pair, the pod end directly inside its netns, and label the host end. */
-export function vethLines(i: AttachInput): BatchLine[] {
+/** The ops that create the veth pair, the pod end directly inside its netns, and label the host end. */
+export function vethOps(i: AttachInput): HostOp[] {
   return [
-    {
-      cmd: `link add ${i.hostVeth} mtu ${i.mtu} address ${i.hostMac} type veth ` +
-        `peer name ${i.ifName} mtu ${i.mtu} address ${i.containerMac} netns ${i.netns}`,
-    },
-    // `link add` ignores alias; GC reads it back to find stale attachments.
-    { cmd: `link set ${i.hostVeth} alias ${i.alias}` },
+    { op: 'add-veth', name: i.hostVeth, mtu: i.mtu, mac: i.hostMac, peer: i.ifName, peerMtu: i.mtu, peerMac: i.containerMac, peerNetns: i.netns },
+    // The kernel ignores an alias given at creation; GC reads it back to find stale attachments.
+    { op: 'set-alias', dev: i.hostVeth, alias: i.alias },
   ];
 }
 

@@ -1,6 +1,7 @@
 // Bridge mode: the pod's veth is a port of a node bridge that holds each family's
 // gateway address; hairpin lets a pod reach itself through a Service address.
-import { addressOf, dadSysctls, familyOf, firstHost, forwardingSysctls, podRoutes, routeLine, vethLines, type AttachInput, type AttachPlan } from './attach.ts';
+import { addressOf, dadSysctls, familyOf, firstHost, forwardingSysctls, podRoutes, routeLine, vethOps, type AttachInput, type AttachPlan } from './attach.ts';
+import type { HostOp } from './host-ops.ts';
 import type { BatchLine } from './link.ts';
 import { bridgeMac } from './names.ts';
 import type { IPFamily } from '../lib/ip.ts';
@@ -8,21 +9,19 @@ import type { IPFamily } from '../lib/ip.ts';
 export function planBridge(i: AttachInput): AttachPlan {
   const br = i.conf.bridge;
   const gateways = new Map<IPFamily, string>();
-  const host: BatchLine[] = [];
-  if (!i.bridgeExists) {
-    // Two first pods may race to create it; the loser's "File exists" is fine.
-    host.push({ cmd: `link add ${br} mtu ${i.mtu} address ${bridgeMac(br)} type bridge`, mayFail: 'File exists' });
-  }
+  const host: HostOp[] = [];
+  // Two first pods may race to create it; the loser's "File exists" is fine.
+  if (!i.bridgeExists) host.push({ op: 'add-bridge', name: br, mtu: i.mtu, mac: bridgeMac(br) });
   for (const a of i.addresses) {
     const family = familyOf(a.address);
     const gw = a.gateway ?? firstHost(a.address);
     gateways.set(family, gw);
     const prefix = a.address.split('/')[1] ?? '';
-    host.push({ cmd: `addr replace ${gw}/${prefix} dev ${br}${family === 6 ? ' nodad' : ''}` });
+    host.push({ op: 'replace-addr', dev: br, cidr: `${gw}/${prefix}`, nodad: family === 6 });
   }
-  host.push({ cmd: `link set ${br} up` }, ...vethLines(i), { cmd: `link set ${i.hostVeth} master ${br}` });
-  if (i.conf.hairpinMode) host.push({ cmd: `link set ${i.hostVeth} type bridge_slave hairpin on` });
-  host.push({ cmd: `link set ${i.hostVeth} up` });
+  host.push({ op: 'set-up', dev: br }, ...vethOps(i), { op: 'set-master', dev: i.hostVeth, master: br });
+  if (i.conf.hairpinMode) host.push({ op: 'set-hairpin', dev: i.hostVeth });
+  host.push({ op: 'set-up', dev: i.hostVeth });
 
   const routes = podRoutes(i.routes, gateways);
   const container: BatchLine[] = [
@@ -30,7 +29,7 @@ export function planBridge(i: AttachInput): AttachPlan {
     { cmd: `link set ${i.ifName} up` },
   ];
   return {
-    hostLines: host,
+    hostOps: host,
     hostSysctls: forwardingSysctls(i.addresses),
     containerLines: container,
     containerSysctls: dadSysctls(i.ifName, i.addresses),

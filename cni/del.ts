@@ -3,9 +3,10 @@
 // missing netns cannot stand in the way of it.
 import { parseNetConf } from './config.ts';
 import { ipamFor } from './ipam.ts';
-import { ipBatch, nodeLinkNames } from './link.ts';
+import { nodeLinkNames } from './link.ts';
 import { masqRemoveWhere } from './masq.ts';
 import { hostVethName, type Attachment } from './names.ts';
+import { withNodeLinks } from './rtnetlink.ts';
 import type { Request } from './skel.ts';
 
 export function sameAttachment(a: Attachment, b: Attachment): boolean {
@@ -20,7 +21,7 @@ export async function cmdDel(req: Request): Promise<void> {
   // Deleting the host end removes the pod end, its addresses and the node's routes to it.
   const hostVeth = hostVethName(att);
   if (nodeLinkNames().has(hostVeth)) {
-    try { ipBatch({}, [{ cmd: `link del ${hostVeth}`, mayFail: 'Cannot find device' }]); } catch (err) { errors.push(err); }
+    try { await withNodeLinks((links) => links.apply([{ op: 'del-link', name: hostVeth }])); } catch (err) { errors.push(err); }
   }
   if (conf.ipMasq) {
     try { await masqRemoveWhere((a) => sameAttachment(a, att)); } catch (err) { errors.push(err); }

@@ -1,6 +1,7 @@
-// The only code that runs `ip`: one `ip -force -batch -` per side (node, container)
-// through node:child_process, and `ip -j` for reads. A spawn costs ~3 ms; loading a
-// netlink library costs ten times that in a process that lives for one pod.
+// The only code that runs `ip`: ADD's one `ip -force -batch -` inside the pod's netns
+// (a socket cannot be opened there without setns(2), which Node lacks; ADD and DEL do
+// the node side in rtnetlink.ts, through here only where the netlink addon is missing),
+// `ip -j` reads for CHECK and GC, and GC's deletions.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { KprError } from '../lib/errors.ts';

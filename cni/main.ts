@@ -14,7 +14,7 @@ const plugin: Plugin = {
   gc: async (req) => (await import('./gc.ts')).cmdGc(req),
 };
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let sleeper: Int32Array | undefined;
 
 /**
  * All of stdin, synchronously. The runtime's pipe may be non-blocking and still
@@ -32,7 +32,7 @@ export function readStdin(): string {
       n = readSync(0, buf);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') { Atomics.wait(sleeper, 0, 0, 1); continue; }
+      if (code === 'EAGAIN') { Atomics.wait(sleeper ??= new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
       if (code === 'EOF') break;
       throw new CniError(CniCode.ioFailure, 'cannot read the network config from stdin', (err as Error).message);
     }

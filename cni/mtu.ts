@@ -2,7 +2,7 @@
 // interface of the default route) minus what an overlay adds.
 import { readFileSync } from 'node:fs';
 import { CniCode, CniError } from './errors.ts';
-import { ipJson } from './link.ts';
+import type { NodeLinks } from './host-ops.ts';
 
 const FALLBACK_MTU = 1500;
 
@@ -37,11 +37,10 @@ function readOrEmpty(path: string): string {
   try { return readFileSync(path, 'utf8'); } catch { return ''; }
 }
 
-export function detectMtu(encapOverhead: number): number {
+export async function detectMtu(encapOverhead: number, links: NodeLinks): Promise<number> {
   const iface = defaultRouteInterface4(readOrEmpty('/proc/self/net/route')) ?? defaultRouteInterface6(readOrEmpty('/proc/self/net/ipv6_route'));
   if (!iface) return FALLBACK_MTU - encapOverhead;
-  const links = ipJson({}, ['link', 'show', 'dev', iface]) as Array<{ mtu?: number }>;
-  return (links[0]?.mtu ?? FALLBACK_MTU) - encapOverhead;
+  return ((await links.mtuOf(iface)) || FALLBACK_MTU) - encapOverhead;
 }
 
 /** The pod MTU from the node file `kpr network` writes (`{"podCIDRs": [...], "mtu": N}`). */

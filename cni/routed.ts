@@ -1,7 +1,8 @@
 // Routed mode (as Calico does it): no bridge. The pod holds a /32 and a /128, its
 // default routes point at link-local gateways that the host veth answers by proxy
 // ARP / proxy NDP, and the node routes each pod address to its host veth.
-import { addressOf, dadSysctls, familyOf, forwardingSysctls, podRoutes, routeLine, vethLines, type AttachInput, type AttachPlan } from './attach.ts';
+import { addressOf, dadSysctls, familyOf, forwardingSysctls, podRoutes, routeLine, vethOps, type AttachInput, type AttachPlan } from './attach.ts';
+import type { HostOp } from './host-ops.ts';
 import type { BatchLine } from './link.ts';
 import { ROUTED_GATEWAY4, ROUTED_GATEWAY6 } from './names.ts';
 import type { IPFamily } from '../lib/ip.ts';
@@ -14,9 +15,9 @@ export function planRouted(i: AttachInput): AttachPlan {
   if (families.has(6)) gateways.set(6, ROUTED_GATEWAY6);
   const hostAddr = (a: string) => `${addressOf(a)}/${familyOf(a) === 4 ? 32 : 128}`;
 
-  const host: BatchLine[] = [...vethLines(i), { cmd: `link set ${hv} up` }];
-  for (const a of i.addresses) host.push({ cmd: `route replace ${hostAddr(a.address)} dev ${hv} scope link` });
-  if (families.has(6)) host.push({ cmd: `neigh add proxy ${ROUTED_GATEWAY6} dev ${hv}` });
+  const host: HostOp[] = [...vethOps(i), { op: 'set-up', dev: hv }];
+  for (const a of i.addresses) host.push({ op: 'replace-route', dst: hostAddr(a.address), dev: hv });
+  if (families.has(6)) host.push({ op: 'add-proxy-neigh', dst: ROUTED_GATEWAY6, dev: hv });
 
   const hostSysctls = forwardingSysctls(i.addresses);
   if (families.has(4)) hostSysctls.push([`net/ipv4/conf/${hv}/proxy_arp`, '1'], [`net/ipv4/neigh/${hv}/proxy_delay`, '0']);
@@ -29,7 +30,7 @@ export function planRouted(i: AttachInput): AttachPlan {
     { cmd: `link set ${i.ifName} up` },
   ];
   return {
-    hostLines: host,
+    hostOps: host,
     hostSysctls,
     containerLines: container,
     containerSysctls: dadSysctls(i.ifName, i.addresses),

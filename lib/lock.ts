@@ -3,8 +3,9 @@
 // so kpr and a stock host-local can run side by side on one directory; kpr-cni's
 // masquerade table takes one too.
 //
-// Node has no flock binding, and native addons cannot load in the single-executable
-// build, so the util-linux `flock` command takes it for us. We open the lock file
+// Node has no flock binding, nor has the one native addon kpr ships (netlink: sockets
+// only), so the util-linux `flock` command takes it for us: one spawn per locked call
+// (~3 ms unloaded), the one left on kpr-cni's ADD and DEL besides `ip` in the pod. We open the lock file
 // and hand that descriptor to `flock -x 3` as its fd 3: flock(2) locks belong to the
 // open file description, which the child shares with us, so when the child exits
 // having locked it, the lock stays held through our descriptor, without a helper

@@ -4,7 +4,14 @@
 // and kpr-heavy.cjs (proxy, render, inspect, lab, apiserver: client-node and friends)
 // is an embedded asset compiled only when one of those commands runs (bin/heavy.ts).
 // The CNI plugin is spawned per pod: with everything in one 2.7 MB script, VERSION
-// took ~100 ms, most of it spent loading code the plugin never runs.
+// took ~100 ms, most of it spent loading code the plugin never runs. The main script
+// is run once at build time into a V8 startup snapshot (useSnapshot) with the plugins'
+// modules initialised (cni/preload.ts); a start deserialises it (bench/README.md has
+// the figures). It is an IIFE bundle: the snapshot builder gives a script `require`
+// (built-ins only), `__filename` and `__dirname`, but no `module`. The builder warns
+// that node:module, node:sea, node:vm, node:tty and node:child_process are "not yet
+// fully verified" in snapshots; the CNI kernel tests and the proxy's tests of the
+// built executable run on it.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, mkdirSync, writeFileSync, rmSync, linkSync } from 'node:fs';
@@ -65,7 +72,7 @@ const heavyApart = {
   },
 };
 
-await build({ ...common, entryPoints: ['bin/kpr.ts'], outfile: `${out}/kpr.cjs`, plugins: [heavyApart] });
+await build({ ...common, format: 'iife', entryPoints: ['bin/kpr.ts'], outfile: `${out}/kpr.cjs`, plugins: [heavyApart] });
 await build({ ...common, entryPoints: ['bin/heavy-commands.ts'], outfile: `${out}/kpr-heavy.cjs`, plugins: [netlinkAddon] });
 copyFileSync(`node_modules/netlink/prebuilds/${process.platform}-${process.arch}/node.napi.node`, `${out}/bin/netlink.node`);
 
@@ -75,7 +82,7 @@ writeFileSync(
     main: `${out}/kpr.cjs`,
     output: `${out}/kpr.blob`,
     disableExperimentalSEAWarning: true,
-    useCodeCache: true,
+    useSnapshot: true,
     // NODE_OPTIONS is never read, and OPENSSL_CONF is overridden: either could make the
     // (root) executable load code before its own (a --require, an OpenSSL provider
     // module). The runtime's other variables: bin/runtime-env.ts.

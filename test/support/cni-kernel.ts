@@ -13,6 +13,7 @@ export const REPO = resolve(import.meta.dirname, '../..');
 export const REF_CNI_DIR = '/usr/lib/cni';
 // The build links kpr-cni last, so its presence means dist/bin/kpr is complete.
 const BUILT = join(REPO, 'dist/bin/kpr-cni');
+const ADDON = join(REPO, 'dist/bin/netlink.node');
 
 /**
  * The built executable, hard-linked under its plugin names into a private directory
@@ -26,6 +27,8 @@ export const PINNED_BIN = (() => {
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   for (let waited = 0; !existsSync(BUILT) && waited < 60_000; waited += 500) Atomics.wait(sleeper, 0, 0, 500);
   if (existsSync(BUILT)) for (const name of ['kpr-cni', 'kpr-ipam']) linkSync(BUILT, join(dir, name));
+  // The addon the plugin programs the node's links with ships next to it.
+  if (existsSync(ADDON)) linkSync(ADDON, join(dir, 'netlink.node'));
   return dir;
 })();
 export const KPR_CNI = join(PINNED_BIN, 'kpr-cni');
