@@ -17,13 +17,13 @@ function fixture(family: 4 | 6) {
   const dns = servicePort('ns1', 'dns', { clusterIP: ip('10.96.0.30'), protocol: 'UDP', portName: 'dns', port: 53, affinityTimeoutSeconds: 600 });
   const none = servicePort('ns1', 'none', { clusterIP: ip('10.96.0.40') });
   const term = servicePort('ns1', 'term', { clusterIP: ip('10.96.0.50'), protocol: 'SCTP' });
-  return snapshot(family, [
-    [web, [endpoint(ip('10.244.1.5'), 8080), endpoint(ip('10.244.2.7'), 8080)]],
-    [lb, [endpoint(ip('10.244.1.9'), 8080, { isLocal: true }), endpoint(ip('10.244.2.9'), 8080)]],
-    [dns, [endpoint(ip('10.244.1.53'), 53)]],
+  return snapshot([
+    [web, [endpoint(ip('10.244.1.5')), endpoint(ip('10.244.2.7'))]],
+    [lb, [endpoint(ip('10.244.1.9'), { isLocal: true }), endpoint(ip('10.244.2.9'))]],
+    [dns, [endpoint(ip('10.244.1.53'), { port: 53 })]],
     [none, []],
-    [term, [endpoint(ip('10.244.2.10'), 9000, { ready: false, serving: true, terminating: true })]],
-  ]);
+    [term, [endpoint(ip('10.244.2.10'), { port: 9000, ready: false, serving: true, terminating: true })]],
+  ], family);
 }
 
 describe('nftables render (golden)', () => {
