@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { formatRestore } from './ipvsadm.ts';
 import { renderIpvs, type RenderInput } from './render.ts';
 import { renderRuleset } from './ruleset.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from '../../test/support/proxy-model.ts';
+import { endpoint, rulesConfig, servicePort, shuffledSnapshot, snapshot } from '../../test/support/proxy-model.ts';
+import { shuffledObjects, snapshotOf } from '../../test/support/flows-fixture.ts';
+import { OBJECTS } from '../../lab/flow-table.ts';
 import type { ProxySnapshot } from '../model/types.ts';
 
 function render(snap: ProxySnapshot, over: Partial<RenderInput> = {}) {
@@ -109,10 +111,15 @@ describe('renderIpvs', () => {
     expect(sets['KUBE-6-LOAD-BALANCER-SRC-CIDR']).toEqual(['2001:db8::7,tcp:80,::/1', '2001:db8::7,tcp:80,8000::/1', '2001:db8::7,tcp:80,2001:db8::5']);
   });
 
-  it('is deterministic: the same input gives the same output whatever the insertion order', () => {
-    const a = servicePort('ns', 'a', { clusterIP: '10.96.0.3' });
-    const b = servicePort('ns', 'b', { clusterIP: '10.96.0.2' });
-    expect(render(snapshot([[a, [endpoint('10.244.1.1')]], [b, []]]))).toEqual(render(snapshot([[b, []], [a, [endpoint('10.244.1.1')]]])));
+  it('renders the same bytes whatever order the objects, endpoints and snapshot maps come in', () => {
+    for (const family of [4, 6] as const) {
+      const config = rulesConfig({ family, nodeIP: family === 4 ? '192.0.2.1' : 'fd00:192::1', localDetector: { mode: 'ClusterCIDR', cidrs: [family === 4 ? '10.244.0.0/16' : 'fd00:10:244::/48'] } });
+      const want = renderRuleset(snapshotOf(OBJECTS, family), config);
+      for (const seed of [1, 2, 3, 4, 5]) {
+        const snap = shuffledSnapshot(snapshotOf(shuffledObjects(OBJECTS, seed), family), seed);
+        expect(renderRuleset(snap, config), `IPv${family}, seed ${seed}`).toBe(want);
+      }
+    }
   });
 });
 

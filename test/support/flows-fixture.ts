@@ -3,6 +3,8 @@
 import type { IPFamily } from '../../lib/ip.ts';
 import type { ProxyBackend, RulesConfig } from '../../proxy/backend.ts';
 import { ProxyState } from '../../proxy/model/proxy-state.ts';
+import type { ProxySnapshot } from '../../proxy/model/types.ts';
+import { shuffled } from './proxy-model.ts';
 import { cidrsOfFamily } from '../../proxy/config/rules-config.ts';
 import { selectedByProxy, type Service } from '../../proxy/watch/objects.ts';
 import { EndpointsChangeTracker, ServiceChangeTracker, type SliceChanges } from '../../proxy/model/change-tracker.ts';
@@ -50,6 +52,23 @@ export function changesFrom(objects: readonly Obj[]): { services: Map<string, Se
 
 export function newState(): ProxyState {
   return new ProxyState([4, 6], { name: NODE_NAME, zone: NODE_ZONE });
+}
+
+/** A family's snapshot of a cluster, its objects applied in the order given. */
+export function snapshotOf(objects: readonly Obj[], family: IPFamily): ProxySnapshot {
+  const state = newState();
+  const { services, slices } = changesFrom(objects);
+  state.apply(services, slices);
+  const snapshot = state.snapshot(family);
+  if (!snapshot) throw new Error(`no IPv${family} snapshot`);
+  return snapshot;
+}
+
+/** The objects in a seeded order, each slice's endpoints too: any order the informers may deliver. */
+export function shuffledObjects(objects: readonly Obj[], seed: number): Obj[] {
+  return shuffled(objects, seed).map((o, i) =>
+    Array.isArray(o.endpoints) ? { ...o, endpoints: shuffled(o.endpoints as unknown[], seed + i) } : o,
+  );
 }
 
 /** Applies objects to the state and syncs every backend (full when `full`), with config overrides. */

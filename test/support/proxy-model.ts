@@ -62,3 +62,30 @@ export function rulesConfig(over: Partial<RulesConfig> = {}): RulesConfig {
     ...over,
   };
 }
+
+/** A seeded permutation (mulberry32 + Fisher-Yates): a failing seed replays exactly. */
+export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let s = seed >>> 0;
+  const random = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
+/** The same snapshot with its maps filled in another order (endpoint lists stay sorted: the model's contract). */
+export function shuffledSnapshot(snap: ProxySnapshot, seed: number): ProxySnapshot {
+  return {
+    ...snap,
+    services: new Map(shuffled([...snap.services], seed)),
+    endpoints: new Map(shuffled([...snap.endpoints], seed + 1)),
+  };
+}
