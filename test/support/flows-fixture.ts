@@ -4,7 +4,7 @@ import type { IPFamily } from '../../lib/ip.ts';
 import type { ProxyBackend, RulesConfig } from '../../proxy/backend.ts';
 import { ProxyState } from '../../proxy/model/proxy-state.ts';
 import type { ProxySnapshot } from '../../proxy/model/types.ts';
-import { shuffled } from './proxy-model.ts';
+import { rulesConfig as modelRulesConfig, shuffled } from './proxy-model.ts';
 import { cidrsOfFamily } from '../../proxy/config/rules-config.ts';
 import { selectedByProxy, type Service } from '../../proxy/watch/objects.ts';
 import { EndpointsChangeTracker, ServiceChangeTracker, type SliceChanges } from '../../proxy/model/change-tracker.ts';
@@ -14,18 +14,15 @@ import { createLogger } from '../../lib/log.ts';
 import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE } from '../../lab/topology.ts';
 import type { Obj } from '../../lab/objects.ts';
 
+/** The flow-table node's rules settings (the model builder's, on this topology). */
 export function rulesConfig(family: IPFamily, over: Partial<RulesConfig> = {}): RulesConfig {
-  return {
+  return modelRulesConfig({
     family,
-    masqueradeAll: false,
-    masqueradeMark: '0x4000',
     localDetector: { mode: 'ClusterCIDR', cidrs: CLUSTER_CIDRS },
-    nodePortIPs: undefined,
     nodeIP: family === 4 ? NODE_IP.ip4 : NODE_IP.ip6,
     localhostNodePorts: true,
-    conntrackTCPLiberal: false,
     ...over,
-  };
+  });
 }
 
 /**
