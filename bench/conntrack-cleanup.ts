@@ -11,17 +11,13 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { cleanupInNamespace } from '../test/support/conntrack-in-netns.ts';
 import { udpDestinations } from '../proxy/conntrack/stale.ts';
-import type { Endpoint, ProxySnapshot, ServicePort } from '../proxy/model/types.ts';
+import { endpoint, servicePort, snapshot } from '../test/support/proxy-model.ts';
 import { NamespaceSet, type Netns } from '../lab/netns.ts';
 
 const VIP = '10.96.0.53';
 const epIP = (k: number) => `10.244.${k >> 8}.${(k & 255) + 1}`;
 
-const service: ServicePort = {
-  key: 'bench/dns:dns/UDP', namespace: 'bench', name: 'dns', portName: 'dns', servicePortName: 'bench/dns:dns', protocol: 'UDP',
-  clusterIP: VIP, port: 53, nodePort: 0, externalIPs: [], loadBalancerVIPs: [], loadBalancerSourceRanges: [],
-  affinityTimeoutSeconds: 0, externalPolicyLocal: false, internalPolicyLocal: false, healthCheckNodePort: 0,
-};
+const service = servicePort('bench', 'dns', { portName: 'dns', protocol: 'UDP', clusterIP: VIP, port: 53 });
 
 /** Fills the table with one `conntrack -R` of inserts (creates are not walks, unlike -D lines). */
 async function fill(ns: Netns, entries: number, endpoints: number): Promise<void> {
@@ -52,10 +48,8 @@ async function main(): Promise<void> {
   const set = new NamespaceSet();
   try {
     const ns = await set.create('ctbench');
-    const remaining: Endpoint[] = Array.from({ length: endpoints - gone }, (_, k) => ({
-      ip: epIP(k + gone), port: 5353, isLocal: false, ready: true, serving: true, terminating: false, zoneHints: [], nodeHints: [],
-    }));
-    const snapshot: ProxySnapshot = { family: 4, node: { name: 'n', zone: '' }, services: new Map([[service.key, service]]), endpoints: new Map([[service.key, remaining]]) };
+    const remaining = Array.from({ length: endpoints - gone }, (_, k) => endpoint(epIP(k + gone), { port: 5353 }));
+    const snap = snapshot([[service, remaining]]);
     const expectGone = Math.round((entries * gone) / endpoints);
 
     let t0 = performance.now();
@@ -63,7 +57,7 @@ async function main(): Promise<void> {
     const fillMs = performance.now() - t0;
     const before = await count(ns);
     t0 = performance.now();
-    const report = await cleanupInNamespace(ns.name, { family: 4, destinations: udpDestinations(snapshot), localAddresses: new Set() });
+    const report = await cleanupInNamespace(ns.name, { family: 4, destinations: udpDestinations(snap), localAddresses: new Set() });
     const ours = performance.now() - t0;
     const afterOurs = await count(ns);
 

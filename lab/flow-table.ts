@@ -13,12 +13,12 @@ export type Expectation =
   | { reach: PodName[]; masq: boolean; sticky?: boolean }
   /** Refused: TCP reset or ICMP unreachable, reported as ECONNREFUSED. */
   | { blocked: 'REJECT' }
-  /** Silently dropped: the probe times out. */
+  /** Silently dropped by a proxy rule: the probe times out. */
   | { blocked: 'DROP' }
   /**
-   * No proxy rule matches: the packet is routed as any other, here towards the node's
-   * default gateway, which does not exist (a timeout, or EHOSTUNREACH once the kernel
-   * has given up resolving it).
+   * No proxy rule matches: the packet is routed as any other, out by the node's default
+   * route; the gateway there answers "network unreachable" (ENETUNREACH, see GATEWAY_IP
+   * in topology.ts), which tells it from a DROP or a REJECT by a proxy rule.
    */
   | { blocked: 'UNROUTED' };
 

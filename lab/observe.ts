@@ -1,14 +1,23 @@
 // Sends real packets for each flow and compares what happened with the table.
 import type { ProxyMode } from '../proxy/backend.ts';
 import { EXTERNAL, NODE_IP, PODS, type Topology } from './topology.ts';
-import { expectationFor, type Flow, type Source } from './flow-table.ts';
+import { expectationFor, type Expectation, type Flow, type Source } from './flow-table.ts';
 
 const PROBE_TIMEOUT_MS = 800;
 /**
  * Long enough for a TCP SYN retransmission (1 s): the ICMPv6 error answering the very
- * first SYN of a flow is at times lost, and REJECT must not pass for DROP because of it.
+ * first SYN of a flow is at times lost, and REJECT (or the default gateway's "no route")
+ * must not pass for DROP because of it.
  */
-const REJECT_TIMEOUT_MS = 2500;
+const ANSWER_TIMEOUT_MS = 2500;
+
+/** What a failed probe means; each outcome has exactly one signature. */
+const OUTCOME: Record<string, Extract<Expectation, { blocked: string }>['blocked']> = {
+  ECONNREFUSED: 'REJECT',
+  timeout: 'DROP',
+  // Only the topology's default gateway sends "network unreachable" (see GATEWAY_IP).
+  ENETUNREACH: 'UNROUTED',
+};
 
 /** The address a source sends from. */
 export function sourceAddress(src: Source, family: 4 | 6): string {
@@ -56,10 +65,9 @@ export async function checkFlow(topo: Topology, flow: Flow, mode: ProxyMode): Pr
   const want = expectationFor(flow, mode);
 
   if ('blocked' in want) {
-    const r = await probeOnce(topo, flow, want.blocked === 'REJECT' ? REJECT_TIMEOUT_MS : PROBE_TIMEOUT_MS);
-    const got = r.ok ? `answered "${r.reply}"` : r.error === 'ECONNREFUSED' ? 'REJECT' : r.error === 'timeout' ? 'DROP' : r.error;
-    const unrouted = got === 'DROP' || got === 'EHOSTUNREACH';
-    return got === want.blocked || (want.blocked === 'UNROUTED' && unrouted) ? '' : `expected ${want.blocked}, got ${got}`;
+    const r = await probeOnce(topo, flow, want.blocked === 'DROP' ? PROBE_TIMEOUT_MS : ANSWER_TIMEOUT_MS);
+    const got = r.ok ? `answered "${r.reply}"` : (OUTCOME[r.error ?? ''] ?? r.error);
+    return got === want.blocked ? '' : `expected ${want.blocked}, got ${got}`;
   }
   // Enough tries that missing a backend by chance is negligible: (2/3)^36 < 1e-6 for three.
   const tries = Math.max(8, 12 * want.reach.length);

@@ -1,7 +1,8 @@
 // The namespaces every flow test runs in: a "node" namespace that holds the proxy's
 // rules and routes for its pods, pods attached to it by routed veths (Calico style:
 // each pod has a /32 and /128 and a host route; the node side of every pod veth holds
-// the gateway address), and external clients on an uplink subnet.
+// the gateway address), external clients on an uplink subnet, and the node's default
+// gateway there, which answers every packet it would forward with "no route".
 import { NamespaceSet, type Netns, uniqueToken } from './netns.ts';
 import { Agent } from './agent/client.ts';
 
@@ -34,6 +35,14 @@ export const EXTERNAL = {
 } as const satisfies Record<string, HostSpec>;
 export type ExternalName = keyof typeof EXTERNAL;
 
+/**
+ * The node's default gateway on the uplink. It forwards nothing: every packet routed to
+ * it is answered with ICMP "network unreachable" (ICMPv6 "no route"), an error that no
+ * proxy rule sends, so a flow can tell "no proxy rule matched, the packet left by the
+ * default route" (ENETUNREACH) from a DROP (timeout) or a REJECT (ECONNREFUSED).
+ */
+export const GATEWAY_IP = { ip4: '192.0.2.254', ip6: 'fd00:192::fe' };
+
 export const CLUSTER_CIDRS = ['10.244.0.0/16', 'fd00:10:244::/48'];
 export const SERVICE_CIDRS = ['10.96.0.0/16', 'fd00:96::/112'];
 /** Routed to the node from outside: externalIPs and load-balancer VIPs live here. */
@@ -43,6 +52,28 @@ const gateway = (pod: HostSpec) => ({
   ip4: pod.ip4.replace(/\.\d+$/, '.1'),
   ip6: pod.ip6.replace(/::[0-9a-f]+$/, '::1'),
 });
+
+/** The default gateway's namespace (see GATEWAY_IP), bridged to the uplink. */
+async function addGateway(set: NamespaceSet, node: Netns, hostIf: string): Promise<void> {
+  const gw = await set.create('gw');
+  await gw.sysctl('net.ipv4.ip_forward', 1);
+  await gw.sysctl('net.ipv6.conf.all.forwarding', 1);
+  // Every probe must get its answer: no per-destination ICMP rate limit.
+  await gw.sysctl('net.ipv4.icmp_ratelimit', 0);
+  await gw.sysctl('net.ipv6.icmp.ratelimit', 0);
+  await node.ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', gw.name]);
+  await node.ipBatch([`link set ${hostIf} master up0`, `link set ${hostIf} up`]);
+  await gw.ipBatch([
+    `addr add ${GATEWAY_IP.ip4}/24 dev eth0`,
+    `addr add ${GATEWAY_IP.ip6}/64 dev eth0 nodad`,
+    'link set eth0 up',
+    // Its answers go back to the pods through the node.
+    ...CLUSTER_CIDRS.map((c) => (c.includes(':') ? `route add ${c} via ${NODE_IP.ip6}` : `route add ${c} via ${NODE_IP.ip4}`)),
+  ]);
+  await gw.exec('nft', ['-f', '-'], {
+    input: 'table inet gateway {\n  chain forward {\n    type filter hook forward priority 0;\n    reject with icmpx type no-route\n  }\n}\n',
+  });
+}
 
 export class Topology {
   private constructor(
@@ -95,9 +126,9 @@ export class Topology {
         `addr add ${NODE_IP.ip4}/24 dev up0`,
         `addr add ${NODE_IP.ip6}/64 dev up0 nodad`,
         'link set up0 up',
-        // A default route as every real node has; its gateway does not exist.
-        'route add default via 192.0.2.254',
-        'route add ::/0 via fd00:192::fe',
+        // A default route as every real node has.
+        `route add default via ${GATEWAY_IP.ip4}`,
+        `route add ::/0 via ${GATEWAY_IP.ip6}`,
       ]);
       const externals = {} as Record<ExternalName, Netns>;
       for (const [name, spec] of Object.entries(EXTERNAL) as [ExternalName, HostSpec][]) {
@@ -115,6 +146,7 @@ export class Topology {
           ),
         ]);
       }
+      await addGateway(set, node, `u${t}${i++}`);
       return new Topology(set, node, pods, externals, new Map());
     } catch (err) {
       await set.destroyAll();
@@ -145,6 +177,8 @@ export class Topology {
         [PODS[name].ip4, PODS[name].ip6].map((host) => node.call({ op: 'probe', proto: 'tcp', host, port, timeoutMs: 3000 })),
       ),
     );
+    // The gateway answers the node with a reset: both sides know each other's address.
+    await Promise.all([GATEWAY_IP.ip4, GATEWAY_IP.ip6].map((host) => node.call({ op: 'probe', proto: 'tcp', host, port, timeoutMs: 3000 })));
     for (const name of ['client', 's1'] as const) {
       const a = this.agent(this.pods[name]);
       await Promise.all([PODS.s2.ip4, PODS.s2.ip6].map((host) => a.call({ op: 'probe', proto: 'tcp', host, port, timeoutMs: 3000 })));

@@ -21,12 +21,13 @@ import type { NodeInfo } from './model/types.ts';
 import { checkMode, createBackend, otherModes } from './modes.ts';
 import { localAddresses } from './node/addresses.ts';
 import { rulesConfigFor } from './config/rules-config.ts';
-import { parseEndpointSlice, parseNode, parseService, parseServiceCIDR, SERVICE_NAME_LABEL, type Node } from './watch/objects.ts';
+import type { Node } from './watch/objects.ts';
 import { podCIDRsOf, writePodCIDRFile } from './node/pod-cidr-file.ts';
 import { SyncRunner } from './runner.ts';
 import { ServiceHealthServer } from './healthcheck/service-health.ts';
 import { Syncer } from './sync.ts';
-import { watchCluster, type ResourceHandlers } from './watch/informers.ts';
+import { watchCluster } from './watch/informers.ts';
+import { proxyEventHandlers } from './watch/handlers.ts';
 
 /**
  * The families this node can proxy: both, as upstream runs dual-stack whenever it can,
@@ -35,7 +36,6 @@ import { watchCluster, type ResourceHandlers } from './watch/informers.ts';
  */
 const FAMILIES: IPFamily[] = existsSync('/proc/sys/net/ipv6') ? [4, 6] : [4];
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
-const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 
 /** Removes every mode's rules (kpr proxy --cleanup). */
 export async function cleanupAll(cfg: ProxyConfig, log: Logger): Promise<void> {
@@ -139,54 +139,14 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
     metrics.endpointChangesPending.set(endpoints.pendingCount);
     if (synced) runner.run();
   };
-  /** Validates at the edge: an invalid object is logged by name and skipped, nothing else is affected. */
-  const handle = <T>(kind: string, parse: (raw: unknown) => T, record: (obj: T | null, raw: unknown) => void): ResourceHandlers => ({
-    upsert(raw) {
-      let obj: T;
-      try {
-        obj = parse(raw);
-      } catch (err) {
-        log.error({ kind, err: errorMessage(err) }, 'ignoring invalid object; its last valid version stays in effect');
-        return;
-      }
-      record(obj, raw);
-      changed();
-    },
-    delete(raw) {
-      record(null, raw);
-      changed();
-    },
-  });
-  /**
-   * The Service each slice was recorded under ("ns/slice" -> "ns/service"): a delete
-   * found by a relist carries only the slice's name.
-   */
-  const sliceOwners = new Map<string, string>();
-  const metaOf = (raw: unknown) => (raw as { metadata?: { namespace?: string; name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } }).metadata ?? {};
-
-  const watch = watchCluster(kc, cfg.hostname, {
-    services: handle('Service', parseService, (svc, raw) => {
-      const md = metaOf(raw);
-      services.update(`${md.namespace}/${md.name}`, svc);
-      metrics.serviceChangesTotal.inc();
-    }),
-    endpointSlices: handle('EndpointSlice', parseEndpointSlice, (slice, raw) => {
-      const md = metaOf(raw);
-      const sliceKey = `${md.namespace}/${md.name}`;
-      const previousOwner = sliceOwners.get(sliceKey);
-      const owner = slice ? `${md.namespace}/${slice.metadata.labels[SERVICE_NAME_LABEL]}` : previousOwner;
-      // A slice relabelled to another Service leaves the old one.
-      if (previousOwner && previousOwner !== owner) endpoints.update(previousOwner, sliceKey, null);
-      if (!owner) return;
-      if (slice) sliceOwners.set(sliceKey, owner);
-      else sliceOwners.delete(sliceKey);
-      endpoints.update(owner, sliceKey, slice);
+  const handlers = proxyEventHandlers({
+    services, endpoints, serviceCIDRs, changed, log,
+    serviceRecorded: () => metrics.serviceChangesTotal.inc(),
+    sliceRecorded: (trigger) => {
       metrics.endpointChangesTotal.inc();
-      const trigger = Date.parse(md.annotations?.[TRIGGER_TIME_ANNOTATION] ?? '');
-      if (!Number.isNaN(trigger)) syncer.noteTrigger(trigger);
-    }),
-    nodes: handle('Node', parseNode, (n) => {
-      if (!n) return;
+      if (trigger !== undefined) syncer.noteTrigger(trigger);
+    },
+    node: (n) => {
       node = n;
       health.setNode(n);
       nodeInfo = { name: cfg.hostname, zone: n.metadata.labels[ZONE_LABEL] ?? '' };
@@ -197,13 +157,9 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
           (err: unknown) => log.error({ file: cfg.podCIDRFile, err: errorMessage(err) }, 'cannot write the pod CIDR file'),
         );
       }
-    }),
-    serviceCIDRs: handle('ServiceCIDR', parseServiceCIDR, (sc, raw) => {
-      const name = metaOf(raw).name ?? '';
-      if (sc) serviceCIDRs.set(name, sc.spec.cidrs);
-      else serviceCIDRs.delete(name);
-    }),
-  }, log);
+    },
+  });
+  const watch = watchCluster(kc, cfg.hostname, handlers, log);
 
   // Never sync before the initial lists: a half-empty first sync would drop rules.
   void watch.synced.then(() => {

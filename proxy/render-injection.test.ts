@@ -18,7 +18,7 @@ function ruleset(render: (s: ReturnType<typeof snapshot>) => string, names: Pick
     loadBalancerSourceRanges: ['192.168.0.0/24'], externalPolicyLocal: true, healthCheckNodePort: 30999, affinityTimeoutSeconds: 600,
   });
   const none = servicePort(names.namespace, `${names.name}-none`, { portName: names.portName, clusterIP: '10.96.0.11' });
-  return render(snapshot(4, [[sp, [endpoint('10.244.1.5', 8080, { isLocal: true }), endpoint('10.244.2.7', 8080)]], [none, []]]));
+  return render(snapshot([[sp, [endpoint('10.244.1.5', { isLocal: true }), endpoint('10.244.2.7')]], [none, []]], 4));
 }
 
 const MODES = {

@@ -6,7 +6,7 @@ import type { Logger } from '../lib/log.ts';
 import { errorMessage } from '../lib/errors.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { ProxyBackend, RulesConfig } from './backend.ts';
-import { cleanupStaleUDP } from './conntrack/conntrack.ts';
+import { cleanupStaleUDP, type CleanupOptions } from './conntrack/conntrack.ts';
 import type { EndpointsChangeTracker, ServiceChangeTracker } from './model/change-tracker.ts';
 import type { SkippedEndpoint } from './model/endpoints.ts';
 import type { ProxyState } from './model/proxy-state.ts';
@@ -35,6 +35,8 @@ export interface SyncerDeps {
   serviceHealth: ServiceHealthServer;
   log: Logger;
   now?: () => number;
+  /** Runs a stale UDP conntrack cleanup (default: in this process, on this node's table). */
+  conntrackCleanup?: CleanupOptions['cleanup'];
 }
 
 export class Syncer {
@@ -141,7 +143,7 @@ export class Syncer {
     if (!touchedUDP && !full) return;
     const started = this.now();
     try {
-      const deleted = await cleanupStaleUDP(snapshot, pending.removedUDP, new Set(await this.deps.localAddresses()), { log: this.deps.log });
+      const deleted = await cleanupStaleUDP(snapshot, pending.removedUDP, new Set(await this.deps.localAddresses()), { log: this.deps.log, cleanup: this.deps.conntrackCleanup });
       this.deps.metrics.conntrackReconcilerDeletedEntriesTotal.inc(label, deleted);
       if (deleted) this.deps.log.info({ family: label.ip_family, deleted }, 'deleted stale UDP conntrack entries');
     } catch (err) {

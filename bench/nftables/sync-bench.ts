@@ -38,9 +38,9 @@ function services(n: number, e: number): [ServicePort, Endpoint[]][] {
   const out: [ServicePort, Endpoint[]][] = [];
   for (let i = 0; i < n; i++) {
     const sp = servicePort('bench', `svc-${i}`, { clusterIP: `10.96.${(i >> 8) & 255}.${i & 255}` });
-    out.push([sp, Array.from({ length: e }, (_, k) => endpoint(`10.${quad(i * e + k + 1)}`, 8080))]);
+    out.push([sp, Array.from({ length: e }, (_, k) => endpoint(`10.${quad(i * e + k + 1)}`))]);
   }
-  out.push([servicePort('bench', 'probe', { clusterIP: '10.97.255.254' }), [endpoint(PROBE_IP, 8080)]]);
+  out.push([servicePort('bench', 'probe', { clusterIP: '10.97.255.254' }), [endpoint(PROBE_IP)]]);
   return out;
 }
 
@@ -83,7 +83,7 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   const nft = ['ip', 'netns', 'exec', netns, 'nft'];
   const proxier = new NftablesProxier({ family: 4, command: nft });
   const entries = services(n, e);
-  const snap: ProxySnapshot = snapshot(4, entries);
+  const snap: ProxySnapshot = snapshot(entries);
   let t0 = performance.now();
   const first = await proxier.sync({ snapshot: snap, config, changed: undefined });
   const firstSyncMs = performance.now() - t0;
@@ -94,7 +94,7 @@ async function measure(netns: string, n: number, e: number): Promise<Row> {
   const endpoints = snap.endpoints as Map<string, readonly Endpoint[]>;
   const original = endpoints.get(sp.key) as readonly Endpoint[];
   for (let r = 1; r <= 5; r++) {
-    endpoints.set(sp.key, [endpoint(`10.250.0.${r}`, 8080), ...eps.slice(1)]);
+    endpoints.set(sp.key, [endpoint(`10.250.0.${r}`), ...eps.slice(1)]);
     t0 = performance.now();
     await proxier.sync({ snapshot: snap, config, changed: new Set([sp.key]) });
     changes.push(performance.now() - t0);
@@ -145,11 +145,11 @@ function measureInChild(netns: string, size: string, profDir: string | undefined
 async function latency(env: Env, n: number, e: number): Promise<{ services: number; medianMs: number; singleServiceMs: number; ratio: number }> {
   const nft = ['ip', 'netns', 'exec', env.node.name, 'nft'];
   const proxier = new NftablesProxier({ family: 4, command: nft });
-  await proxier.sync({ snapshot: snapshot(4, services(0, e)), config, changed: undefined });
+  await proxier.sync({ snapshot: snapshot(services(0, e)), config, changed: undefined });
   await connectMedian(env, 5); // warm up the agents
   const single = await connectMedian(env, 41);
   await proxier.cleanup();
-  await proxier.sync({ snapshot: snapshot(4, services(n, e)), config, changed: undefined });
+  await proxier.sync({ snapshot: snapshot(services(n, e)), config, changed: undefined });
   const big = await connectMedian(env, 41);
   await proxier.cleanup();
   return { services: n, medianMs: ms(big), singleServiceMs: ms(single), ratio: ms(big / single) };

@@ -11,21 +11,14 @@ import { viaConntrackTool } from './cleanup.ts';
 import { cleanupStaleUDP } from './conntrack.ts';
 import { cleanupInNamespace } from '../../test/support/conntrack-in-netns.ts';
 import { udpDestinations } from './stale.ts';
-import type { Endpoint, ProxySnapshot, ServicePort } from '../model/types.ts';
+import type { ProxySnapshot, ServicePort } from '../model/types.ts';
 import type { IPFamily } from '../../lib/ip.ts';
+import { endpoint, servicePort, snapshot as modelSnapshot } from '../../test/support/proxy-model.ts';
 
-const servicePort = (name: string, clusterIP: string, port: number, nodePort = 0): ServicePort => ({
-  key: `t/${name}:p/UDP`, namespace: 't', name, portName: 'p', servicePortName: `t/${name}:p`, protocol: 'UDP',
-  clusterIP, port, nodePort, externalIPs: [], loadBalancerVIPs: [], loadBalancerSourceRanges: [],
-  affinityTimeoutSeconds: 0, externalPolicyLocal: false, internalPolicyLocal: false, healthCheckNodePort: 0,
-});
-const endpoint = (ip: string): Endpoint => ({ ip, port: 5353, isLocal: false, ready: true, serving: true, terminating: false, zoneHints: [], nodeHints: [] });
-const snapshot = (family: IPFamily, services: [ServicePort, string[]][]): ProxySnapshot => ({
-  family,
-  node: { name: 'n', zone: '' },
-  services: new Map(services.map(([sp]) => [sp.key, sp])),
-  endpoints: new Map(services.map(([sp, eps]) => [sp.key, eps.map(endpoint)])),
-});
+const udpService = (name: string, clusterIP: string, port: number, nodePort = 0): ServicePort =>
+  servicePort('t', name, { portName: 'p', protocol: 'UDP', clusterIP, port, nodePort });
+const snapshot = (family: IPFamily, services: [ServicePort, string[]][]): ProxySnapshot =>
+  modelSnapshot(services.map(([sp, eps]) => [sp, eps.map((ip) => endpoint(ip, { port: 5353 }))]), family);
 
 /** One entry: protocol, original tuple, reply source and port. */
 interface Flow { proto: 'udp' | 'tcp'; src: string; dst: string; sport: number; dport: number; replySrc: string; replySport: number }
@@ -58,9 +51,9 @@ async function table(ns: Netns, family: IPFamily): Promise<string[]> {
 
 const NODE4 = '192.0.2.1';
 const NODE6 = 'fd00:2::1';
-const dns4 = servicePort('dns', '10.96.0.10', 53, 30053);
-const gone4 = servicePort('gone', '10.96.0.20', 5000);
-const dns6 = servicePort('dns6', 'fd00:96::a', 53);
+const dns4 = udpService('dns', '10.96.0.10', 53, 30053);
+const gone4 = udpService('gone', '10.96.0.20', 5000);
+const dns6 = udpService('dns6', 'fd00:96::a', 53);
 
 const udp = (src: string, dst: string, sport: number, dport: number, replySrc: string, replySport = 5353): Flow => ({ proto: 'udp', src, dst, sport, dport, replySrc, replySport });
 

@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { deleteFilters, parseConntrack, staleEntries, udpDestinations } from './stale.ts';
-import type { ProxySnapshot, ServicePort } from '../model/types.ts';
+import type { Endpoint, ProxySnapshot, ServicePort } from '../model/types.ts';
+import { endpoint, servicePort } from '../../test/support/proxy-model.ts';
 
-const sp: ServicePort = {
-  key: 'ns/dns:dns/UDP', namespace: 'ns', name: 'dns', portName: 'dns', servicePortName: 'ns/dns:dns', protocol: 'UDP',
-  clusterIP: '10.96.0.10', port: 53, nodePort: 30053, externalIPs: ['198.51.100.1'], loadBalancerVIPs: [], loadBalancerSourceRanges: [],
-  affinityTimeoutSeconds: 0, externalPolicyLocal: false, internalPolicyLocal: false, healthCheckNodePort: 0,
-};
-const ep = (ip: string, serving = true) => ({ ip, port: 5353, isLocal: false, ready: serving, serving, terminating: !serving, zoneHints: [], nodeHints: [] });
+const sp = servicePort('ns', 'dns', { portName: 'dns', protocol: 'UDP', clusterIP: '10.96.0.10', port: 53, nodePort: 30053, externalIPs: ['198.51.100.1'] });
+const ep = (ip: string) => endpoint(ip, { port: 5353 });
 
 const dump = parseConntrack([
   // To the live endpoint: kept.
@@ -28,7 +25,7 @@ const dump = parseConntrack([
   'udp      17 29 src=10.244.1.11 dst=10.96.0.10 sport=40007 dport=53 src=10.244.1.99 dst=10.244.1.11 sport=5353 dport=40007 mark=0 use=1',
 ].join('\n'));
 
-const snapshot = (eps: ReturnType<typeof ep>[], services = [sp]): ProxySnapshot => ({
+const snapshot = (eps: Endpoint[], services = [sp]): ProxySnapshot => ({
   family: 4,
   node: { name: 'n', zone: '' },
   services: new Map(services.map((s) => [s.key, s])),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cleanupText, existingJumps, renderIptables, restoreText } from './rules.ts';
-import { rulesConfig } from '../../test/support/ipvs-model.ts';
+import { rulesConfig } from '../../test/support/proxy-model.ts';
 
 const none = { filter: new Set<string>(), nat: new Set<string>() };
 

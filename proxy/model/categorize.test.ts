@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { categorizeEndpoints } from './categorize.ts';
 import type { Endpoint, NodeInfo, ServicePort } from './types.ts';
+import { endpoint, servicePort } from '../../test/support/proxy-model.ts';
 
 const node: NodeInfo = { name: 'node-a', zone: 'zone-a' };
 
-function sp(over: Partial<ServicePort> = {}): ServicePort {
-  return {
-    key: 'ns/svc:p/TCP', namespace: 'ns', name: 'svc', portName: 'p', servicePortName: 'ns/svc:p', protocol: 'TCP',
-    clusterIP: '10.96.0.1', port: 80, nodePort: 0, externalIPs: [], loadBalancerVIPs: [], loadBalancerSourceRanges: [],
-    affinityTimeoutSeconds: 0, externalPolicyLocal: false, internalPolicyLocal: false, healthCheckNodePort: 0, ...over,
-  };
-}
-
-function ep(ip: string, over: Partial<Endpoint> = {}): Endpoint {
-  return { ip, port: 80, isLocal: false, ready: true, serving: true, terminating: false, zoneHints: [], nodeHints: [], ...over };
-}
+const sp = (over: Partial<ServicePort> = {}) => servicePort('ns', 'svc', over);
+const ep = endpoint;
 
 const ips = (eps: Endpoint[]) => eps.map((e) => e.ip);
 

@@ -7,14 +7,14 @@ import { parseKernelTable } from './kernel-table.ts';
 const config = rulesConfig({ nodePortIPs: ['192.168.0.2'] });
 const web = servicePort('ns1', 'web', { clusterIP: '10.96.0.10' });
 const api = servicePort('ns1', 'api', { clusterIP: '10.96.0.20' });
-const eps = (...ips: string[]) => ips.map((ip) => endpoint(ip, 8080));
+const eps = (...ips: string[]) => ips.map((ip) => endpoint(ip));
 
 /** A planner that has synced `base`; returns the text of the partial transaction after `next`. */
 function step(base: [ServicePort, readonly Endpoint[]][], next: [ServicePort, readonly Endpoint[]][], changed: string[]): string[] {
   const p = new Planner();
-  p.update(snapshot(4, base), config, undefined);
+  p.update(snapshot(base), config, undefined);
   p.full(undefined);
-  const snap: ProxySnapshot = snapshot(4, next);
+  const snap: ProxySnapshot = snapshot(next);
   p.update(snap, config, new Set(changed));
   return p.partial().render().split('\n').filter(Boolean);
 }
@@ -22,7 +22,7 @@ function step(base: [ServicePort, readonly Endpoint[]][], next: [ServicePort, re
 describe('nftables partial diff', () => {
   it('a no-op sync is 0 operations', () => {
     const p = new Planner();
-    const snap = snapshot(4, [[web, eps('10.244.1.5')]]);
+    const snap = snapshot([[web, eps('10.244.1.5')]]);
     p.update(snap, config, undefined);
     p.full(undefined);
     p.update(snap, config, new Set([web.key]));
@@ -90,7 +90,7 @@ describe('nftables full diff against the kernel listing', () => {
   it('flushes and re-adds every element of the existing sets, creates the missing ones, deletes stray objects', () => {
     const p = new Planner();
     const dns = servicePort('ns1', 'dns', { clusterIP: '10.96.0.53', affinityTimeoutSeconds: 60 });
-    p.update(snapshot(4, [[web, eps('10.244.1.5')], [dns, eps('10.244.1.53')]]), config, undefined);
+    p.update(snapshot([[web, eps('10.244.1.5')], [dns, eps('10.244.1.53')]]), config, undefined);
     // A terse listing: names only (elements are never listed).
     // A terse listing of chains, sets and maps: names only (elements are never listed); other tables' objects ignored.
     const listing = [

@@ -18,12 +18,12 @@ describe('nftables proxier on a real kernel', () => {
   const web = servicePort('ns1', 'web', { clusterIP: '10.96.0.10' });
   const dns = servicePort('ns1', 'dns', { clusterIP: '10.96.0.53', protocol: 'UDP', portName: 'dns', port: 53 });
   const empty = servicePort('ns1', 'empty', { clusterIP: '10.96.0.20' });
-  const ep1 = endpoint('10.244.1.5', 8080);
-  const ep2 = endpoint('10.244.1.6', 8081);
+  const ep1 = endpoint('10.244.1.5');
+  const ep2 = endpoint('10.244.1.6', { port: 8081 });
 
   const sync = (webEps: readonly Endpoint[], changed?: ServicePort[]) =>
     proxier.sync({
-      snapshot: snapshot(4, [[web, webEps], [dns, [endpoint('10.244.1.5', 5353)]], [empty, []]]),
+      snapshot: snapshot([[web, webEps], [dns, [endpoint('10.244.1.5', { port: 5353 })]], [empty, []]]),
       config,
       changed: changed && new Set(changed.map((s) => s.key)),
     });

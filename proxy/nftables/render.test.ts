@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeIP } from '../../lib/ip.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from '../../test/support/proxy-model.ts';
+import type { ProxySnapshot } from '../model/types.ts';
+import { endpoint, rulesConfig, servicePort, shuffledSnapshot, snapshot } from '../../test/support/proxy-model.ts';
+import { shuffledObjects, snapshotOf } from '../../test/support/flows-fixture.ts';
+import { OBJECTS } from '../../lab/flow-table.ts';
 import { Planner } from './planner.ts';
 import { assignSlots } from './render.ts';
 
@@ -17,13 +20,13 @@ function fixture(family: 4 | 6) {
   const dns = servicePort('ns1', 'dns', { clusterIP: ip('10.96.0.30'), protocol: 'UDP', portName: 'dns', port: 53, affinityTimeoutSeconds: 600 });
   const none = servicePort('ns1', 'none', { clusterIP: ip('10.96.0.40') });
   const term = servicePort('ns1', 'term', { clusterIP: ip('10.96.0.50'), protocol: 'SCTP' });
-  return snapshot(family, [
-    [web, [endpoint(ip('10.244.1.5'), 8080), endpoint(ip('10.244.2.7'), 8080)]],
-    [lb, [endpoint(ip('10.244.1.9'), 8080, { isLocal: true }), endpoint(ip('10.244.2.9'), 8080)]],
-    [dns, [endpoint(ip('10.244.1.53'), 53)]],
+  return snapshot([
+    [web, [endpoint(ip('10.244.1.5')), endpoint(ip('10.244.2.7'))]],
+    [lb, [endpoint(ip('10.244.1.9'), { isLocal: true }), endpoint(ip('10.244.2.9'))]],
+    [dns, [endpoint(ip('10.244.1.53'), { port: 53 })]],
     [none, []],
-    [term, [endpoint(ip('10.244.2.10'), 9000, { ready: false, serving: true, terminating: true })]],
-  ]);
+    [term, [endpoint(ip('10.244.2.10'), { port: 9000, ready: false, serving: true, terminating: true })]],
+  ], family);
 }
 
 describe('nftables render (golden)', () => {
@@ -38,9 +41,18 @@ describe('nftables render (golden)', () => {
     });
   }
 
-  it('is deterministic', () => {
-    const render = () => { const p = new Planner(); p.update(fixture(4), rulesConfig(), undefined); return p.full(undefined).render(); };
-    expect(render()).toBe(render());
+  it('renders the same bytes whatever order the objects, endpoints and snapshot maps come in', () => {
+    const render = (snap: ProxySnapshot) => {
+      const p = new Planner();
+      p.update(snap, rulesConfig({ family: snap.family, serviceCIDRs: snap.family === 4 ? ['10.96.0.0/16'] : ['fd00:96::/112'] }), undefined);
+      return p.full(undefined).render();
+    };
+    for (const family of [4, 6] as const) {
+      const want = render(snapshotOf(OBJECTS, family));
+      for (const seed of [1, 2, 3, 4, 5]) {
+        expect(render(shuffledSnapshot(snapshotOf(shuffledObjects(OBJECTS, seed), family), seed)), `IPv${family}, seed ${seed}`).toBe(want);
+      }
+    }
   });
 });
 

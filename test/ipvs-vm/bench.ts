@@ -6,7 +6,7 @@ import { Netns } from '../../lab/netns.ts';
 import { formatRestore } from '../../proxy/ipvs/ipvsadm.ts';
 import { IpvsProxier } from '../../proxy/ipvs/proxier.ts';
 import { renderIpvs } from '../../proxy/ipvs/render.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from '../support/ipvs-model.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../support/proxy-model.ts';
 import type { Endpoint, ServicePort } from '../../proxy/model/types.ts';
 import { assert, note, test } from './runner.ts';
 
@@ -14,7 +14,7 @@ const SERVICES = 1000;
 
 function cluster(changedIndex = -1): Array<[ServicePort, Endpoint[]]> {
   return Array.from({ length: SERVICES }, (_, i) => {
-    const sp = servicePort(`svc${i}`, { clusterIP: `10.97.${Math.floor(i / 250)}.${(i % 250) + 1}` });
+    const sp = servicePort('ns', `svc${i}`, { clusterIP: `10.97.${Math.floor(i / 250)}.${(i % 250) + 1}` });
     const base = i === changedIndex ? 100 : 0;
     return [sp, [endpoint(`10.244.${Math.floor(i / 100)}.${(i % 100) + 1 + base}`), endpoint(`10.245.${Math.floor(i / 100)}.${(i % 100) + 1}`)]];
   });

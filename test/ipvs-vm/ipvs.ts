@@ -3,7 +3,7 @@
 import { run } from '../../lib/exec.ts';
 import type { Endpoint, ServicePort } from '../../proxy/model/types.ts';
 import { IpvsProxier, type IpvsProxierOptions, type IpvsScheduler } from '../../proxy/ipvs/proxier.ts';
-import { endpoint, rulesConfig, servicePort, snapshot } from '../support/ipvs-model.ts';
+import { endpoint, rulesConfig, servicePort, snapshot } from '../support/proxy-model.ts';
 import { PODS, Topology } from '../../lab/topology.ts';
 import { afterAll, assert, assertEqual, test } from './runner.ts';
 
@@ -43,7 +43,7 @@ async function probe(topo: Topology, proto: 'tcp' | 'udp' = 'tcp', host = VIP, p
 
 test('a sync without changes writes nothing; a full sync rewrites only the iptables rules', async () => {
   const { sync, p } = await proxier();
-  const svc = servicePort('web', { clusterIP: VIP });
+  const svc = servicePort('ns', 'web', { clusterIP: VIP });
   assert((await sync([[svc, [s1, s2]]])) > 0, 'first sync wrote nothing');
   assertEqual(await sync([[svc, [s1, s2]]], new Set()), 0, 'operations of an unchanged partial sync');
   const full = await sync([[svc, [s1, s2]]]);
@@ -53,8 +53,8 @@ test('a sync without changes writes nothing; a full sync rewrites only the iptab
 
 test('graceful termination: a leaving TCP real server with a connection stays at weight 0, UDP ones go at once', async () => {
   const { topo, p, sync } = await proxier();
-  const tcp = servicePort('gt', { clusterIP: VIP });
-  const udp = servicePort('gtu', { clusterIP: VIP, protocol: 'UDP' });
+  const tcp = servicePort('ns', 'gt', { clusterIP: VIP });
+  const udp = servicePort('ns', 'gtu', { clusterIP: VIP, protocol: 'UDP' });
   await sync([[tcp, [s1, s2]], [udp, [s1, s2]]]);
   const client = topo.agent(topo.pods.client);
   const held = await client.call({ op: 'hold', host: VIP, port: 80, timeoutMs: 3000 });
@@ -80,7 +80,7 @@ test('graceful termination: a leaving TCP real server with a connection stays at
 
 test('replacing every endpoint never leaves the service without a real server', async () => {
   const { topo, p, sync } = await proxier();
-  const svc = servicePort('swap', { clusterIP: VIP });
+  const svc = servicePort('ns', 'swap', { clusterIP: VIP });
   await sync([[svc, [s1]]]);
   const results: string[] = [];
   let stop = false;
@@ -94,7 +94,7 @@ test('replacing every endpoint never leaves the service without a real server', 
 });
 
 test('every scheduler programs and balances (rr wrr lc dh sh sed nq mh)', async () => {
-  const svc = servicePort('sched', { clusterIP: VIP });
+  const svc = servicePort('ns', 'sched', { clusterIP: VIP });
   for (const scheduler of ['rr', 'wrr', 'lc', 'dh', 'sh', 'sed', 'nq', 'mh'] as IpvsScheduler[]) {
     const { topo, p, sync } = await proxier({ scheduler });
     await sync([[svc, [s1, s2]]]);
@@ -108,7 +108,7 @@ test('every scheduler programs and balances (rr wrr lc dh sh sed nq mh)', async 
 
 test('ClientIP affinity is IPVS persistence with its timeout; connection timeouts and sysctls are set', async () => {
   const { topo, p, sync } = await proxier({ strictARP: true, tcpTimeoutSeconds: 900, tcpFinTimeoutSeconds: 60, udpTimeoutSeconds: 200 });
-  await sync([[servicePort('aff', { clusterIP: VIP, affinityTimeoutSeconds: 600 }), [s1, s2]]]);
+  await sync([[servicePort('ns', 'aff', { clusterIP: VIP, affinityTimeoutSeconds: 600 }), [s1, s2]]]);
   assert((await inNode(topo, 'ipvsadm', ['-S', '-n'])).includes(`-A -t ${VIP}:80 -s rr -p 600`), 'persistence missing');
   const first = await probe(topo);
   for (let i = 0; i < 4; i++) assertEqual(await probe(topo), first, 'sticky backend');
@@ -124,7 +124,7 @@ test('excludeCIDRs protect virtual servers of others; cleanup leaves no trace an
   await topo.node.exec('ipvsadm', ['-A', '-t', '172.17.0.1:80', '-s', 'rr']);
   await topo.node.exec('ipset', ['create', 'OTHER-SET', 'hash:ip']);
   await topo.node.exec('iptables', ['-t', 'nat', '-N', 'OTHER-CHAIN']);
-  await sync([[servicePort('web', { clusterIP: VIP, nodePort: 30090, loadBalancerVIPs: ['198.51.100.30'] }), [s1]]]);
+  await sync([[servicePort('ns', 'web', { clusterIP: VIP, nodePort: 30090, loadBalancerVIPs: ['198.51.100.30'] }), [s1]]]);
   const table = await inNode(topo, 'ipvsadm', ['-S', '-n']);
   assert(table.includes('-A -t 172.16.0.1:80') && !table.includes('172.17.0.1'), `excludeCIDRs not honoured:\n${table}`);
   await p.cleanup();

@@ -3,57 +3,69 @@
 import type { IPFamily } from '../../lib/ip.ts';
 import type { ProxyBackend, RulesConfig } from '../../proxy/backend.ts';
 import { ProxyState } from '../../proxy/model/proxy-state.ts';
+import type { ProxySnapshot } from '../../proxy/model/types.ts';
+import { rulesConfig as modelRulesConfig, shuffled } from './proxy-model.ts';
 import { cidrsOfFamily } from '../../proxy/config/rules-config.ts';
-import { parseEndpointSlice, parseService, parseServiceCIDR, selectedByProxy, SERVICE_NAME_LABEL, type EndpointSlice, type Service } from '../../proxy/watch/objects.ts';
-import type { SliceChanges } from '../../proxy/model/change-tracker.ts';
+import { selectedByProxy, type Service } from '../../proxy/watch/objects.ts';
+import { EndpointsChangeTracker, ServiceChangeTracker, type SliceChanges } from '../../proxy/model/change-tracker.ts';
+import { proxyEventHandlers } from '../../proxy/watch/handlers.ts';
+import type { ResourceHandlers } from '../../proxy/watch/informers.ts';
+import { createLogger } from '../../lib/log.ts';
 import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE } from '../../lab/topology.ts';
 import type { Obj } from '../../lab/objects.ts';
 
+/** The flow-table node's rules settings (the model builder's, on this topology). */
 export function rulesConfig(family: IPFamily, over: Partial<RulesConfig> = {}): RulesConfig {
-  return {
+  return modelRulesConfig({
     family,
-    masqueradeAll: false,
-    masqueradeMark: '0x4000',
     localDetector: { mode: 'ClusterCIDR', cidrs: CLUSTER_CIDRS },
-    nodePortIPs: undefined,
     nodeIP: family === 4 ? NODE_IP.ip4 : NODE_IP.ip6,
     localhostNodePorts: true,
-    conntrackTCPLiberal: false,
     ...over,
-  };
+  });
 }
 
 /**
- * Turns API objects into tracker-style changes, dropping what a default proxy does not
- * select, and the union of the ServiceCIDR objects' CIDRs.
+ * Turns API objects into tracker changes through the daemon's own event handlers, as
+ * its informers deliver them: only what kube-proxy's label selector lets through (a
+ * Service of another proxy never arrives). Also the union of the ServiceCIDRs' CIDRs.
  */
 export function changesFrom(objects: readonly Obj[]): { services: Map<string, Service | null>; slices: SliceChanges; serviceCIDRs: string[] } {
-  const services = new Map<string, Service | null>();
-  const serviceCIDRs: string[] = [];
-  const unselected = new Set<string>();
-  const slices: SliceChanges = new Map();
+  const services = new ServiceChangeTracker();
+  const endpoints = new EndpointsChangeTracker();
+  const serviceCIDRs = new Map<string, readonly string[]>();
+  const handlers = proxyEventHandlers({
+    services, endpoints, serviceCIDRs, log: createLogger('flows-fixture'),
+    node: () => {}, serviceRecorded: () => {}, sliceRecorded: () => {}, changed: () => {},
+  });
+  const byKind: Record<string, ResourceHandlers> = { Service: handlers.services, EndpointSlice: handlers.endpointSlices, ServiceCIDR: handlers.serviceCIDRs };
   for (const o of objects) {
-    if (o.kind === 'Service') {
-      const svc = parseService(o);
-      const name = `${svc.metadata.namespace}/${svc.metadata.name}`;
-      if (selectedByProxy(svc.metadata.labels)) services.set(name, svc);
-      else unselected.add(name);
-    } else if (o.kind === 'EndpointSlice') {
-      const s: EndpointSlice = parseEndpointSlice(o);
-      const owner = `${s.metadata.namespace}/${s.metadata.labels[SERVICE_NAME_LABEL]}`;
-      if (!slices.has(owner)) slices.set(owner, new Map());
-      slices.get(owner)?.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
-    } else if (o.kind === 'ServiceCIDR') {
-      serviceCIDRs.push(...parseServiceCIDR(o).spec.cidrs);
-    }
+    const labels = (o.metadata as { labels?: Record<string, string> }).labels;
+    if (o.kind !== 'ServiceCIDR' && !selectedByProxy(labels)) continue;
+    byKind[o.kind]?.upsert(o);
   }
-  // A slice of a Service that another proxy handles is not ours to program.
-  for (const owner of unselected) slices.delete(owner);
-  return { services, slices, serviceCIDRs };
+  return { services: services.drain(), slices: endpoints.drain(), serviceCIDRs: [...serviceCIDRs.values()].flat() };
 }
 
 export function newState(): ProxyState {
   return new ProxyState([4, 6], { name: NODE_NAME, zone: NODE_ZONE });
+}
+
+/** A family's snapshot of a cluster, its objects applied in the order given. */
+export function snapshotOf(objects: readonly Obj[], family: IPFamily): ProxySnapshot {
+  const state = newState();
+  const { services, slices } = changesFrom(objects);
+  state.apply(services, slices);
+  const snapshot = state.snapshot(family);
+  if (!snapshot) throw new Error(`no IPv${family} snapshot`);
+  return snapshot;
+}
+
+/** The objects in a seeded order, each slice's endpoints too: any order the informers may deliver. */
+export function shuffledObjects(objects: readonly Obj[], seed: number): Obj[] {
+  return shuffled(objects, seed).map((o, i) =>
+    Array.isArray(o.endpoints) ? { ...o, endpoints: shuffled(o.endpoints as unknown[], seed + i) } : o,
+  );
 }
 
 /** Applies objects to the state and syncs every backend (full when `full`), with config overrides. */
