@@ -49,17 +49,18 @@ stamp() { # what the cached build depends on
 }
 
 # Fetches the given packages and the guest's with their dependencies into $CACHE/debs (kept
-# between builds: only missing files are downloaded, stale ones removed); prints their paths.
+# between builds: only missing or damaged files are downloaded, stale ones removed); prints
+# their paths.
 fetch_debs() {
-  local pkgs uris files=() missing=() f
+  local pkgs uris files=() missing=() uri f size hash
   pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
            --no-replaces --no-enhances $GUEST_PKGS | grep -v '^[ <]' | sort -u)
   uris=$(apt-get download --print-uris "$@" $pkgs) || die "apt cannot download $* $GUEST_PKGS"
   mkdir -p "$CACHE/debs"
-  for f in $(awk '{print $2}' <<<"$uris"); do
+  while read -r uri f size hash; do
     files+=("$CACHE/debs/$f")
-    [ -f "$CACHE/debs/$f" ] || missing+=("${f%%_*}")
-  done
+    deb_ok "$CACHE/debs/$f" "$hash" || missing+=("${f%%_*}")
+  done <<<"$uris"
   if ((${#missing[@]})); then
     log "downloading ${#missing[@]} packages"
     (cd "$CACHE/debs" && apt-get download -q -o APT::Sandbox::User=root "${missing[@]}" >/dev/null) \
@@ -67,6 +68,11 @@ fetch_debs() {
   fi
   for f in "$CACHE"/debs/*.deb; do [[ " ${files[*]} " == *" $f "* ]] || rm -f "$f"; done
   printf '%s\n' "${files[@]}"
+}
+
+deb_ok() { # FILE ALGO:DIGEST, as apt prints it
+  local algo=${2%%:*}
+  [ -f "$1" ] && [ "$("${algo,,}sum" < "$1" | cut -d' ' -f1)" = "${2#*:}" ]
 }
 
 # qemu boots an uncompressed ELF kernel through its PVH entry point, sparing the seconds the
