@@ -7,7 +7,8 @@
 # `node` there is IPVS_VM_NODE. The VM has no network device. The console goes to stdout.
 # Exit status: CMD's; 125 when the VM stopped, or was killed after IPVS_VM_TIMEOUT seconds
 # (default 600), before CMD ended. Uses KVM when the host CPU offers it, else TCG emulation
-# (slow: leave CPU-heavy work such as bundling to the host). IPVS_VM_MEM: guest MiB (1024).
+# (slow: leave CPU-heavy work such as bundling to the host; the guest's clock then counts
+# instructions, see below). IPVS_VM_MEM: guest MiB (1024).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 TIMEOUT=${IPVS_VM_TIMEOUT:-600}
@@ -52,7 +53,10 @@ printf '%s\n' "$*" > "$JOB/cmd"
 if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
   accel=(-accel kvm -cpu host -smp 2)
 else
-  accel=(-accel tcg -cpu max -smp 1)   # a 2nd emulated CPU measured slower on a 2-core host
+  # The guest clock counts executed instructions (1 ns each) and real time only while idle:
+  # a host busy with other work then slows the guest down instead of making its timeouts
+  # (800 ms probes) expire. One CPU: a 2nd emulated one measured slower on a 2-core host.
+  accel=(-accel tcg -cpu max -smp 1 -icount shift=0,sleep=on)
 fi
 kernel=$CACHE/vmlinux; [ -f "$kernel" ] || kernel=$CACHE/vmlinuz
 log "booting (${accel[1]}, $MEM MiB, timeout $TIMEOUT s)"
