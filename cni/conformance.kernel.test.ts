@@ -1,4 +1,4 @@
-// The conformance checklist of /work/shared/reference/cni.md §3 (C01-C50), one test
+// The CNI 1.1 conformance checklist (C01-C50: the spec's verbs, environment, result and error rules), one test
 // per point that applies to kpr-cni, against the BUILT dist/bin/kpr-cni run inside a
 // node namespace as a container runtime runs it.
 import { existsSync, unlinkSync, writeFileSync } from 'node:fs';

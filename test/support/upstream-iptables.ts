@@ -1,5 +1,5 @@
 // What kube-proxy in iptables mode leaves on a node for a few Services, written the way
-// upstream writes it (../shared/reference/kube-proxy.md §2: hooks with their comments,
+// upstream writes it (kube-proxy's iptables proxier: hooks with their comments,
 // per-service chains with upstream's hashing, the probability cascade, KUBE-PROXY-CANARY),
 // without nfacct. Written independently of kpr's renderer, so a test that starts kpr
 // on it checks that kpr really adopts upstream's chains rather than its own. And the

