@@ -25,6 +25,8 @@ export interface DesiredState {
   boundAddresses: string[];
   /** Members per ipset name (every owned set of the family appears, possibly empty). */
   ipsets: Map<string, Set<string>>;
+  /** vsKey -> the ServicePort it implements ("ns/name:port"), for the names file. */
+  names: Map<string, string>;
 }
 
 const PROTOCOLS: Record<ServicePort['protocol'], IpvsProtocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
@@ -59,6 +61,7 @@ export function renderIpvs(input: RenderInput): DesiredState {
   const { snapshot } = input;
   const family = snapshot.family;
   const servers = new Map<string, VirtualServer>();
+  const names = new Map<string, string>();
   const bound = new Set<string>();
   const ipsets = new Map<string, Set<string>>();
   const add = (id: IpsetId, member: string) => {
@@ -92,6 +95,7 @@ export function renderIpvs(input: RenderInput): DesiredState {
         realServers: rs,
       };
       servers.set(vsKey(vs), vs);
+      names.set(vsKey(vs), sp.servicePortName);
     };
     const entry = (ip: string) => `${ip},${protocol}:${sp.port}`;
 
@@ -143,5 +147,6 @@ export function renderIpvs(input: RenderInput): DesiredState {
     virtualServers: [...servers.keys()].sort().map((k) => servers.get(k) as VirtualServer),
     boundAddresses,
     ipsets,
+    names,
   };
 }
