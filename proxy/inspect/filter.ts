@@ -8,13 +8,13 @@ export interface FrontendFilter {
   port: number;
 }
 
-/** "10.96.0.10:80", "[fd00::10]:80", "*:30080" -> address and port; throws naming the text. */
-export function parseFrontendFilter(text: string): FrontendFilter {
+/** "10.96.0.10:80", "[fd00::10]:80", "*:30080" -> address and port; throws naming `what` and the text. */
+export function parseFrontendFilter(text: string, what = '--frontend'): FrontendFilter {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const address = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
   const ip = address === '*' ? '*' : address !== undefined ? normalizeIP(address) : undefined;
-  if (!ip || !(port > 0 && port < 65536)) throw new Error(`invalid --frontend "${text}": want IP:PORT, [IPv6]:PORT or *:NODEPORT`);
+  if (!ip || !(port > 0 && port < 65536)) throw new Error(`invalid ${what} "${text}": want IP:PORT, [IPv6]:PORT or *:NODEPORT`);
   return { address: ip, port };
 }
 

@@ -85,6 +85,11 @@ export interface View {
   /** Which addresses accept NodePorts ("*" frontends), as the rules say. */
   nodePortAddresses?: string;
   frontends: Frontend[];
+  /**
+   * What happens to new connections to these addresses (CIDRs, in order, first match
+   * wins) that no frontend matches, where the rules say (nftables' cluster-ips-check).
+   */
+  unmatched?: { cidr: string; verdict: 'REJECT' | 'DROP'; reason: string }[];
 }
 
 /** The frontend's identity within one view. */

@@ -165,5 +165,10 @@ export function parseNftablesView(json: string, family: IPFamily): View {
     }
   }
   const npa = nodePortAddresses(r);
-  return sortedView({ mode: 'nftables', family, ...(npa ? { nodePortAddresses: npa } : {}), frontends: [...frontends.values()] });
+  // cluster-ips-check: a ClusterIP on a port it does not serve is rejected, an unallocated address of a service CIDR dropped.
+  const unmatched: NonNullable<View['unmatched']> = [
+    ...[...clusterIPs.keys()].map((ip) => ({ cidr: canonicalAddress(ip), verdict: 'REJECT' as const, reason: `${CHAIN.clusterIPsCheck}: a ClusterIP, not on this port` })),
+    ...[...r.elements(SET.serviceCIDRs).keys()].map((cidr) => ({ cidr, verdict: 'DROP' as const, reason: `${CHAIN.clusterIPsCheck}: an address of a service CIDR that no Service holds` })),
+  ];
+  return sortedView({ mode: 'nftables', family, ...(npa ? { nodePortAddresses: npa } : {}), frontends: [...frontends.values()], ...(unmatched.length ? { unmatched } : {}) });
 }

@@ -1,0 +1,64 @@
+// IPVS mode: Service names in the inspect view, `--stats` counters and `kpr explain`
+// against the real probes of every flow-table row, with the same core as the commands
+// (the listings read in the node namespace as proxy/inspect/collect.ts reads them).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IpvsProxier } from '../../proxy/ipvs/proxier.ts';
+import { namesFile, parseNames } from '../../proxy/ipvs/names.ts';
+import { inspect, type Listings } from '../../proxy/inspect/inspect.ts';
+import { parseConntrackList, withStats } from '../../proxy/inspect/stats.ts';
+import { explain } from '../../proxy/explain/explain.ts';
+import type { View } from '../../proxy/inspect/model.ts';
+import { newState, program } from '../support/flows-fixture.ts';
+import { explainAgainstProbes, originOf } from '../support/explain-flows.ts';
+import { observe, sourceAddress } from '../../lab/observe.ts';
+import { FLOWS, OBJECTS } from '../../lab/flow-table.ts';
+import { PODS, Topology } from '../../lab/topology.ts';
+import { assert, assertEqual, note, test } from './runner.ts';
+
+test('inspect names, --stats and explain against the probes (IPVS)', async () => {
+  const topo = await Topology.create();
+  const dir = mkdtempSync(join(tmpdir(), 'kpr-names-'));
+  try {
+    await topo.startServers({ tcp: [8080], udp: [5353] });
+    const backends = ([4, 6] as const).map((family) => new IpvsProxier({ family, netns: topo.node.name, namesFile: namesFile(dir, family) }));
+    await program(newState(), backends, OBJECTS, true);
+    const ns = topo.node;
+    const text = async (cmd: string, args: string[]) => (await ns.exec(cmd, args)).stdout;
+    const listings: Listings = {
+      families: { 4: { iptablesSave: await text('iptables-save', []) }, 6: { iptablesSave: await text('ip6tables-save', []) } },
+      ipvsadm: await text('ipvsadm', ['-S', '-n']),
+      ipset: await text('ipset', ['save']),
+      ipvsNames: { 4: parseNames(readFileSync(namesFile(dir, 4), 'utf8'), 'v4'), 6: parseNames(readFileSync(namesFile(dir, 6), 'utf8'), 'v6') },
+      problems: [],
+    };
+    const views = new Map(inspect(listings, 'ipvs', [4, 6]).views.map((v) => [v.family, v] as [4 | 6, View]));
+    for (const v of views.values()) {
+      const unnamed = v.frontends.filter((f) => !f.service).map((f) => `${f.address}:${f.port}`);
+      assertEqual(unnamed, [], `IPv${v.family} frontends without a Service name`);
+    }
+    assertEqual(views.get(4)?.frontends.find((f) => f.address === '10.96.0.10' && f.protocol === 'tcp')?.service, 'flows/web:p', 'name of 10.96.0.10:80');
+
+    // --stats: each backend's connections as the probes saw them.
+    const web = FLOWS.find((f) => f.name === 'pod to ClusterIP reaches every endpoint, source kept (IPv4)');
+    assert(web, 'flow');
+    const seen = await observe(topo, web, 15);
+    const counted = withStats(views.get(4) as View, parseConntrackList(await text('conntrack', ['-L', '-f', 'ipv4', '-o', 'id'])));
+    const f = counted.frontends.find((x) => x.address === '10.96.0.10' && x.protocol === 'tcp' && x.port === 80);
+    assertEqual(f?.stats?.total, 15, 'connections counted on 10.96.0.10:80');
+    const podOf = new Map<string, string>(Object.entries(PODS).map(([n, p]) => [p.ip4, n]));
+    const perBackend = Object.fromEntries((f?.backends ?? []).filter((b) => b.stats?.total).map((b) => [podOf.get(b.address) ?? b.address, b.stats?.total]));
+    assertEqual(perBackend, Object.fromEntries([...seen.backends].sort(([a], [b]) => ['s1', 's2', 'r1'].indexOf(a) - ['s1', 's2', 'r1'].indexOf(b))), 'connections per backend');
+
+    const local = new Set((JSON.parse(await text('ip', ['-j', 'addr', 'show'])) as { addr_info?: { local: string }[] }[]).flatMap((l) => (l.addr_info ?? []).map((a) => a.local)));
+    const failures = await explainAgainstProbes(topo, FLOWS, 'ipvs', async (flow) =>
+      explain(views.get(flow.family) as View, { protocol: flow.proto, src: sourceAddress(flow.from, flow.family), dst: flow.to.ip, port: flow.to.port, from: originOf(flow.from) }, local));
+    if (failures.length) note(failures.join('\n'));
+    assert(failures.length === 0, `${failures.length} flows differ from kpr explain`);
+    for (const b of backends) await b.cleanup();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await topo.destroy();
+  }
+});
