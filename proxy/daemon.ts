@@ -9,6 +9,7 @@ import type { IPFamily } from '../lib/ip.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, RulesConfig } from './backend.ts';
 import type { ProxyConfig } from './config/config.ts';
+import { kubeProxyConfiguration } from './config/file.ts';
 import { ProxyHealth, startProxyHealthServer } from './healthcheck/proxy-health.ts';
 import type { RunningServer } from '../lib/http-server.ts';
 import { applySysctls, conntrackSysctls } from './conntrack/sysctls.ts';
@@ -71,7 +72,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
   }
   if (cfg.metricsBindAddress) {
     const bind = cfg.metricsBindAddress;
-    await bindOrWarn('metrics', () => startMetricsServer(bind, metrics.registry, { proxyMode: cfg.mode }));
+    await bindOrWarn('metrics', () => startMetricsServer(bind, metrics.registry, { proxyMode: cfg.mode, configz: kubeProxyConfiguration(cfg) }));
   }
 
   // A restart must not interrupt traffic: nothing is flushed here. Other modes'
