@@ -19,7 +19,7 @@ import { ProxyState } from './model/proxy-state.ts';
 import type { NodeInfo } from './model/types.ts';
 import { checkMode, createBackend, otherModes } from './modes.ts';
 import { localAddresses } from './node/addresses.ts';
-import { rulesConfigFor } from './config/rules-config.ts';
+import { healthCheckAddresses, rulesConfigFor } from './config/rules-config.ts';
 import { parseEndpointSlice, parseNode, parseService, parseServiceCIDR, SERVICE_NAME_LABEL, type Node } from './watch/objects.ts';
 import { podCIDRsOf, writePodCIDRFile } from './node/pod-cidr-file.ts';
 import { SyncRunner } from './runner.ts';
@@ -102,7 +102,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
     }
     return addresses;
   };
-  const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log });
+  const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), addresses: () => healthCheckAddresses(cfg, node, addresses), log });
 
   /** Each ServiceCIDR object's CIDRs, by name: their union is what nftables mode guards. */
   const serviceCIDRs = new Map<string, readonly string[]>();
