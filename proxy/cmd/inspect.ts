@@ -56,14 +56,13 @@ async function conntrackOf(families: readonly IPFamily[]): Promise<Map<IPFamily,
 
 /** One reading: the views, with counters when asked (rates against `previous`). */
 async function read(args: Args, families: IPFamily[], previous?: { at: number; conns: Map<IPFamily, ConntrackConnection[]> }) {
+  // The first reading of a rate comes first, so that the interval starts when the command does.
+  let before = previous;
+  if (args.rate !== undefined && !before) before = { at: performance.now(), conns: await conntrackOf(families) };
   const result = inspect(await collect(args.mode, families, args.stateDir), args.mode, families);
   const filtered = filterInspection(result, { service: args.service, frontend: args.frontend ? parseFrontendFilter(args.frontend) : undefined });
   if (!args.stats && args.rate === undefined) return { result: filtered };
-  let before = previous;
-  if (args.rate !== undefined && !before) {
-    before = { at: performance.now(), conns: await conntrackOf(families) };
-    await sleep(args.rate * 1000);
-  }
+  if (args.rate !== undefined && !previous && before) await sleep(Math.max(0, args.rate * 1000 - (performance.now() - before.at)));
   const at = performance.now();
   const conns = await conntrackOf(families);
   const views = filtered.views.map((v) => {

@@ -85,6 +85,8 @@ describe.each(['iptables', 'nftables'] as const)('kpr inspect --stats in %s mode
     const ins = JSON.parse(r.stdout) as Inspection;
     expect(ins.views[0]?.frontends.map((f) => f.address)).toEqual(['10.96.0.41']);
     const t = totals(ins, 'tcp', '10.96.0.41', 80);
-    expect(t.rates?.connections).toBeCloseTo(2, 1);
+    // 8 new connections over 4 s (plus the reading's own time): 7 would be at most 1.75.
+    expect(t.rates?.connections).toBeGreaterThanOrEqual(1.78);
+    expect(t.rates?.connections).toBeLessThanOrEqual(2);
   });
 });
