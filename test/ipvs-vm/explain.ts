@@ -53,7 +53,7 @@ test('inspect names, --stats and explain against the probes (IPVS)', async () =>
 
     const local = new Set((JSON.parse(await text('ip', ['-j', 'addr', 'show'])) as { addr_info?: { local: string }[] }[]).flatMap((l) => (l.addr_info ?? []).map((a) => a.local)));
     const failures = await explainAgainstProbes(topo, FLOWS, 'ipvs', async (flow) =>
-      explain(views.get(flow.family) as View, { protocol: flow.proto, src: sourceAddress(flow.from, flow.family), dst: flow.to.ip, port: flow.to.port, from: originOf(flow.from) }, local));
+      explain(views.get(flow.family) as View, { protocol: flow.proto, src: sourceAddress(flow.from, flow.family), dst: flow.to.ip, port: flow.to.port, from: originOf(flow.from) }, local), 1); // one at a time: the emulated VM has one slow CPU
     if (failures.length) note(failures.join('\n'));
     assert(failures.length === 0, `${failures.length} flows differ from kpr explain`);
     for (const b of backends) await b.cleanup();

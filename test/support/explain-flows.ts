@@ -33,7 +33,7 @@ export function predicted(e: Explanation, family: 4 | 6): Expectation {
 
 /** Every flow: explain's prediction checked with real packets; failures as "name: problem". */
 export async function explainAgainstProbes(
-  topo: Topology, flows: readonly Flow[], mode: ProxyMode, explainFlow: (flow: Flow) => Promise<Explanation>,
+  topo: Topology, flows: readonly Flow[], mode: ProxyMode, explainFlow: (flow: Flow) => Promise<Explanation>, workers = 4,
 ): Promise<string[]> {
   const failures: string[] = [];
   const queue = [...flows];
@@ -50,6 +50,6 @@ export async function explainAgainstProbes(
       if (problem) failures.push(`${f.name}: explain said ${JSON.stringify(want)}, probes: ${problem}`);
     }
   };
-  await Promise.all(Array.from({ length: 4 }, worker));
+  await Promise.all(Array.from({ length: workers }, worker));
   return failures.sort();
 }
