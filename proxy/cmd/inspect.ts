@@ -65,12 +65,13 @@ async function read(args: Args, families: IPFamily[], previous?: { at: number; c
   if (args.rate !== undefined && !previous && before) await sleep(Math.max(0, args.rate * 1000 - (performance.now() - before.at)));
   const at = performance.now();
   const conns = await conntrackOf(families);
+  const seconds = before ? Math.round(at - before.at) / 1000 : undefined;
   const views = filtered.views.map((v) => {
     const now = conns.get(v.family) ?? [];
     const counted = args.stats ? withStats(v, now) : v;
-    return before ? withRates(counted, before.conns.get(v.family) ?? [], now, (at - before.at) / 1000) : counted;
+    return before && seconds ? withRates(counted, before.conns.get(v.family) ?? [], now, seconds) : counted;
   });
-  return { result: { ...filtered, views }, reading: { at, conns } };
+  return { result: { ...filtered, ...(seconds ? { rateSeconds: seconds } : {}), views }, reading: { at, conns } };
 }
 
 const print = (args: Args, r: Inspection) => (args.output === 'json' ? formatJson(r) : formatText(r));

@@ -43,7 +43,7 @@ describe.each(['iptables', 'nftables'] as const)('kpr explain in %s mode', (mode
       return JSON.parse(r.stdout) as Explanation;
     };
     expect(await explainAgainstProbes(topo, FLOWS, mode, explainFlow)).toEqual([]);
-  });
+  }, 240_000); // a kpr run and the probes for each of the table's rows
 
   it('answers in words, and names bad input', async () => {
     const text = await run(['tcp', '10.244.1.10', '10.96.0.10:80']);

@@ -66,7 +66,8 @@ function viewText(v: View): string {
 export function formatText(ins: Inspection): string {
   const found = ins.found.map((f) => `${f.mode} (${f.where})`).join(', ');
   const warn = new Set(ins.found.map((f) => f.mode)).size > 1 ? '\nwarning: more than one mode has kpr objects on this node; only one should' : '';
-  return `found: ${found}${warn}\n\n${ins.views.map(viewText).join('\n\n')}\n`;
+  const rate = ins.rateSeconds ? `\nrates over ${ins.rateSeconds} s` : '';
+  return `found: ${found}${warn}${rate}\n\n${ins.views.map(viewText).join('\n\n')}\n`;
 }
 
 export function formatJson(ins: Inspection): string {

@@ -152,5 +152,7 @@ export function sortedView(v: View): View {
 /** Everything `kpr inspect` reports: which modes' objects it found, and a view per mode and family. */
 export interface Inspection {
   found: { mode: Mode; where: string }[];
+  /** With --rate: the seconds between the two readings the rates are over. */
+  rateSeconds?: number;
   views: View[];
 }
