@@ -8,10 +8,11 @@ import * as z from 'zod';
 import { errorMessage } from '../../lib/errors.ts';
 import type { IPFamily } from '../../lib/ip.ts';
 import { STATE_DIR } from '../ipvs/names.ts';
-import { collect, connections } from '../inspect/collect.ts';
+import { collect, connections, ipvsCounters } from '../inspect/collect.ts';
 import { filterInspection, parseFrontendFilter } from '../inspect/filter.ts';
 import { formatJson, formatText } from '../inspect/format.ts';
 import { inspect } from '../inspect/inspect.ts';
+import { parseIpvsStats, withIpvsCounters } from '../inspect/ipvs-stats.ts';
 import type { Inspection } from '../inspect/model.ts';
 import { withRates, withStats, type ConntrackConnection } from '../inspect/stats.ts';
 import { parseCommandArgs } from './args.ts';
@@ -23,7 +24,8 @@ Shows the Services the kernel implements on this node and their backends, read f
 the kernel's rules (not from the API server). With --proxy-mode auto (the default),
 every mode whose objects exist is shown.
   --stats      active and total connections per frontend and backend (conntrack), with
-               packets and bytes when the kernel counts them (nf_conntrack_acct=1)
+               packets and bytes where the kernel counts them (IPVS's own counters;
+               conntrack's with nf_conntrack_acct=1)
   --rate S     new connections (and packets, bytes) per second over S seconds
   --watch      refresh the view in place every --interval seconds (default 2)
   --state-dir  where kpr proxy keeps the IPVS mode's Service names (default ${STATE_DIR})
@@ -66,9 +68,11 @@ async function read(args: Args, families: IPFamily[], previous?: { at: number; c
   const at = performance.now();
   const conns = await conntrackOf(families);
   const seconds = before ? Math.round(at - before.at) / 1000 : undefined;
+  const ipvs = args.stats && filtered.views.some((v) => v.mode === 'ipvs') ? parseIpvsStats(await ipvsCounters()) : undefined;
   const views = filtered.views.map((v) => {
     const now = conns.get(v.family) ?? [];
     const counted = args.stats ? withStats(v, now) : v;
+    if (ipvs && v.mode === 'ipvs') withIpvsCounters(counted, ipvs);
     return before && seconds ? withRates(counted, before.conns.get(v.family) ?? [], now, seconds) : counted;
   });
   return { result: { ...filtered, ...(seconds ? { rateSeconds: seconds } : {}), views }, reading: { at, conns } };

@@ -67,3 +67,8 @@ export async function connections(family: IPFamily): Promise<ConntrackConnection
   if (r.exitCode !== 0) throw new Error(`conntrack -L: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.exitCode}`}`);
   return parseConntrackList(r.stdout);
 }
+
+/** IPVS's own counters (`ipvsadm -L -n --stats --exact`). */
+export async function ipvsCounters(): Promise<string> {
+  return (await run('ipvsadm', ['-L', '-n', '--stats', '--exact'])).stdout;
+}

@@ -8,6 +8,7 @@ import { IpvsProxier } from '../../proxy/ipvs/proxier.ts';
 import { namesFile, parseNames } from '../../proxy/ipvs/names.ts';
 import { inspect, type Listings } from '../../proxy/inspect/inspect.ts';
 import { parseConntrackList, withStats } from '../../proxy/inspect/stats.ts';
+import { parseIpvsStats, withIpvsCounters } from '../../proxy/inspect/ipvs-stats.ts';
 import { explain } from '../../proxy/explain/explain.ts';
 import type { View } from '../../proxy/inspect/model.ts';
 import { newState, program } from '../support/flows-fixture.ts';
@@ -51,7 +52,10 @@ test('inspect names, --stats and explain against the probes (IPVS)', async () =>
       const pod = (h.reply ?? '').split(' ')[0] ?? '';
       heldBy.set(pod, (heldBy.get(pod) ?? 0) + 1);
     }
-    const counted = withStats(views.get(4) as View, parseConntrackList(await text('conntrack', ['-L', '-f', 'ipv4', '-o', 'id'])));
+    const counted = withIpvsCounters(
+      withStats(views.get(4) as View, parseConntrackList(await text('conntrack', ['-L', '-f', 'ipv4', '-o', 'id']))),
+      parseIpvsStats(await text('ipvsadm', ['-L', '-n', '--stats', '--exact'])),
+    );
     const f = counted.frontends.find((x) => x.address === '10.96.0.10' && x.protocol === 'tcp' && x.port === 80);
     const problems: string[] = [];
     if (f?.stats?.active !== 6) problems.push(`active connections on 10.96.0.10:80: expected 6, got ${JSON.stringify(f?.stats)}`);
@@ -60,6 +64,10 @@ test('inspect names, --stats and explain against the probes (IPVS)', async () =>
     const want = Object.fromEntries([...heldBy].sort(([a], [b]) => (a < b ? -1 : 1)));
     const got = Object.fromEntries(Object.entries(perBackend).sort(([a], [b]) => (a < b ? -1 : 1)));
     if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`active per backend: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
+    // IPVS's packet counters: every connection's handshake and greeting at least, and the real servers add up to their virtual server.
+    const packets = (f?.backends ?? []).map((b) => b.stats?.packets ?? 0);
+    if (!((f?.stats?.packets ?? 0) >= 6 * 4)) problems.push(`IPVS packets on 10.96.0.10:80: ${JSON.stringify(f?.stats)}`);
+    if (packets.reduce((a, b) => a + b, 0) !== f?.stats?.packets) problems.push(`IPVS packets of the real servers ${JSON.stringify(packets)} do not add up to ${f?.stats?.packets}`);
 
     const local = new Set((JSON.parse(await text('ip', ['-j', 'addr', 'show'])) as { addr_info?: { local: string }[] }[]).flatMap((l) => (l.addr_info ?? []).map((a) => a.local)));
     const failures = await explainAgainstProbes(topo, FLOWS, 'ipvs', async (flow) =>
