@@ -3,6 +3,7 @@
 // (the listings read in the node namespace as proxy/inspect/collect.ts reads them).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { IpvsProxier } from '../../proxy/ipvs/proxier.ts';
 import { namesFile, parseNames } from '../../proxy/ipvs/names.ts';
@@ -52,6 +53,7 @@ test('inspect names, --stats and explain against the probes (IPVS)', async () =>
       const pod = (h.reply ?? '').split(' ')[0] ?? '';
       heldBy.set(pod, (heldBy.get(pod) ?? 0) + 1);
     }
+    await sleep(3000); // the kernel sums IPVS's per-CPU counters every 2 s (its rate estimator)
     const counted = withIpvsCounters(
       withStats(views.get(4) as View, parseConntrackList(await text('conntrack', ['-L', '-f', 'ipv4', '-o', 'id']))),
       parseIpvsStats(await text('ipvsadm', ['-L', '-n', '--stats', '--exact'])),
