@@ -9,6 +9,7 @@ export const heavyCommands: Record<string, () => Promise<Subcommand>> = {
   network: () => import('../network/cli.ts'),
   render: () => import('../proxy/cmd/render.ts'),
   inspect: () => import('../proxy/cmd/inspect.ts'),
+  explain: () => import('../proxy/cmd/explain.ts'),
   lab: () => import('../lab/cli.ts'),
   apiserver: () => import('../apiserver/cli.ts'),
   'lab-agent': async () => ({

@@ -21,6 +21,7 @@ const commands: Record<string, Entry> = {
   network: { summary: "the node's pod-network agent: routes to other Nodes' pods (VXLAN or host-gw), node file, egress masquerade", load: () => heavyCommand('network') },
   render: { summary: 'print the ruleset kpr would program for objects in files (no kernel)', load: () => heavyCommand('render') },
   inspect: { summary: 'show the Services the kernel implements and their backends (ipvsadm -Ln style, any mode)', load: () => heavyCommand('inspect') },
+  explain: { summary: 'what a new connection PROTO SRC DST:PORT does here: frontend, backends, masquerade, or the rule refusing it', load: () => heavyCommand('explain') },
   lab: { summary: 'a one-node cluster in network namespaces, routed by kpr proxy (needs root)', load: () => heavyCommand('lab') },
   apiserver: { summary: 'serve Services, EndpointSlices and Nodes over the Kubernetes list/watch protocol (tests and lab)', load: () => heavyCommand('apiserver') },
   ipam: { summary: 'list, show and release pod IP allocations', load: () => import('../ipam/cli.ts') },

@@ -9,6 +9,7 @@ import type { IPFamily } from '../lib/ip.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProxyBackend, RulesConfig } from './backend.ts';
 import type { ProxyConfig } from './config/config.ts';
+import { kubeProxyConfiguration } from './config/file.ts';
 import { ProxyHealth, startProxyHealthServer } from './healthcheck/proxy-health.ts';
 import type { RunningServer } from '../lib/http-server.ts';
 import { applySysctls, conntrackSysctls } from './conntrack/sysctls.ts';
@@ -20,7 +21,7 @@ import { ProxyState } from './model/proxy-state.ts';
 import type { NodeInfo } from './model/types.ts';
 import { checkMode, createBackend, otherModes } from './modes.ts';
 import { localAddresses } from './node/addresses.ts';
-import { rulesConfigFor } from './config/rules-config.ts';
+import { healthCheckAddresses, rulesConfigFor } from './config/rules-config.ts';
 import type { Node } from './watch/objects.ts';
 import { podCIDRsOf, writePodCIDRFile } from './node/pod-cidr-file.ts';
 import { SyncRunner } from './runner.ts';
@@ -73,7 +74,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
   }
   if (cfg.metricsBindAddress) {
     const bind = cfg.metricsBindAddress;
-    await bindOrWarn('metrics', () => startMetricsServer(bind, metrics.registry, { proxyMode: cfg.mode }));
+    await bindOrWarn('metrics', () => startMetricsServer(bind, metrics.registry, { proxyMode: cfg.mode, configz: kubeProxyConfiguration(cfg) }));
   }
 
   // A restart must not interrupt traffic: nothing is flushed here. Other modes'
@@ -108,7 +109,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
     }
     return addresses;
   };
-  const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log });
+  const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), addresses: () => healthCheckAddresses(cfg, node, addresses), log });
 
   /** Each ServiceCIDR object's CIDRs, by name: their union is what nftables mode guards. */
   const serviceCIDRs = new Map<string, readonly string[]>();

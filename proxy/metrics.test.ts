@@ -2,6 +2,8 @@ import { register as globalRegistry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../lib/http-server.ts';
 import { createProxyMetrics, ipFamilyLabel, registerNfacctMetrics, startMetricsServer } from './metrics.ts';
+import { parseProxyArgs } from './config/config.ts';
+import { kubeProxyConfiguration } from './config/file.ts';
 
 const servers: RunningServer[] = [];
 afterEach(async () => {
@@ -96,6 +98,18 @@ describe('startMetricsServer', () => {
     expect(await get(server.port, '/healthz')).toMatchObject({ status: 200, body: 'ok' });
     expect(await get(server.port, '/proxyMode')).toMatchObject({ status: 200, body: 'nftables' });
     expect((await get(server.port, '/nope')).status).toBe(404);
+    expect((await get(server.port, '/configz')).status).toBe(404);
+  });
+
+  it('serves the effective configuration on /configz', async () => {
+    const cfg = parseProxyArgs(['--proxy-mode', 'nftables', '--cluster-cidr', '10.244.0.0/16', '--hostname-override', 'node-a']);
+    const server = await startMetricsServer({ host: '127.0.0.1', port: 0 }, createProxyMetrics().registry, { proxyMode: 'nftables', configz: kubeProxyConfiguration(cfg) });
+    servers.push(server);
+    const r = await get(server.port, '/configz');
+    expect(r).toMatchObject({ status: 200, type: 'application/json' });
+    expect(JSON.parse(r.body)).toMatchObject({
+      'kubeproxy.config.k8s.io': { kind: 'KubeProxyConfiguration', mode: 'nftables', clusterCIDR: '10.244.0.0/16', hostnameOverride: 'node-a', metricsBindAddress: '127.0.0.1:10249' },
+    });
   });
 
   it('rejects when the address is taken', async () => {

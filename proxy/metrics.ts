@@ -116,8 +116,11 @@ export function registerNfacctMetrics(registry: Registry, packets: () => Promise
   counter('kubeproxy_iptables_localhost_nodeports_accepted_packets_total', 'Number of packets accepted on nodeports of loopback interface', 'localhost_nps_accepted_pkts');
 }
 
-/** kube-proxy's metrics server: /metrics (Prometheus text), /healthz ("ok"), /proxyMode. */
-export function startMetricsServer(bind: BindAddress, registry: Registry, opts: { proxyMode: string }): Promise<RunningServer> {
+/**
+ * kube-proxy's metrics server: /metrics (Prometheus text), /healthz ("ok"), /proxyMode,
+ * /configz (the effective KubeProxyConfiguration, keyed by its group as upstream's configz).
+ */
+export function startMetricsServer(bind: BindAddress, registry: Registry, opts: { proxyMode: string; configz?: Record<string, unknown> }): Promise<RunningServer> {
   return listenHTTP(bind, (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const text = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -135,8 +138,10 @@ export function startMetricsServer(bind: BindAddress, registry: Registry, opts: 
         return text(200, 'ok');
       case '/proxyMode':
         return text(200, opts.proxyMode);
-      default:
-        return text(404, '404 page not found\n');
+      case '/configz':
+        if (!opts.configz) break;
+        return text(200, `${JSON.stringify({ 'kubeproxy.config.k8s.io': opts.configz }, null, 2)}\n`, 'application/json');
     }
+    text(404, '404 page not found\n');
   });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashPrefix, iptablesComment, nftName } from './naming.ts';
+import { hashPrefix, iptablesComment, nftComment, nftName } from './naming.ts';
 
 // Golden vectors from upstream kube-proxy's tests (reference §2.3 and §3.1).
 describe('hashPrefix', () => {
@@ -60,5 +60,11 @@ describe('nftName', () => {
     expect(n.length).toBe(255);
     expect(n).toMatch(/^affinity-[A-Z2-7]{16}-a+\//);
     expect(nftName('affinity', 'x'.repeat(1000), 'x'.repeat(1000)).length).toBe(255);
+  });
+
+  it('writes any element comment as one nft quoted string within 128 bytes', () => {
+    expect(nftComment('ns/web:http')).toBe('"ns/web:http"');
+    expect(nftComment('a"; flush ruleset\n#')).toBe('"a?; flush ruleset?#"');
+    expect(nftComment('x'.repeat(300))).toBe(`"${'x'.repeat(128)}"`);
   });
 });

@@ -41,6 +41,18 @@ export function iptablesComment(text: string): string {
   return /^[\w./:-]+$/.test(clean) ? clean : `"${clean.replace(/["\\]/g, '\\$&')}"`;
 }
 
+/** nft keeps at most 128 bytes of an element comment (NFTNL_UDATA_COMMENT_MAXLEN). */
+const NFT_COMMENT_MAX = 128;
+
+/**
+ * An element comment as nft's quoted string, for any text: nft's scanner ends a
+ * quoted string at the next double quote and knows no escapes, so quotes and
+ * characters outside printable ASCII become "?", and the text is cut to nft's limit.
+ */
+export function nftComment(text: string): string {
+  return `"${text.replace(/[^\x20-\x7e]|"/g, '?').slice(0, NFT_COMMENT_MAX)}"`;
+}
+
 /** nft names are at most 255 bytes (NFT_NAME_MAXLEN 256 with the NUL). */
 const NFT_NAME_MAX = 255;
 /** Characters nft's scanner takes in a bare identifier after its first letter. */

@@ -171,7 +171,7 @@ function foreignRules(save: string): string[] {
 
 const NFT_HASHED = /\b(service|local|endpoint|affinity)-[A-Z2-7]{8}(?:[A-Z2-7]{8})?-[A-Za-z0-9_./-]*/g;
 
-/** `nft -j list ruleset` as sorted entries (tables, chains, rules, sets and each element), affinity names replaced. */
+/** `nft -j list ruleset` as sorted entries (tables, chains, rules, sets and each element), affinity names and element comments replaced. */
 function nftView(json: string): string[] {
   const out: string[] = [];
   for (const item of (JSON.parse(json) as { nftables: Record<string, Record<string, unknown>>[] }).nftables) {
@@ -179,7 +179,9 @@ function nftView(json: string): string[] {
     if (!kind || !o || kind === 'metainfo') continue;
     const { handle: _h, elem, ...rest } = o;
     out.push(`${kind} ${JSON.stringify(rest)}`.replace(NFT_HASHED, '$1-H'));
-    if (Array.isArray(elem)) for (const e of elem) out.push(`${kind} ${String(o.name)} element ${JSON.stringify(e)}`.replace(NFT_HASHED, '$1-H'));
+    if (Array.isArray(elem)) {
+      for (const e of elem) out.push(`${kind} ${String(o.name)} element ${JSON.stringify(e)}`.replace(NFT_HASHED, '$1-H').replace(/"comment":"(?:[^"\\]|\\.)*"/g, '"comment":"C"'));
+    }
   }
   return out.sort();
 }

@@ -1,7 +1,7 @@
 // Builds dist/bin/kpr: one self-contained executable (a Node single executable
 // application). Two esbuild bundles, CommonJS because Node 24's SEA loader runs a
 // CommonJS main: kpr.cjs (the dispatcher, the CNI plugin, IPAM) is the main script,
-// and kpr-heavy.cjs (proxy, render, inspect, lab, apiserver: client-node and friends)
+// and kpr-heavy.cjs (proxy, render, inspect, explain, lab, apiserver: client-node and friends)
 // is an embedded asset compiled only when one of those commands runs (bin/heavy.ts).
 // The CNI plugin is spawned per pod: with everything in one 2.7 MB script, VERSION
 // took ~100 ms, most of it spent loading code the plugin never runs. The main script

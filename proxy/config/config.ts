@@ -25,6 +25,8 @@ export interface ProxyConfig {
   help: boolean;
   /** --write-config-to: write this configuration to the file and exit. */
   writeConfigTo: string | undefined;
+  /** --config: the KubeProxyConfiguration file read, if any (kpr proxy exits when it changes). */
+  configFile: string | undefined;
   /** --pod-cidr-file (kpr's own): write this Node's pod CIDRs there for kpr-ipam; '' = don't. */
   podCIDRFile: string;
   /** Path of a kubeconfig; '' means in-cluster configuration. */
@@ -182,7 +184,7 @@ function logLevelOf(verbosity: number): ProxyConfig['logLevel'] {
 /** Defaults (as kube-proxy's) and cross-field rules, over validated fields. */
 function resolve(
   f: KubeProxyConfigurationFields, where: Where, fromFile: (path: string) => boolean, machineHostname: string,
-): Omit<ProxyConfig, 'cleanup' | 'help' | 'writeConfigTo' | 'master' | 'warnings' | 'podCIDRFile'> {
+): Omit<ProxyConfig, 'cleanup' | 'help' | 'writeConfigTo' | 'configFile' | 'master' | 'warnings' | 'podCIDRFile'> {
   const problems: Problem[] = [];
   const problem = (path: string, message: string) => problems.push({ where: where(path), message });
   // kubeadm writes "0s" for unset periods; kube-proxy's defaulting reads a zero period in the file as unset.
@@ -340,6 +342,7 @@ export function parseProxyArgs(
     cleanup: flags.cleanup,
     help: flags.help,
     writeConfigTo: flags.writeConfigTo,
+    configFile: fileName,
     warnings,
   };
 }

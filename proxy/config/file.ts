@@ -144,7 +144,8 @@ export function readConfigFile(text: string, fileName: string): RawTree {
 }
 
 /** `cfg` as a KubeProxyConfiguration file (JSON, which YAML readers also accept), for --write-config-to. */
-export function formatKubeProxyConfiguration(cfg: ProxyConfig): string {
+/** The effective configuration as a KubeProxyConfiguration object (`--write-config-to`, `/configz`). */
+export function kubeProxyConfiguration(cfg: ProxyConfig): Record<string, unknown> {
   const d = formatGoDuration;
   // "All addresses" is written as kube-proxy spells it; reading maps it back.
   const bind = (b: BindAddress | null) => (b ? formatBindAddress({ host: b.host ?? '0.0.0.0', port: b.port }) : '');
@@ -189,5 +190,9 @@ export function formatKubeProxyConfiguration(cfg: ProxyConfig): string {
     },
     configSyncPeriod: d(cfg.configSyncPeriodMs),
   };
-  return `${JSON.stringify(doc, null, 2)}\n`;
+  return doc;
+}
+
+export function formatKubeProxyConfiguration(cfg: ProxyConfig): string {
+  return `${JSON.stringify(kubeProxyConfiguration(cfg), null, 2)}\n`;
 }

@@ -51,3 +51,13 @@ export function rulesConfigFor(
     serviceCIDRs: cidrsOfFamily(serviceCIDRs, family),
   };
 }
+
+/**
+ * Where the health-check node ports listen: the node addresses nodePortAddresses
+ * selects in any family (as upstream); undefined when they take every address.
+ */
+export function healthCheckAddresses(cfg: ProxyConfig, node: Node | undefined, localAddresses: readonly string[]): string[] | undefined {
+  const lists = ([4, 6] as const).map((f) => nodePortIPs(cfg.nodePortAddresses, f, localAddresses, primaryIP(cfg, f, node)));
+  if (lists.some((l) => l === undefined)) return undefined;
+  return lists.flatMap((l) => l ?? []);
+}

@@ -41,7 +41,7 @@ afterEach(async () => {
 describe('ServiceHealthServer', () => {
   it('answers 200 only with local endpoints and a healthy proxy', async () => {
     let proxyHealthy = true;
-    hcs = new ServiceHealthServer({ addresses: ['127.0.0.1'], isProxyHealthy: () => proxyHealthy, log: quiet });
+    hcs = new ServiceHealthServer({ addresses: () => ['127.0.0.1'], isProxyHealthy: () => proxyHealthy, log: quiet });
     const port = await freePort();
     await hcs.syncServices(new Map([['default/web', port]]));
     expect(await probe(port)).toEqual({ status: 503, body: { service: { namespace: 'default', name: 'web' }, localEndpoints: 0, serviceProxyHealthy: true } });
@@ -54,8 +54,16 @@ describe('ServiceHealthServer', () => {
     expect(await probe(port)).toMatchObject({ status: 503, body: { localEndpoints: 0 } });
   });
 
+  it('listens only on the addresses it is given (nodePortAddresses)', async () => {
+    hcs = new ServiceHealthServer({ addresses: () => ['127.0.0.1'], isProxyHealthy: () => true, log: quiet });
+    const port = await freePort();
+    await hcs.syncServices(new Map([['ns/lb', port]]));
+    expect((await probe(port)).status).toBe(503);
+    await expect(fetch(`http://127.0.0.2:${port}/`)).rejects.toThrow();
+  });
+
   it('opens, moves and closes listeners as services come and go', async () => {
-    hcs = new ServiceHealthServer({ addresses: ['127.0.0.1'], isProxyHealthy: () => true, log: quiet });
+    hcs = new ServiceHealthServer({ addresses: () => ['127.0.0.1'], isProxyHealthy: () => true, log: quiet });
     const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
     await hcs.syncServices(new Map([['ns/a', p1], ['ns/b', p2]]));
     expect(hcs.served()).toEqual(new Map([['ns/a', p1], ['ns/b', p2]]));
@@ -67,7 +75,7 @@ describe('ServiceHealthServer', () => {
   });
 
   it('hands a port from a removed service to a new one in the same sync', async () => {
-    hcs = new ServiceHealthServer({ addresses: ['127.0.0.1'], isProxyHealthy: () => true, log: quiet });
+    hcs = new ServiceHealthServer({ addresses: () => ['127.0.0.1'], isProxyHealthy: () => true, log: quiet });
     const port = await freePort();
     await hcs.syncServices(new Map([['ns/old', port]]));
     await hcs.syncServices(new Map([['ns/new', port]]));
@@ -78,7 +86,7 @@ describe('ServiceHealthServer', () => {
   it('skips a port that cannot be bound without breaking the others, and retries it later', async () => {
     const busy = await holdPort();
     const { log, errors } = capturingLog();
-    hcs = new ServiceHealthServer({ addresses: ['127.0.0.1'], isProxyHealthy: () => true, log });
+    hcs = new ServiceHealthServer({ addresses: () => ['127.0.0.1'], isProxyHealthy: () => true, log });
     const ok = await freePort();
     const wanted = new Map([['ns/blocked', busy.port], ['ns/fine', ok]]);
     await hcs.syncServices(wanted);
@@ -92,7 +100,7 @@ describe('ServiceHealthServer', () => {
 
   it('serialises overlapping syncs (no second bind of the same port)', async () => {
     const { log, errors } = capturingLog();
-    hcs = new ServiceHealthServer({ addresses: ['127.0.0.1'], isProxyHealthy: () => true, log });
+    hcs = new ServiceHealthServer({ addresses: () => ['127.0.0.1'], isProxyHealthy: () => true, log });
     const port = await freePort();
     const want = new Map([['ns/a', port]]);
     await Promise.all([hcs.syncServices(want), hcs.syncServices(want), hcs.syncServices(want)]);

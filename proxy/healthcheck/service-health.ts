@@ -7,8 +7,11 @@ import { createLogger, type Logger } from '../../lib/log.ts';
 import { listenHTTP, type RunningServer } from '../../lib/http-server.ts';
 
 export interface ServiceHealthOptions {
-  /** Addresses to listen on (e.g. the node IPs selected by nodePortAddresses); default: all. */
-  addresses?: string[];
+  /**
+   * Addresses to listen on, asked when a listener opens: the node IPs nodePortAddresses
+   * selects; undefined or none: every address.
+   */
+  addresses?: () => readonly string[] | undefined;
   /** The proxy's own health (ProxyHealth.isHealthy, which ignores the Node). */
   isProxyHealthy: () => boolean;
   log?: Logger;
@@ -21,7 +24,7 @@ interface Instance {
 }
 
 export class ServiceHealthServer {
-  private readonly addresses: (string | undefined)[];
+  private readonly addresses: () => readonly string[] | undefined;
   private readonly isProxyHealthy: () => boolean;
   private readonly log: Logger;
   /** Keyed by "namespace/name". */
@@ -30,7 +33,7 @@ export class ServiceHealthServer {
   private syncing: Promise<void> = Promise.resolve();
 
   constructor(opts: ServiceHealthOptions) {
-    this.addresses = opts.addresses && opts.addresses.length > 0 ? opts.addresses : [undefined];
+    this.addresses = opts.addresses ?? (() => undefined);
     this.isProxyHealthy = opts.isProxyHealthy;
     this.log = opts.log ?? createLogger('service-health');
   }
@@ -75,8 +78,10 @@ export class ServiceHealthServer {
   }
 
   private async open(name: string, port: number): Promise<void> {
+    const listed = this.addresses();
+    const hosts: (string | undefined)[] = listed && listed.length > 0 ? [...listed] : [undefined];
     const results = await Promise.allSettled(
-      this.addresses.map((host) => listenHTTP({ host, port }, (req, res) => this.answer(name, req, res))),
+      hosts.map((host) => listenHTTP({ host, port }, (req, res) => this.answer(name, req, res))),
     );
     const servers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failure = results.find((r) => r.status === 'rejected');

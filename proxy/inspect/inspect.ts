@@ -22,6 +22,8 @@ export interface Listings {
   ipvsadm?: string;
   /** `ipset save`; undefined when unavailable. */
   ipset?: string;
+  /** The IPVS mode's names files (proxy/ipvs/names.ts) per family, when present. */
+  ipvsNames?: Partial<Record<IPFamily, ReadonlyMap<string, string>>>;
   /** Tools that could not run, with why (e.g. "nft: not installed"), for error messages. */
   problems: string[];
 }
@@ -55,7 +57,7 @@ function view(mode: Mode, family: IPFamily, l: Listings): View {
     case 'nftables':
       return parseNftablesView(fam.nftJson ?? '', family);
     case 'ipvs':
-      return parseIpvsView({ ipvsadm: l.ipvsadm ?? '', ipset: l.ipset ?? '', nat: fam.iptablesSave ?? '' }, family);
+      return parseIpvsView({ ipvsadm: l.ipvsadm ?? '', ipset: l.ipset ?? '', nat: fam.iptablesSave ?? '', names: l.ipvsNames?.[family] }, family);
   }
 }
 

@@ -18,7 +18,7 @@ describe.each(inputs)('iptables inspection of the flow-table cluster (%s)', (_, 
     it(`shows every Service with its backends (IPv${family})`, () => {
       const view = parseIptablesView(text(family), family);
       expect(view.mode).toBe('iptables');
-      checkFlowCluster(view, true);
+      checkFlowCluster(view);
       const services = new Set(view.frontends.map((f) => f.service));
       expect([...services].sort()).toEqual([
         'flows/empty:dns', 'flows/empty:p', 'flows/extip:p', 'flows/extiplocal:p', 'flows/hairpin:p', 'flows/itplocal:p', 'flows/itplocalok:p', 'flows/lb:p',

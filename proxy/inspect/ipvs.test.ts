@@ -35,6 +35,14 @@ describe('IPVS inspection of the flow-table cluster', () => {
     });
   }
 
+  it('names each virtual server from the names file the IPVS mode writes', () => {
+    const names = new Map([['tcp/10.96.0.10:80', 'flows/web:p'], ['udp/10.96.0.20:53', 'flows/empty:dns']]);
+    const view = parseIpvsView({ ...listings(4), names }, 4);
+    expect(frontend(view, 'tcp', { ip4: '10.96.0.10', ip6: '' }, 80).service).toBe('flows/web:p');
+    expect(frontend(view, 'udp', { ip4: '10.96.0.20', ip6: '' }, 53).service).toBe('flows/empty:dns');
+    expect(frontend(view, 'tcp', { ip4: '10.96.0.20', ip6: '' }, 80).service).toBeUndefined();
+  });
+
   it('without ipsets, every virtual server is shown as a ClusterIP with its real servers', () => {
     const { ipvsadm } = listings(4);
     const view = parseIpvsView({ ipvsadm, ipset: '', nat: '' }, 4);

@@ -2,11 +2,13 @@
 // balancing itself; the mode's ipsets (`ipset save`) tell each virtual server's kind
 // and external policy and hold the LoadBalancer source ranges; the nat rule matching
 // KUBE-CLUSTER-IP (`iptables-save -t nat`) says which ClusterIP traffic is masqueraded.
-// IPVS has no names: the Service of a virtual server is not in the kernel.
+// IPVS has no names: the Service of a virtual server comes from the names file the
+// IPVS mode writes next to the kernel (proxy/ipvs/names.ts).
 import { ipFamily, type IPFamily } from '../../lib/ip.ts';
 import { ipsetName, ownedIpsets, parseIpsetSave, type IpsetId } from '../ipvs/ipset.ts';
 import { parseIpvsadmSave } from '../ipvs/ipvsadm.ts';
 import { CHAINS } from '../ipvs/rules.ts';
+import { vsKey } from '../ipvs/types.ts';
 import { optionValue, parseIptablesSave, sourceCondition, target } from './iptables-save.ts';
 import { canonicalAddress, sortedView, type Frontend, type Kind, type View } from './model.ts';
 
@@ -17,6 +19,8 @@ export interface IpvsListings {
   ipset: string;
   /** `iptables-save -t nat` (or ip6tables-save) of the family; "" when unavailable. */
   nat: string;
+  /** The family's names file: vsKey -> "ns/name:port"; absent when there is none. */
+  names?: ReadonlyMap<string, string>;
 }
 
 /** Does `ipvsadm -S -n` list any virtual server of the family? */
@@ -53,11 +57,13 @@ export function parseIpvsView(l: IpvsListings, family: IPFamily): View {
     if (has('externalIP', entry) || has('externalIPLocal', entry)) [kind, local] = ['ExternalIP', has('externalIPLocal', entry)];
     else if (has('loadBalancer', entry)) [kind, local] = ['LoadBalancer', has('loadBalancerLocal', entry)];
     else if (!has('clusterIP', entry) && has(nodePortSet[0], nodePortMember)) [kind, local] = ['NodePort', has(nodePortSet[1], nodePortMember)];
+    const service = l.names?.get(vsKey(vs));
     const f: Frontend = {
       protocol: vs.protocol,
       address: vs.address,
       port: vs.port,
       kind,
+      ...(service ? { service } : {}),
       scheduler: vs.scheduler,
       backends: vs.realServers.map((rs) => ({ address: rs.address, port: rs.port, weight: rs.weight })),
     };

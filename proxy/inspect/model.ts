@@ -16,6 +16,25 @@ export type Protocol = 'tcp' | 'udp' | 'sctp';
 export type Kind = 'ClusterIP' | 'ExternalIP' | 'LoadBalancer' | 'External' | 'NodePort';
 const KIND_ORDER: readonly Kind[] = ['ClusterIP', 'ExternalIP', 'LoadBalancer', 'External', 'NodePort'];
 
+/** Live counters (`kpr inspect --stats`), from the conntrack table. */
+export interface Stats {
+  /** Connections in the table that are open (TCP/SCTP ESTABLISHED; any UDP entry). */
+  active: number;
+  /** Every connection in the table, closing ones included (TIME_WAIT...). */
+  total: number;
+  /** Both directions, when the kernel counts them (nf_conntrack_acct=1). */
+  packets?: number;
+  bytes?: number;
+}
+
+/** Per-second rates between two readings (`--rate`). */
+export interface Rates {
+  /** New connections per second. */
+  connections: number;
+  packets?: number;
+  bytes?: number;
+}
+
 export interface Backend {
   address: string;
   port: number;
@@ -23,6 +42,8 @@ export interface Backend {
   probability?: number;
   /** IPVS weight. */
   weight?: number;
+  stats?: Stats;
+  rates?: Rates;
 }
 
 export interface Frontend {
@@ -54,6 +75,8 @@ export interface Frontend {
   shortCircuit?: Backend[];
   /** IPVS scheduler. */
   scheduler?: string;
+  stats?: Stats;
+  rates?: Rates;
 }
 
 export interface View {
@@ -62,6 +85,11 @@ export interface View {
   /** Which addresses accept NodePorts ("*" frontends), as the rules say. */
   nodePortAddresses?: string;
   frontends: Frontend[];
+  /**
+   * What happens to new connections to these addresses (CIDRs, in order, first match
+   * wins) that no frontend matches, where the rules say (nftables' cluster-ips-check).
+   */
+  unmatched?: { cidr: string; verdict: 'REJECT' | 'DROP'; reason: string }[];
 }
 
 /** The frontend's identity within one view. */
@@ -104,7 +132,7 @@ export function compareFrontends(a: Frontend, b: Frontend): number {
 
 const FIELD_ORDER: readonly (keyof Frontend)[] = [
   'protocol', 'address', 'port', 'kind', 'service', 'policy', 'affinitySeconds', 'masquerade', 'sourceRanges',
-  'verdict', 'reason', 'scheduler', 'backends', 'shortCircuit',
+  'verdict', 'reason', 'scheduler', 'stats', 'rates', 'backends', 'shortCircuit',
 ];
 
 /** The same frontend with its fields in one order (stable JSON) and its backends sorted. */
@@ -124,5 +152,7 @@ export function sortedView(v: View): View {
 /** Everything `kpr inspect` reports: which modes' objects it found, and a view per mode and family. */
 export interface Inspection {
   found: { mode: Mode; where: string }[];
+  /** With --rate: the seconds between the two readings the rates are over. */
+  rateSeconds?: number;
   views: View[];
 }

@@ -18,6 +18,8 @@ const listing = z.object({
 export interface NftListing {
   /** Set or map name -> element key -> value ("" for sets). */
   elements: Map<string, Map<string, string>>;
+  /** Set or map name -> element key -> the element's comment, for elements that have one. */
+  comments: Map<string, Map<string, string>>;
   /** Set name -> timeout in seconds, for sets that have one. */
   timeouts: Map<string, number>;
   /** Chain name -> its rules' expression lists. */
@@ -31,16 +33,20 @@ export function parseNftListing(json: string, object: string): NftListing {
   } catch (cause) {
     throw new ProxyError('INSPECT_NFT', 'unexpected nft -j output', { object, cause });
   }
-  const out: NftListing = { elements: new Map(), timeouts: new Map(), rules: new Map() };
+  const out: NftListing = { elements: new Map(), comments: new Map(), timeouts: new Map(), rules: new Map() };
   for (const item of parsed.nftables) {
     const s = item.set ?? item.map;
     if (s) {
       const m = new Map<string, string>();
+      const notes = new Map<string, string>();
       for (const e of s.elem ?? []) {
-        if (item.map && Array.isArray(e)) m.set(valueText(e[0]), valueText(e[1]));
-        else m.set(valueText(e), '');
+        const key = item.map && Array.isArray(e) ? e[0] : e;
+        m.set(valueText(key), item.map && Array.isArray(e) ? valueText(e[1]) : '');
+        const note = record(record(key).elem).comment;
+        if (typeof note === 'string') notes.set(valueText(key), note);
       }
       out.elements.set(s.name, m);
+      if (notes.size) out.comments.set(s.name, notes);
       if (s.timeout !== undefined) out.timeouts.set(s.name, s.timeout);
     }
     if (item.rule) {

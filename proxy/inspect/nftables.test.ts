@@ -11,7 +11,7 @@ describe('nftables inspection of the flow-table cluster (nft -j list table)', ()
     it(`shows every Service with its backends (IPv${family})`, () => {
       const view = parseNftablesView(json(family), family);
       expect(view.mode).toBe('nftables');
-      checkFlowCluster(view, false);
+      checkFlowCluster(view);
     });
   }
 

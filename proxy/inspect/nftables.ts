@@ -26,6 +26,11 @@ class Reader {
     return this.l.elements.get(name) ?? new Map();
   }
 
+  /** The Service name a frontend element carries in its comment. */
+  name(map: string, front: string): string | undefined {
+    return this.l.comments.get(map)?.get(front);
+  }
+
   rules(chain: string): unknown[][] {
     return this.l.rules.get(chain) ?? [];
   }
@@ -129,7 +134,8 @@ export function parseNftablesView(json: string, family: IPFamily): View {
       };
       const main = r.dispatch(key, list, front, f.protocol);
       f.backends = main.backends;
-      if (main.service) f.service = main.service;
+      const service = r.name(map, front) ?? main.service;
+      if (service) f.service = service;
       if (main.affinitySeconds) f.affinitySeconds = main.affinitySeconds;
       if (list === 'local' && !chain.startsWith('internal-') && r.usesMap(chain, dispatchMap(key, 'cluster'))) {
         const sc = r.dispatch(key, 'cluster', front, f.protocol);
@@ -149,8 +155,9 @@ export function parseNftablesView(json: string, family: IPFamily): View {
       const reject = verdict === `goto ${CHAIN.reject}`;
       const b = base(key, front);
       const prev = frontends.get(frontendKey(b));
+      const service = r.name(map, front);
       frontends.set(frontendKey(b), {
-        ...(prev ?? { ...b, kind: key === 'nodeport' ? 'NodePort' : ipKind(front, false), backends: [] }),
+        ...(prev ?? { ...b, kind: key === 'nodeport' ? 'NodePort' : ipKind(front, false), ...(service ? { service } : {}), backends: [] }),
         verdict: reject ? 'REJECT' : 'DROP',
         reason: reject ? 'no endpoints' : 'no local endpoints',
         ...(reject ? {} : { policy: 'Local' as const }),
@@ -158,5 +165,10 @@ export function parseNftablesView(json: string, family: IPFamily): View {
     }
   }
   const npa = nodePortAddresses(r);
-  return sortedView({ mode: 'nftables', family, ...(npa ? { nodePortAddresses: npa } : {}), frontends: [...frontends.values()] });
+  // cluster-ips-check: a ClusterIP on a port it does not serve is rejected, an unallocated address of a service CIDR dropped.
+  const unmatched: NonNullable<View['unmatched']> = [
+    ...[...clusterIPs.keys()].map((ip) => ({ cidr: canonicalAddress(ip), verdict: 'REJECT' as const, reason: `${CHAIN.clusterIPsCheck}: a ClusterIP, not on this port` })),
+    ...[...r.elements(SET.serviceCIDRs).keys()].map((cidr) => ({ cidr, verdict: 'DROP' as const, reason: `${CHAIN.clusterIPsCheck}: an address of a service CIDR that no Service holds` })),
+  ];
+  return sortedView({ mode: 'nftables', family, ...(npa ? { nodePortAddresses: npa } : {}), frontends: [...frontends.values()], ...(unmatched.length ? { unmatched } : {}) });
 }

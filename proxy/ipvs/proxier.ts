@@ -14,6 +14,7 @@ import { DUMMY_INTERFACE, IpvsKernel, type Runner } from './apply.ts';
 import { diffIpvs, servicesNeedingCounts, tableAfter } from './diff.ts';
 import { ownedIpsets, parseIpsetSave, planIpsetDestroy, planIpsets } from './ipset.ts';
 import { formatRestore, parseIpvsadmConnections, parseIpvsadmSave } from './ipvsadm.ts';
+import { STATE_DIR, formatNames, namesFile, removeNames, writeNames } from './names.ts';
 import { renderIpvs } from './render.ts';
 import { cleanupText, existingJumps, renderIptables, restoreText } from './rules.ts';
 import { rsKey, type VirtualServer } from './types.ts';
@@ -36,6 +37,8 @@ export interface IpvsProxierOptions {
   excludeCIDRs?: readonly string[];
   /** The command runner (default lib/exec.ts run). */
   run?: Runner;
+  /** The Service names file (names.ts); default in STATE_DIR. */
+  namesFile?: string;
   /** Run every command inside this network namespace (tests); default: the current one. */
   netns?: string;
   log?: Logger;
@@ -59,6 +62,9 @@ export class IpvsProxier implements ProxyBackend {
   private applied: { table: VirtualServer[]; ipsets: Map<string, Set<string>> } | undefined;
   /** Whether MASQUERADE takes --random-fully (iptables 1.6.2 and later), once known. */
   private randomFully: boolean | undefined;
+  private readonly namesPath: string;
+  /** The names file's text as last written; undefined: rewrite it. */
+  private writtenNames: string | undefined;
   /** Real servers currently kept at weight 0 while their connections drain (rsKey). */
   draining: readonly string[] = [];
 
@@ -74,6 +80,7 @@ export class IpvsProxier implements ProxyBackend {
       if (!cidr) throw new ProxyError('IPVS_CONFIG', `invalid --ipvs-exclude-cidrs entry "${c}"`);
       return cidr;
     });
+    this.namesPath = opts.namesFile ?? namesFile(STATE_DIR, opts.family);
     this.kernel = new IpvsKernel(opts.family, { run: opts.run, wrap: opts.netns ? ['ip', 'netns', 'exec', opts.netns] : [] });
   }
 
@@ -151,6 +158,12 @@ export class IpvsProxier implements ProxyBackend {
     await k.changeAddresses('del', unbind);
     ops += unbind.length;
 
+    const names = formatNames(desired.names);
+    if (names !== this.writtenNames) {
+      await writeNames(this.namesPath, names);
+      this.writtenNames = names;
+    }
+
     this.applied = { table: tableAfter(desired.virtualServers, diff.draining), ipsets: desired.ipsets };
     this.opts.log?.debug({ family: this.family, ops, draining: diff.draining.length }, 'ipvs sync applied');
     return ops;
@@ -205,8 +218,10 @@ export class IpvsProxier implements ProxyBackend {
       const text = await k.ipsetSaveIfAvailable();
       if (text !== undefined) await k.ipsetRestore(planIpsetDestroy(parseIpsetSave(text, new Set(ownedIpsets(this.family).keys()))));
     });
+    await step('names file', () => removeNames(this.namesPath));
     this.initialized = false;
     this.writtenRules = undefined;
+    this.writtenNames = undefined;
     this.applied = undefined;
     if (failures.length) throw new ProxyError('IPVS_CLEANUP', failures.join('; '));
   }

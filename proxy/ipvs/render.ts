@@ -27,6 +27,8 @@ export interface DesiredState {
   ipsets: Map<string, Set<string>>;
   /** LB VIP ports with source ranges that leave out the node: its own connections to them are dropped (sorted). */
   lbNoNodeAccess: LbEntry[];
+  /** vsKey -> the ServicePort it implements ("ns/name:port"), for the names file. */
+  names: Map<string, string>;
 }
 
 export interface LbEntry {
@@ -67,6 +69,7 @@ export function renderIpvs(input: RenderInput): DesiredState {
   const { snapshot } = input;
   const family = snapshot.family;
   const servers = new Map<string, VirtualServer>();
+  const names = new Map<string, string>();
   const bound = new Set<string>();
   const ipsets = new Map<string, Set<string>>();
   const lbNoNodeAccess: LbEntry[] = [];
@@ -101,6 +104,7 @@ export function renderIpvs(input: RenderInput): DesiredState {
         realServers: rs,
       };
       servers.set(vsKey(vs), vs);
+      names.set(vsKey(vs), sp.servicePortName);
     };
     const entry = (ip: string) => `${ip},${protocol}:${sp.port}`;
 
@@ -154,5 +158,6 @@ export function renderIpvs(input: RenderInput): DesiredState {
     boundAddresses,
     ipsets,
     lbNoNodeAccess: lbNoNodeAccess.sort((a, b) => compareIPs(a.ip, b.ip) || a.port - b.port || a.protocol.localeCompare(b.protocol)),
+    names,
   };
 }

@@ -39,7 +39,7 @@ describe('nftables partial diff', () => {
       'add element ip kpr cluster-endpoints-tcp { 10.96.0.20 . tcp . 80 . 0 : 10.244.2.1 . 8080 , 10.96.0.20 . tcp . 80 . 1 : 10.244.2.2 . 8080 }',
       'add element ip kpr cluster-ips { 10.96.0.20 }',
       'add element ip kpr hairpin { 10.244.2.1 . 10.244.2.1 , 10.244.2.2 . 10.244.2.2 }',
-      'add element ip kpr service-ips { 10.96.0.20 . tcp . 80 : goto internal-cluster }',
+      'add element ip kpr service-ips { 10.96.0.20 . tcp . 80 comment "ns1/api:p80" : goto internal-cluster }',
     ]);
   });
 
@@ -80,7 +80,7 @@ describe('nftables partial diff', () => {
 
   it('last endpoint gone: the Service turns to REJECT', () => {
     const lines = step([[web, eps('10.244.1.5')]], [[web, []]], [web.key]);
-    expect(lines).toContain('add element ip kpr no-endpoint-services { 10.96.0.10 . tcp . 80 : goto reject-chain }');
+    expect(lines).toContain('add element ip kpr no-endpoint-services { 10.96.0.10 . tcp . 80 comment "ns1/web:p80" : goto reject-chain }');
     expect(lines).toContain('delete element ip kpr service-ips { 10.96.0.10 . tcp . 80 }');
     expect(lines).not.toContain('delete element ip kpr cluster-ips { 10.96.0.10 }');
   });
@@ -104,7 +104,7 @@ describe('nftables full diff against the kernel listing', () => {
     expect(lines).toContain('flush set ip kpr cluster-ips');
     expect(lines).toContain('flush map ip kpr service-ips');
     expect(lines).toContain('add element ip kpr cluster-ips { 10.96.0.53 , 10.96.0.10 }');
-    expect(lines).toContain('add element ip kpr service-ips { 10.96.0.53 . tcp . 80 : goto internal-cluster , 10.96.0.10 . tcp . 80 : goto internal-cluster }');
+    expect(lines).toContain('add element ip kpr service-ips { 10.96.0.53 . tcp . 80 comment "ns1/dns:p80" : goto internal-cluster , 10.96.0.10 . tcp . 80 comment "ns1/web:p80" : goto internal-cluster }');
     // Sets the kernel lacks are created, not flushed; the dynamic affinity set neither flushed nor written.
     expect(lines.some((l) => l.startsWith('add map ip kpr cluster-endpoints-tcp '))).toBe(true);
     expect(lines.some((l) => l.startsWith('flush map ip kpr cluster-endpoints-tcp'))).toBe(false);

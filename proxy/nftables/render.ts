@@ -6,6 +6,7 @@ import type { RulesConfig } from '../backend.ts';
 import { categorizeEndpoints } from '../model/categorize.ts';
 import { endpointString, type Endpoint, type NodeInfo, type ServicePort } from '../model/types.ts';
 import { cidrContains, parseCIDR, parseIP } from '../../lib/ip.ts';
+import { nftComment } from '../naming.ts';
 import {
   CHAIN, SET, affinityEndpointChain, affinityServiceChain, affinitySet, dispatchMap, dnatChain, endpointsMap,
   externalChain, familyWords, frontendExpr, internalChain, slotData, type FamilyWords, type KeyKind, type ListKind, type Proto,
@@ -123,12 +124,15 @@ export function renderServicePort(
   const internal: ListKind = sp.internalPolicyLocal ? 'local' : 'cluster';
   const external: ListKind = sp.externalPolicyLocal ? 'local' : 'cluster';
   // REJECT when nothing serves the Service anywhere; DROP when only this node has nothing.
-  const noEndpoints = cat.hasAnyEndpoints ? 'drop' : `goto ${CHAIN.reject}`;
+  // Frontend elements carry the Service's name (`kpr inspect` shows it): an element
+  // comment, written between key and verdict (see transaction.ts).
+  const comment = `comment ${nftComment(sp.servicePortName)} : `;
+  const noEndpoints = comment + (cat.hasAnyEndpoints ? 'drop' : `goto ${CHAIN.reject}`);
 
   b.el(SET.clusterIPs, sp.clusterIP);
   const clusterFront = frontendKey(sp, 'ip', sp.clusterIP);
   if (lists[internal].length > 0) {
-    b.el(SET.serviceIPs, clusterFront, `goto ${internalChain(internal)}`);
+    b.el(SET.serviceIPs, clusterFront, `${comment}goto ${internalChain(internal)}`);
     b.dispatch('ip', internal, clusterFront);
   } else {
     b.el(SET.noEndpointServices, clusterFront, noEndpoints);
@@ -142,7 +146,7 @@ export function renderServicePort(
     // pods (short-circuit) and the node itself to the cluster's endpoints; the rest
     // falls through to the drop above.
     if (lists.cluster.length === 0 && lists[external].length === 0) continue;
-    b.el(key === 'ip' ? SET.serviceIPs : SET.serviceNodePorts, front, `goto ${externalChain(key, external)}`);
+    b.el(key === 'ip' ? SET.serviceIPs : SET.serviceNodePorts, front, `${comment}goto ${externalChain(key, external)}`);
     if (lists.cluster.length > 0) b.dispatch(key, 'cluster', front);
     if (external === 'local' && lists.local.length > 0) b.dispatch(key, 'local', front);
   }

@@ -29,7 +29,8 @@ export interface SetSpec {
 
 /**
  * Elements of one set, key -> value: key as nft writes it ("10.96.0.1 . tcp . 80"),
- * value "" for sets. A Map is one; so is the desired table's view of a set.
+ * value "" for sets. A map value may start with the element's comment
+ * (`comment "ns/svc:port" : goto x`), which nft takes right after the key. A Map is one; so is the desired table's view of a set.
  */
 export interface ElementEntries {
   forEach(f: (value: string, key: string) => void): void;
@@ -121,7 +122,7 @@ function elementLines(head: string, entries: ElementEntries, withValue: boolean)
   let n = 0;
   entries.forEach((value, key) => {
     if (n > 0) parts.push(' , ');
-    if (withValue && value !== '') parts.push(key, ' : ', value);
+    if (withValue && value !== '') parts.push(key, value.startsWith('comment ') ? ' ' : ' : ', value);
     else parts.push(key);
     if (++n === ELEMENTS_PER_LINE) {
       parts.push(' }\n');

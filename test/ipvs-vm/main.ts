@@ -3,6 +3,7 @@
 import './flows.ts';
 import './ipvs.ts';
 import './mode-switch.ts';
+import './explain.ts';
 import './bench.ts';
 import { runTests } from './runner.ts';
 

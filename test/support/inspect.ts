@@ -23,12 +23,14 @@ export function frontend(view: View, proto: Frontend['protocol'], address: Pick2
   return f;
 }
 
-/** Checks every Service of the flow table; `named`: the rules carry Service names (iptables). */
-export function checkFlowCluster(view: View, named: boolean): void {
+/** Checks every Service of the flow table, names included (every mode carries them). */
+export function checkFlowCluster(view: View): void {
   const fam = view.family;
   const f = (proto: Frontend['protocol'], a: Pick2 | string, port: number) => frontend(view, proto, a, port);
   const notPods = fam === 4 ? 'src != 10.244.0.0/16' : 'src != fd00:10:244::/48';
-  const name = (s: string) => (named ? { service: `flows/${s}` } : {});
+  const name = (s: string) => ({ service: `flows/${s}` });
+  // nftables cannot tell an externalIP from a LoadBalancer IP without source ranges.
+  const externalKind = view.mode === 'iptables' ? 'ExternalIP' : 'External';
 
   const web = f('tcp', svc(10), 80);
   expect(web).toMatchObject({ kind: 'ClusterIP', policy: 'Cluster', masquerade: notPods, ...name('web:p') });
@@ -36,31 +38,31 @@ export function checkFlowCluster(view: View, named: boolean): void {
   expect(pods(fam, f('udp', svc(10), 53).backends)).toEqual(even('s1', 's2', 'r1'));
 
   for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
-    expect(f(proto, svc(20), port)).toMatchObject({ kind: 'ClusterIP', verdict: 'REJECT', reason: 'no endpoints', backends: [] });
+    expect(f(proto, svc(20), port)).toMatchObject({ kind: 'ClusterIP', verdict: 'REJECT', reason: 'no endpoints', backends: [], ...name(`empty:${proto === 'tcp' ? 'p' : 'dns'}`) });
   }
   expect(pods(fam, f('tcp', svc(30), 80).backends)).toEqual(even('r1'));
   expect(f('tcp', '*', 30080)).toMatchObject({ kind: 'NodePort', policy: 'Cluster', masquerade: 'all', ...name('np:p') });
   expect(pods(fam, f('tcp', '*', 30080).backends)).toEqual(even('r1'));
 
   const nplocal = f('tcp', '*', 30081);
-  expect(nplocal).toMatchObject({ kind: 'NodePort', policy: 'Local', masquerade: 'src-type local' });
+  expect(nplocal).toMatchObject({ kind: 'NodePort', policy: 'Local', masquerade: 'src-type local', ...name('nplocal:p') });
   expect(pods(fam, nplocal.backends)).toEqual(even('s1'));
   expect(pods(fam, nplocal.shortCircuit)).toEqual(even('s1', 'r1'));
 
   const none = f('tcp', '*', 30082);
-  expect(none).toMatchObject({ kind: 'NodePort', policy: 'Local', verdict: 'DROP', reason: 'no local endpoints', backends: [] });
+  expect(none).toMatchObject({ kind: 'NodePort', policy: 'Local', verdict: 'DROP', reason: 'no local endpoints', backends: [], ...name('nplocalnone:p') });
   expect(pods(fam, none.shortCircuit)).toEqual(even('r2'));
 
-  expect(f('tcp', svc(40), 80)).toMatchObject({ kind: 'ClusterIP', policy: 'Local', verdict: 'DROP', backends: [] });
+  expect(f('tcp', svc(40), 80)).toMatchObject({ kind: 'ClusterIP', policy: 'Local', verdict: 'DROP', backends: [], ...name('itplocal:p') });
   expect(f('tcp', svc(41), 80)).toMatchObject({ policy: 'Local' });
   expect(pods(fam, f('tcp', svc(41), 80).backends)).toEqual(even('s2'));
 
   const extip = f('tcp', { ip4: '198.51.100.10', ip6: 'fd00:198::10' }, 80);
-  expect(extip).toMatchObject({ kind: named ? 'ExternalIP' : 'External', masquerade: 'all' });
+  expect(extip).toMatchObject({ kind: externalKind, masquerade: 'all', ...name('extip:p') });
   expect(pods(fam, extip.backends)).toEqual(even('s2'));
 
   const lb = f('tcp', { ip4: '198.51.100.20', ip6: 'fd00:198::20' }, 80);
-  expect(lb).toMatchObject({ kind: 'LoadBalancer', sourceRanges: [fam === 4 ? '192.0.2.20' : 'fd00:192::20'], masquerade: 'all' });
+  expect(lb).toMatchObject({ kind: 'LoadBalancer', sourceRanges: [fam === 4 ? '192.0.2.20' : 'fd00:192::20'], masquerade: 'all', ...name('lb:p') });
   expect(pods(fam, lb.backends)).toEqual(even('s1'));
   expect(pods(fam, f('tcp', '*', 30060).backends)).toEqual(even('s1'));
 
@@ -81,8 +83,10 @@ export function checkFlowCluster(view: View, named: boolean): void {
   expect(lbnode).toMatchObject({ kind: 'LoadBalancer', policy: 'Local', sourceRanges: [fam === 4 ? '192.0.2.20' : 'fd00:192::20'] });
   expect(pods(fam, lbnode.backends)).toEqual(even('s1'));
   const extiplocal = f('tcp', { ip4: '198.51.100.11', ip6: 'fd00:198::11' }, 30080);
-  expect(extiplocal).toMatchObject({ kind: named ? 'ExternalIP' : 'External', policy: 'Local' });
+  expect(extiplocal).toMatchObject({ kind: externalKind, policy: 'Local' });
   expect(pods(fam, extiplocal.backends)).toEqual(even('s2'));
+  // Every frontend is named.
+  expect(view.frontends.filter((x) => !x.service)).toEqual([]);
   // The other proxy's Service has no rules, and nothing else shows up.
   expect(view.frontends.map((x) => x.address)).not.toContain(at(fam, svc(110)));
   expect(view.frontends).toHaveLength(32);

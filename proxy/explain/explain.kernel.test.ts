@@ -1,0 +1,59 @@
+// `kpr explain` (the built binary, in the node namespace) against real probes, for
+// every row of the flow table, in iptables and nftables modes; IPVS runs the same in
+// the VM (test/ipvs-vm/explain.ts).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLOWS, OBJECTS, type Flow } from '../../lab/flow-table.ts';
+import { sourceAddress } from '../../lab/observe.ts';
+import { Topology } from '../../lab/topology.ts';
+import { iptablesTables } from '../iptables/apply.ts';
+import { IptablesProxier } from '../iptables/proxier.ts';
+import { NftablesProxier } from '../nftables/proxier.ts';
+import { newState, program } from '../../test/support/flows-fixture.ts';
+import { pinBuiltKpr } from '../../test/support/built-kpr.ts';
+import { explainAgainstProbes, originOf } from '../../test/support/explain-flows.ts';
+import type { Explanation } from './explain.ts';
+
+const hostPort = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+describe.each(['iptables', 'nftables'] as const)('kpr explain in %s mode', (mode) => {
+  let topo: Topology;
+  let kpr = '';
+  let release = () => undefined as void;
+  const run = (args: string[]) => topo.node.exec(kpr, ['explain', ...args], { allowFailure: true });
+
+  beforeAll(async () => {
+    ({ kpr, release } = await pinBuiltKpr());
+    topo = await Topology.create();
+    await topo.startServers({ tcp: [8080], udp: [5353] });
+    const wrap = ['ip', 'netns', 'exec', topo.node.name];
+    await program(newState(), ([4, 6] as const).map((family) => (mode === 'iptables'
+      ? new IptablesProxier({ family, tables: iptablesTables(family, wrap) })
+      : new NftablesProxier({ family, command: [...wrap, 'nft'] }))), OBJECTS, true);
+  });
+  afterAll(async () => {
+    await topo?.destroy();
+    release();
+  });
+
+  it('predicts what the probes see, for every row of the flow table', async () => {
+    const explainFlow = async (f: Flow): Promise<Explanation> => {
+      const from = originOf(f.from);
+      const r = await run(['-o', 'json', f.proto, sourceAddress(f.from, f.family), hostPort(f.to.ip, f.to.port), ...(from === 'pod' ? [] : [`--from-${from}`])]);
+      if (r.exitCode !== 0) throw new Error(r.stderr);
+      return JSON.parse(r.stdout) as Explanation;
+    };
+    expect(await explainAgainstProbes(topo, FLOWS, mode, explainFlow)).toEqual([]);
+  }, 240_000); // a kpr run and the probes for each of the table's rows
+
+  it('answers in words, and names bad input', async () => {
+    const text = await run(['tcp', '10.244.1.10', '10.96.0.10:80']);
+    expect(text.stdout).toMatch(/^frontend: TCP 10\.96\.0\.10:80 {2}ClusterIP, flows\/web:p, policy Cluster$/m);
+    expect(text.stdout).toMatch(/^outcome: DNAT to one of 3 backends/m);
+    expect(text.stdout).toMatch(/^ {2}-> 10\.244\.1\.21:8080 +0\.3333 +source kept \(masquerade rule "src != 10\.244\.0\.0\/16" does not match\)$/m);
+    const drop = await run(['tcp', '192.0.2.10', '198.51.100.20:80', '--from-external']);
+    expect(drop.stdout).toMatch(/^outcome: DROP — source 192\.0\.2\.10 is not in loadBalancerSourceRanges \(192\.0\.2\.20\)$/m);
+    const bad = await run(['tcp', '10.244.1.10', '10.96.0.10']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('invalid DST:PORT "10.96.0.10"');
+  });
+});
