@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../lib/clock.ts';
 import { parseNetworkArgs } from './config.ts';
-import { renderMasq } from './masq.ts';
+import { coverCIDRs, renderMasq } from './masq.ts';
 import { parseNode } from './nodes.ts';
 import { ClusterNodes } from './cluster.ts';
 import { NetworkHealth } from './metrics.ts';
@@ -126,14 +126,35 @@ describe('ClusterNodes', () => {
     nodes.upsert(node('peer'));
     nodes.upsert(node('fresh', { addresses: [] }));
     expect(nodes.upsert(node('peer', { addresses: [] }))).toBe(true);
-    const v = nodes.view();
-    expect(v.self?.name).toBe('self');
-    expect(v.peers.map((p) => [p.name, p.internalIPs[4]])).toEqual([['peer', '192.168.1.1']]);
-    expect(v.invalid).toEqual([
+    expect(nodes.own().self?.name).toBe('self');
+    expect(nodes.peers().map((p) => [p.name, p.internalIPs[4]])).toEqual([['peer', '192.168.1.1']]);
+    expect(nodes.invalid()).toHaveLength(2);
+    expect(nodes.invalid()).toEqual(expect.arrayContaining([
       { node: 'peer', reason: 'no InternalIP in status.addresses (its last valid version stays in effect)' },
       { node: 'fresh', reason: 'no InternalIP in status.addresses' },
-    ]);
-    expect(new ClusterNodes('self').view()).toMatchObject({ self: undefined, selfProblem: 'no such Node (yet)' });
+    ]));
+    expect(new ClusterNodes('self').own()).toEqual({ self: undefined, selfProblem: 'no such Node (yet)' });
+  });
+
+  it('tells a reconcile which Nodes changed since the last, and which pod CIDRs came or went', () => {
+    const nodes = new ClusterNodes('self');
+    const cidr = (name: string, c: string) => ({ ...node(name), spec: { podCIDRs: [c] } });
+    nodes.upsert(cidr('self', '10.244.0.0/24'));
+    nodes.upsert(cidr('p1', '10.244.1.0/24'));
+    nodes.upsert(cidr('p2', '10.244.1.0/24'));
+    const first = nodes.takeChanges();
+    expect(first.self).toBe(true);
+    expect([...first.peers.keys()]).toEqual(['p1', 'p2']);
+    expect(first.podCIDRs).toEqual(new Map([['10.244.0.0/24', true], ['10.244.1.0/24', true]]));
+    expect(nodes.takeChanges()).toEqual({ self: false, peers: new Map(), podCIDRs: new Map() });
+    nodes.upsert(cidr('p1', '10.244.2.0/24')); // 10.244.1.0/24 is still p2's
+    nodes.upsert(cidr('p2', '10.244.2.0/24')); // a heartbeat-only change would not count; this moves it
+    nodes.delete(cidr('p1', '10.244.2.0/24'));
+    const next = nodes.takeChanges();
+    expect(next.self).toBe(false);
+    expect(next.peers).toEqual(new Map([['p1', undefined], ['p2', expect.objectContaining({ name: 'p2', podCIDRs: { 4: '10.244.2.0/24' } })]]));
+    expect(next.podCIDRs).toEqual(new Map([['10.244.2.0/24', true], ['10.244.1.0/24', false]]));
+    expect(nodes.podCIDRs().sort()).toEqual(['10.244.0.0/24', '10.244.2.0/24']);
   });
 });
 
@@ -148,5 +169,13 @@ describe('NetworkHealth', () => {
     expect(h.status().healthy).toBe(true);
     await clock.advance(1);
     expect(h.status().healthy).toBe(false);
+  });
+});
+
+describe('coverCIDRs', () => {
+  it('drops duplicates and CIDRs inside another, keeps adjacent ones apart', () => {
+    expect(coverCIDRs(['10.244.2.0/24', '10.244.1.0/24', '10.0.0.0/8', '10.244.1.0/24', '192.168.1.0/24', 'fd00::/64', 'fd00::/48', '192.168.2.0/24']))
+      .toEqual(['10.0.0.0/8', '192.168.1.0/24', '192.168.2.0/24', 'fd00::/48']);
+    expect(coverCIDRs(['10.244.1.0/24', '10.244.0.0/24', '10.244.0.128/25'])).toEqual(['10.244.0.0/24', '10.244.1.0/24']);
   });
 });
