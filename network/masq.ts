@@ -13,7 +13,7 @@ export const MASQ_TABLE = 'kpr-network';
 export interface MasqInput {
   /** This node's pod CIDRs: the sources masqueraded. */
   podCIDRs: PerFamily<string>;
-  /** Destinations that keep the pod's source (the cluster CIDRs, or every Node's pod CIDRs). */
+  /** Destinations that keep the pod's source (the cluster CIDRs, or every Node's pod CIDRs), none inside another (coverCIDRs). */
   clusterCIDRs: readonly string[];
 }
 
@@ -25,7 +25,7 @@ export function renderMasq(input: MasqInput): string {
   const rules: string[] = [];
   for (const family of [4, 6] as const) {
     const ip = family === 4 ? 'ip' : 'ip6';
-    const cluster = coverCIDRs(input.clusterCIDRs).filter((c) => parseCIDR(c)?.family === family);
+    const cluster = input.clusterCIDRs.filter((c) => c.includes(':') === (family === 6));
     lines.push(`  set cluster${family} {`, `    type ${family === 4 ? 'ipv4_addr' : 'ipv6_addr'}`, '    flags interval');
     if (cluster.length) lines.push(`    elements = { ${cluster.join(', ')} }`);
     lines.push('  }');
@@ -59,7 +59,7 @@ export function coverCIDRs(cidrs: readonly string[]): string[] {
 
 /** nft lines adding and deleting elements of the cluster sets (pure). */
 export function renderMasqElements(add: readonly string[], del: readonly string[]): string {
-  const line = (verb: string, cidr: string) => `${verb} element inet ${MASQ_TABLE} cluster${parseCIDR(cidr)?.family ?? 4} { ${cidr} }`;
+  const line = (verb: string, cidr: string) => `${verb} element inet ${MASQ_TABLE} cluster${cidr.includes(':') ? 6 : 4} { ${cidr} }`;
   return [...del.map((c) => line('delete', c)), ...add.map((c) => line('add', c)), ''].join('\n');
 }
 

@@ -230,6 +230,8 @@ export class NetworkPlanner {
   readonly podMTU: number;
   private readonly byFamily: PerFamily<VxlanDevice>;
   private readonly candidates = new Map<string, Candidate[]>();
+  /** The claim keys each peer's candidates name. */
+  private readonly claims = new Map<string, string[]>();
   private readonly outcomes = new Map<string, PeerOutcome>();
   /** Claim key -> the peers whose candidate entries name it. */
   private readonly claimants = new Map<string, Set<string>>();
@@ -256,8 +258,14 @@ export class NetworkPlanner {
     const released: string[] = [];
     for (const [name, peer] of changes) {
       for (const key of this.claimsOf(name)) { this.claimants.get(key)?.delete(name); released.push(key); }
-      if (peer) this.candidates.set(name, this.candidatesOf(peer));
-      else this.candidates.delete(name);
+      if (peer) {
+        const candidates = this.candidatesOf(peer);
+        this.candidates.set(name, candidates);
+        this.claims.set(name, candidates.flatMap((c) => ('entries' in c ? [...c.entries.routes.map(dstClaim), ...c.entries.fdb.map(macClaim)] : [])));
+      } else {
+        this.candidates.delete(name);
+        this.claims.delete(name);
+      }
       for (const key of this.claimsOf(name)) {
         let set = this.claimants.get(key);
         if (!set) this.claimants.set(key, (set = new Set()));
@@ -265,9 +273,9 @@ export class NetworkPlanner {
       }
       touched.add(name);
     }
-    // The closure over shared claims: every peer naming a key any of them names.
+    // The closure over shared claims: every peer naming a key any of them names (on the first update, all of them anyway).
     for (const key of released) for (const other of this.claimants.get(key) ?? []) touched.add(other);
-    const queue = [...touched];
+    const queue = this.outcomes.size ? [...touched] : [];
     for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
       for (const key of this.claimsOf(name)) {
         for (const other of this.claimants.get(key) ?? []) if (!touched.has(other)) { touched.add(other); queue.push(other); }
@@ -294,8 +302,8 @@ export class NetworkPlanner {
     return { devices: this.devices, ...entriesOf(outcomes), skipped: outcomes.flatMap((o) => o.skipped), peers: this.peers, podMTU: this.podMTU };
   }
 
-  private claimsOf(name: string): string[] {
-    return (this.candidates.get(name) ?? []).flatMap((c) => ('entries' in c ? [...c.entries.routes.map(dstClaim), ...c.entries.fdb.map(macClaim)] : []));
+  private claimsOf(name: string): readonly string[] {
+    return this.claims.get(name) ?? [];
   }
 
   private candidatesOf(peer: NetNode): Candidate[] {
