@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../lib/clock.ts';
 import { parseNetworkArgs } from './config.ts';
-import { coverCIDRs, renderMasq } from './masq.ts';
+import { renderMasq, renderMasqElements } from './masq.ts';
 import { parseNode } from './nodes.ts';
 import { ClusterNodes } from './cluster.ts';
 import { NetworkHealth } from './metrics.ts';
@@ -53,11 +53,22 @@ describe('parseNode', () => {
 
 describe('renderMasq', () => {
   it('masquerades the node\'s pods to destinations outside the cluster only', () => {
-    const text = renderMasq({ podCIDRs: { 4: '10.244.1.0/24', 6: 'fd00:10:244:1::/64' }, clusterCIDRs: ['10.244.0.0/16'] });
+    const text = renderMasq({ podCIDRs: { 4: '10.244.1.0/24', 6: 'fd00:10:244:1::/64' }, clusterCIDRs: ['10.244.0.0/16'], nodeCIDRs: [] });
     expect(text).toContain('elements = { 10.244.0.0/16 }');
-    expect(text).toContain('ip saddr 10.244.1.0/24 ip daddr != @cluster4 ip daddr != 224.0.0.0/4 masquerade');
-    expect(text).toContain('ip6 saddr fd00:10:244:1::/64 ip6 daddr != @cluster6 ip6 daddr != ff00::/8 masquerade');
+    expect(text).toContain('ip saddr 10.244.1.0/24 ip daddr @cluster4 return\n    ip saddr 10.244.1.0/24 ip daddr != 224.0.0.0/4 masquerade');
+    expect(text).toContain('ip6 saddr fd00:10:244:1::/64 ip6 daddr @cluster6 return\n    ip6 saddr fd00:10:244:1::/64 ip6 daddr != ff00::/8 masquerade');
+    expect(text).not.toContain('nodes4');
     expect(text.startsWith('table inet kpr-network\ndelete table inet kpr-network\n')).toBe(true);
+  });
+
+  it('without --cluster-cidr keeps every Node\'s pod CIDR in a hash set per family and prefix length, updated by element', () => {
+    const text = renderMasq({ podCIDRs: { 4: '10.244.1.0/24', 6: 'fd00:10:244:1::/64' }, clusterCIDRs: [], nodeCIDRs: ['10.244.1.0/24', '10.244.2.0/24', '10.245.0.0/23', 'fd00:10:244:1::/64'] });
+    expect(text).toContain('set nodes4_24 {\n    type ipv4_addr\n    elements = { 10.244.1.0, 10.244.2.0 }');
+    expect(text).toContain('ip saddr 10.244.1.0/24 ip daddr & 255.255.254.0 @nodes4_23 return');
+    expect(text).toContain('ip6 saddr fd00:10:244:1::/64 ip6 daddr & ffff:ffff:ffff:ffff:: @nodes6_64 return');
+    expect(renderMasqElements(['10.244.3.0/24'], ['fd00:10:244:2::/64'])).toBe(
+      'delete element inet kpr-network nodes6_64 { fd00:10:244:2:: }\nadd element inet kpr-network nodes4_24 { 10.244.3.0 }\n',
+    );
   });
 });
 
@@ -172,10 +183,3 @@ describe('NetworkHealth', () => {
   });
 });
 
-describe('coverCIDRs', () => {
-  it('drops duplicates and CIDRs inside another, keeps adjacent ones apart', () => {
-    expect(coverCIDRs(['10.244.2.0/24', '10.244.1.0/24', '10.0.0.0/8', '10.244.1.0/24', '192.168.1.0/24', 'fd00::/64', 'fd00::/48', '192.168.2.0/24']))
-      .toEqual(['10.0.0.0/8', '192.168.1.0/24', '192.168.2.0/24', 'fd00::/48']);
-    expect(coverCIDRs(['10.244.1.0/24', '10.244.0.0/24', '10.244.0.128/25'])).toEqual(['10.244.0.0/24', '10.244.1.0/24']);
-  });
-});

@@ -233,8 +233,8 @@ export class NetworkPlanner {
   /** The claim keys each peer's candidates name. */
   private readonly claims = new Map<string, string[]>();
   private readonly outcomes = new Map<string, PeerOutcome>();
-  /** Claim key -> the peers whose candidate entries name it. */
-  private readonly claimants = new Map<string, Set<string>>();
+  /** Claim key -> the peer whose candidate entries name it, or the peers when several do (a clash). */
+  private readonly claimants = new Map<string, string | Set<string>>();
   private readonly selfClaims: Map<string, string>;
   readonly counts: EntryCounts = { route: { 4: 0, 6: 0 }, neighbour: { 4: 0, 6: 0 }, fdb: { 4: 0, 6: 0 } };
   /** Peers with at least one route. */
@@ -257,7 +257,7 @@ export class NetworkPlanner {
     const touched = new Set<string>();
     const released: string[] = [];
     for (const [name, peer] of changes) {
-      for (const key of this.claimsOf(name)) { this.claimants.get(key)?.delete(name); released.push(key); }
+      for (const key of this.claimsOf(name)) { this.removeClaimant(key, name); released.push(key); }
       if (peer) {
         const candidates = this.candidatesOf(peer);
         this.candidates.set(name, candidates);
@@ -267,18 +267,16 @@ export class NetworkPlanner {
         this.claims.delete(name);
       }
       for (const key of this.claimsOf(name)) {
-        let set = this.claimants.get(key);
-        if (!set) this.claimants.set(key, (set = new Set()));
-        set.add(name);
+        this.addClaimant(key, name);
       }
       touched.add(name);
     }
     // The closure over shared claims: every peer naming a key any of them names (on the first update, all of them anyway).
-    for (const key of released) for (const other of this.claimants.get(key) ?? []) touched.add(other);
+    for (const key of released) for (const other of this.claimantsOf(key)) touched.add(other);
     const queue = this.outcomes.size ? [...touched] : [];
     for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
       for (const key of this.claimsOf(name)) {
-        for (const other of this.claimants.get(key) ?? []) if (!touched.has(other)) { touched.add(other); queue.push(other); }
+        for (const other of this.claimantsOf(key)) if (!touched.has(other)) { touched.add(other); queue.push(other); }
       }
     }
     const before = entriesOf([...touched].flatMap((n) => this.outcomes.get(n) ?? []));
@@ -300,6 +298,24 @@ export class NetworkPlanner {
     const names = [...this.outcomes.keys()].sort(byName);
     const outcomes = names.map((n) => this.outcomes.get(n) as PeerOutcome);
     return { devices: this.devices, ...entriesOf(outcomes), skipped: outcomes.flatMap((o) => o.skipped), peers: this.peers, podMTU: this.podMTU };
+  }
+
+  private claimantsOf(key: string): Iterable<string> {
+    const c = this.claimants.get(key);
+    return c === undefined ? [] : typeof c === 'string' ? [c] : c;
+  }
+
+  private addClaimant(key: string, name: string): void {
+    const c = this.claimants.get(key);
+    if (c === undefined) this.claimants.set(key, name);
+    else if (typeof c !== 'string') c.add(name);
+    else if (c !== name) this.claimants.set(key, new Set([c, name]));
+  }
+
+  private removeClaimant(key: string, name: string): void {
+    const c = this.claimants.get(key);
+    if (c === name) this.claimants.delete(key);
+    else if (typeof c !== 'string' && c?.delete(name) && c.size === 1) this.claimants.set(key, c.values().next().value as string);
   }
 
   private claimsOf(name: string): readonly string[] {

@@ -8,7 +8,7 @@ import type { IPFamily } from '../lib/ip.ts';
 import type { NetworkConfig } from './config.ts';
 import { asProgrammed, diffNetwork, diffPeers, type NetworkOps } from './diff.ts';
 import { applyOps, findUnderlay, readKernel, type Link } from './kernel.ts';
-import { applyMasq, coverCIDRs, MASQ_TABLE, renderMasq, renderMasqElements } from './masq.ts';
+import { applyMasq, MASQ_TABLE, renderMasq, renderMasqElements } from './masq.ts';
 import type { NetworkMetrics } from './metrics.ts';
 import { writeNodeFile } from './node-file.ts';
 import { ClusterNodes } from './cluster.ts';
@@ -35,7 +35,7 @@ export class Reconciler {
    * first, periodic and post-failure ones against a kernel read).
    */
   private programmed: { planner: NetworkPlanner; links: Link[]; readAt: number } | undefined;
-  /** The masquerade table as last applied: this node's pod CIDRs and the cluster sets' elements. */
+  /** The masquerade table as last applied: this node's pod CIDRs and the Nodes' pod CIDRs in its sets. */
   private masq: { self: string; cluster: Set<string> } | undefined;
 
   constructor(
@@ -155,10 +155,10 @@ export class Reconciler {
         }
       }
     }
-    const cluster = coverCIDRs(fixed ? this.cfg.clusterCIDRs : this.nodes.podCIDRs());
-    const same = applied?.self === self && !podCIDRs && cluster.length === applied.cluster.size && cluster.every((c) => applied.cluster.has(c));
-    if (!same) await applyMasq(renderMasq({ podCIDRs: own, clusterCIDRs: cluster }));
-    this.masq = { self, cluster: new Set(cluster) };
+    const nodeCIDRs = fixed ? [] : this.nodes.podCIDRs();
+    const same = applied?.self === self && !podCIDRs && nodeCIDRs.length === applied.cluster.size && nodeCIDRs.every((c) => applied.cluster.has(c));
+    if (!same) await applyMasq(renderMasq({ podCIDRs: own, clusterCIDRs: this.cfg.clusterCIDRs, nodeCIDRs }));
+    this.masq = { self, cluster: new Set(nodeCIDRs) };
   }
 
   private async publishVtepMACs(devices: readonly VxlanDevice[]): Promise<void> {
