@@ -106,17 +106,18 @@ export class Reconciler {
       ops = diffNetwork(state.current, planner.desired(), DEVICE_NAMES);
     }
     const readAt = previous?.readAt ?? this.now();
-    const [errors] = await Promise.all([applyOps(ops), this.syncMasq(self.podCIDRs, full ? undefined : changes.podCIDRs)]);
+    // Independent of each other (the MACs and the node file come from the plan): done together,
+    // and all ended before a failure is thrown (the next reconcile must not overlap them).
+    const [applied, ...rest] = await Promise.allSettled([
+      applyOps(ops),
+      this.syncMasq(self.podCIDRs, full ? undefined : changes.podCIDRs),
+      full && this.writeNodeFile(self.podCIDRs, planner.podMTU),
+      this.publishVtepMACs(planner.devices),
+    ]);
+    for (const r of [applied, ...rest]) if (r.status === 'rejected') throw r.reason;
+    const errors = applied.status === 'fulfilled' ? applied.value : [];
     for (const e of errors) this.log.error({ err: e }, 'a kernel change failed; retrying later');
     if (errors.length === 0) this.programmed = { planner, links, readAt };
-
-    if (full) {
-      const podCIDRs = [self.podCIDRs[4], self.podCIDRs[6]].filter((x): x is string => !!x);
-      if (await writeNodeFile(this.cfg.nodeFile, { podCIDRs, mtu: planner.podMTU, backend: this.cfg.backend })) {
-        this.log.info({ file: this.cfg.nodeFile, podCIDRs, mtu: planner.podMTU }, 'wrote the node file');
-      }
-    }
-    await this.publishVtepMACs(planner.devices);
 
     const skipped = [...this.nodes.invalid(), ...[...planner.skipped.values()].flat()];
     this.report(skipped);
@@ -159,6 +160,13 @@ export class Reconciler {
     const same = applied?.self === self && !podCIDRs && nodeCIDRs.length === applied.cluster.size && nodeCIDRs.every((c) => applied.cluster.has(c));
     if (!same) await applyMasq(renderMasq({ podCIDRs: own, clusterCIDRs: this.cfg.clusterCIDRs, nodeCIDRs }));
     this.masq = { self, cluster: new Set(nodeCIDRs) };
+  }
+
+  private async writeNodeFile(own: PerFamily<string>, mtu: number): Promise<void> {
+    const podCIDRs = [own[4], own[6]].filter((x): x is string => !!x);
+    if (await writeNodeFile(this.cfg.nodeFile, { podCIDRs, mtu, backend: this.cfg.backend })) {
+      this.log.info({ file: this.cfg.nodeFile, podCIDRs, mtu }, 'wrote the node file');
+    }
   }
 
   private async publishVtepMACs(devices: readonly VxlanDevice[]): Promise<void> {
