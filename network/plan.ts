@@ -209,10 +209,9 @@ interface PeerOutcome extends PeerEntries {
   skipped: Skipped[];
 }
 
-type Candidate = { family: IPFamily; entries: PeerEntries } | { family: IPFamily; skipped: Skipped };
+/** A family's entries before clashes are settled (one route, at most one FDB entry), with the keys it claims. */
+type Candidate = { family: IPFamily; entries: PeerEntries; dst: string; mac: string | undefined } | { family: IPFamily; skipped: Skipped };
 
-const dstClaim = (r: Route) => `d ${r.dst}`;
-const macClaim = (f: FdbEntry) => `m ${f.dev} ${f.mac}`;
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Entries of kernel kind, and how many of them per family (for the metrics). */
@@ -261,7 +260,7 @@ export class NetworkPlanner {
       if (peer) {
         const candidates = this.candidatesOf(peer);
         this.candidates.set(name, candidates);
-        this.claims.set(name, candidates.flatMap((c) => ('entries' in c ? [...c.entries.routes.map(dstClaim), ...c.entries.fdb.map(macClaim)] : [])));
+        this.claims.set(name, candidates.flatMap((c) => ('entries' in c ? (c.mac === undefined ? [c.dst] : [c.dst, c.mac]) : [])));
       } else {
         this.candidates.delete(name);
         this.claims.delete(name);
@@ -325,7 +324,9 @@ export class NetworkPlanner {
   private candidatesOf(peer: NetNode): Candidate[] {
     return FAMILIES.filter((f) => this.input.self.podCIDRs[f] && peer.podCIDRs[f]).map((family) => {
       const r = peerFamily(this.input, this.byFamily, peer, family);
-      return 'reason' in r ? { family, skipped: r } : { family, entries: r };
+      if ('reason' in r) return { family, skipped: r };
+      const fdb = r.fdb[0];
+      return { family, entries: r, dst: `d ${peer.podCIDRs[family] as string}`, mac: fdb && `m ${fdb.dev} ${fdb.mac}` };
     });
   }
 
@@ -353,22 +354,21 @@ function settle(name: string, candidates: readonly Candidate[], held: Map<string
   for (const c of candidates) {
     if ('skipped' in c) { out.skipped.push(c.skipped); continue; }
     const r = c.entries;
-    const dstHolder = r.routes.map((x) => held.get(dstClaim(x))).find((h) => h !== undefined);
+    const dstHolder = held.get(c.dst);
     // A peer's two families on one shared device have one MAC: that is no clash.
-    const macHolder = r.fdb.map((x) => held.get(macClaim(x))).find((h) => h !== undefined && h !== name);
+    const macHolder = c.mac === undefined || held.get(c.mac) === name ? undefined : held.get(c.mac);
     if (dstHolder !== undefined || macHolder !== undefined) {
       const dst = r.routes[0]?.dst ?? '';
       const clash = dstHolder !== undefined ? `pod CIDR ${dst} is also Node ${dstHolder}'s` : `VTEP MAC is also Node ${macHolder}'s`;
       out.skipped.push({ node: name, family: c.family, reason: clash });
       continue;
     }
-    for (const x of r.routes) held.set(dstClaim(x), name);
+    held.set(c.dst, name);
     out.routes.push(...r.routes);
     out.neighbours.push(...r.neighbours);
-    for (const x of r.fdb) {
-      if (held.has(macClaim(x))) continue;
-      held.set(macClaim(x), name);
-      out.fdb.push(x);
+    if (c.mac !== undefined && !held.has(c.mac)) {
+      held.set(c.mac, name);
+      out.fdb.push(...r.fdb);
     }
   }
   return out;
