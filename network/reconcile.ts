@@ -37,6 +37,8 @@ export class Reconciler {
   private programmed: { planner: NetworkPlanner; links: Link[]; readAt: number } | undefined;
   /** The masquerade table as last applied: this node's pod CIDRs and the Nodes' pod CIDRs in its sets. */
   private masq: { self: string; cluster: Set<string> } | undefined;
+  /** Element deletes left running by the last reconcile (see syncMasq); the next one waits for them. */
+  private masqCleanup: Promise<void> | undefined;
 
   constructor(
     private readonly cfg: NetworkConfig,
@@ -136,6 +138,8 @@ export class Reconciler {
    * changes never touch it. A failed element update falls back to replacing the table.
    */
   private async syncMasq(own: PerFamily<string>, podCIDRs: ReadonlyMap<string, boolean> | undefined): Promise<void> {
+    await this.masqCleanup;
+    this.masqCleanup = undefined;
     const self = JSON.stringify(own);
     const fixed = this.cfg.clusterCIDRs.length > 0;
     const applied = this.masq;
@@ -146,10 +150,19 @@ export class Reconciler {
         const add = [...podCIDRs].filter(([c, held]) => held && !applied.cluster.has(c)).map(([c]) => c);
         const del = [...podCIDRs].filter(([c, held]) => !held && applied.cluster.has(c)).map(([c]) => c);
         try {
-          if (add.length || del.length) await applyMasq(renderMasqElements(add, del));
+          if (add.length) await applyMasq(renderMasqElements(add, []));
           for (const c of add) applied.cluster.add(c);
-          for (const c of del) applied.cluster.delete(c);
           this.masq = applied;
+          // A deleted element costs the kernel a grace period (12-20 ms, whatever the set's size), and a
+          // pod CIDR that is gone staying in the set a moment longer is harmless: the reconcile does not
+          // wait for it (the next one does, and replaces the table if it failed).
+          if (del.length) {
+            for (const c of del) applied.cluster.delete(c);
+            this.masqCleanup = applyMasq(renderMasqElements([], del)).catch((err: unknown) => {
+              this.masq = undefined;
+              this.log.warn({ table: MASQ_TABLE, err: errorMessage(err) }, 'masquerade set update failed; replacing the table');
+            });
+          }
           return;
         } catch (err) {
           this.log.warn({ table: MASQ_TABLE, err: errorMessage(err) }, 'masquerade set update failed; replacing the table');
