@@ -4,7 +4,7 @@
 // routes with kpr's protocol, devices with kpr's names and the entries on them.
 // Addresses on both sides are canonical text (nodes.ts and kernel.ts make them so), so
 // they compare as strings.
-import { RT_PROTO, type DesiredNetwork, type FdbEntry, type Neighbour, type Route, type VxlanDevice } from './plan.ts';
+import { RT_PROTO, type DesiredNetwork, type PeerEntries, type FdbEntry, type Neighbour, type Route, type VxlanDevice } from './plan.ts';
 
 export interface CurrentDevice {
   name: string;
@@ -145,4 +145,14 @@ export function asProgrammed(desired: DesiredNetwork): CurrentNetwork {
     })),
     routes: desired.routes, neighbours: desired.neighbours, fdb: desired.fdb,
   };
+}
+
+/**
+ * Kernel ops for a Node change: the changed peers' entries as last programmed (`before`)
+ * against their new ones (`after`), the devices unchanged. NetworkPlanner.update gives both
+ * over the peers whose claims the change touches, so this equals a full diff of the whole plan.
+ */
+export function diffPeers(devices: readonly VxlanDevice[], before: PeerEntries, after: PeerEntries): NetworkOps {
+  const desired: DesiredNetwork = { devices: [...devices], ...after, skipped: [], peers: 0, podMTU: 0 };
+  return diffNetwork({ devices: asProgrammed(desired).devices, ...before }, desired, devices.map((d) => d.name));
 }

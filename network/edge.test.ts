@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../lib/clock.ts';
 import { parseNetworkArgs } from './config.ts';
-import { renderMasq } from './masq.ts';
+import { renderMasq, renderMasqElements } from './masq.ts';
 import { parseNode } from './nodes.ts';
 import { ClusterNodes } from './cluster.ts';
 import { NetworkHealth } from './metrics.ts';
@@ -53,11 +53,22 @@ describe('parseNode', () => {
 
 describe('renderMasq', () => {
   it('masquerades the node\'s pods to destinations outside the cluster only', () => {
-    const text = renderMasq({ podCIDRs: { 4: '10.244.1.0/24', 6: 'fd00:10:244:1::/64' }, clusterCIDRs: ['10.244.0.0/16'] });
+    const text = renderMasq({ podCIDRs: { 4: '10.244.1.0/24', 6: 'fd00:10:244:1::/64' }, clusterCIDRs: ['10.244.0.0/16'], nodeCIDRs: [] });
     expect(text).toContain('elements = { 10.244.0.0/16 }');
-    expect(text).toContain('ip saddr 10.244.1.0/24 ip daddr != @cluster4 ip daddr != 224.0.0.0/4 masquerade');
-    expect(text).toContain('ip6 saddr fd00:10:244:1::/64 ip6 daddr != @cluster6 ip6 daddr != ff00::/8 masquerade');
+    expect(text).toContain('ip saddr 10.244.1.0/24 ip daddr @cluster4 return\n    ip saddr 10.244.1.0/24 ip daddr != 224.0.0.0/4 masquerade');
+    expect(text).toContain('ip6 saddr fd00:10:244:1::/64 ip6 daddr @cluster6 return\n    ip6 saddr fd00:10:244:1::/64 ip6 daddr != ff00::/8 masquerade');
+    expect(text).not.toContain('nodes4');
     expect(text.startsWith('table inet kpr-network\ndelete table inet kpr-network\n')).toBe(true);
+  });
+
+  it('without --cluster-cidr keeps every Node\'s pod CIDR in a hash set per family and prefix length, updated by element', () => {
+    const text = renderMasq({ podCIDRs: { 4: '10.244.1.0/24', 6: 'fd00:10:244:1::/64' }, clusterCIDRs: [], nodeCIDRs: ['10.244.1.0/24', '10.244.2.0/24', '10.245.0.0/23', 'fd00:10:244:1::/64'] });
+    expect(text).toContain('set nodes4_24 {\n    type ipv4_addr\n    elements = { 10.244.1.0, 10.244.2.0 }');
+    expect(text).toContain('ip saddr 10.244.1.0/24 ip daddr & 255.255.254.0 @nodes4_23 return');
+    expect(text).toContain('ip6 saddr fd00:10:244:1::/64 ip6 daddr & ffff:ffff:ffff:ffff:: @nodes6_64 return');
+    expect(renderMasqElements(['10.244.3.0/24'], ['fd00:10:244:2::/64'])).toBe(
+      'delete element inet kpr-network nodes6_64 { fd00:10:244:2:: }\nadd element inet kpr-network nodes4_24 { 10.244.3.0 }\n',
+    );
   });
 });
 
@@ -126,14 +137,35 @@ describe('ClusterNodes', () => {
     nodes.upsert(node('peer'));
     nodes.upsert(node('fresh', { addresses: [] }));
     expect(nodes.upsert(node('peer', { addresses: [] }))).toBe(true);
-    const v = nodes.view();
-    expect(v.self?.name).toBe('self');
-    expect(v.peers.map((p) => [p.name, p.internalIPs[4]])).toEqual([['peer', '192.168.1.1']]);
-    expect(v.invalid).toEqual([
+    expect(nodes.own().self?.name).toBe('self');
+    expect(nodes.peers().map((p) => [p.name, p.internalIPs[4]])).toEqual([['peer', '192.168.1.1']]);
+    expect(nodes.invalid()).toHaveLength(2);
+    expect(nodes.invalid()).toEqual(expect.arrayContaining([
       { node: 'peer', reason: 'no InternalIP in status.addresses (its last valid version stays in effect)' },
       { node: 'fresh', reason: 'no InternalIP in status.addresses' },
-    ]);
-    expect(new ClusterNodes('self').view()).toMatchObject({ self: undefined, selfProblem: 'no such Node (yet)' });
+    ]));
+    expect(new ClusterNodes('self').own()).toEqual({ self: undefined, selfProblem: 'no such Node (yet)' });
+  });
+
+  it('tells a reconcile which Nodes changed since the last, and which pod CIDRs came or went', () => {
+    const nodes = new ClusterNodes('self');
+    const cidr = (name: string, c: string) => ({ ...node(name), spec: { podCIDRs: [c] } });
+    nodes.upsert(cidr('self', '10.244.0.0/24'));
+    nodes.upsert(cidr('p1', '10.244.1.0/24'));
+    nodes.upsert(cidr('p2', '10.244.1.0/24'));
+    const first = nodes.takeChanges();
+    expect(first.self).toBe(true);
+    expect([...first.peers.keys()]).toEqual(['p1', 'p2']);
+    expect(first.podCIDRs).toEqual(new Map([['10.244.0.0/24', true], ['10.244.1.0/24', true]]));
+    expect(nodes.takeChanges()).toEqual({ self: false, peers: new Map(), podCIDRs: new Map() });
+    nodes.upsert(cidr('p1', '10.244.2.0/24')); // 10.244.1.0/24 is still p2's
+    nodes.upsert(cidr('p2', '10.244.2.0/24')); // a heartbeat-only change would not count; this moves it
+    nodes.delete(cidr('p1', '10.244.2.0/24'));
+    const next = nodes.takeChanges();
+    expect(next.self).toBe(false);
+    expect(next.peers).toEqual(new Map([['p1', undefined], ['p2', expect.objectContaining({ name: 'p2', podCIDRs: { 4: '10.244.2.0/24' } })]]));
+    expect(next.podCIDRs).toEqual(new Map([['10.244.2.0/24', true], ['10.244.1.0/24', false]]));
+    expect(nodes.podCIDRs().sort()).toEqual(['10.244.0.0/24', '10.244.2.0/24']);
   });
 });
 
@@ -150,3 +182,4 @@ describe('NetworkHealth', () => {
     expect(h.status().healthy).toBe(false);
   });
 });
+

@@ -119,18 +119,22 @@ function batchErrors(tool: string, lines: readonly string[], stderr: string): st
   return errors;
 }
 
-/** Runs the ops, each batch to its end despite failures; returns the failed lines with their errors. */
+async function runBatch(tool: 'ip' | 'bridge', lines: readonly string[]): Promise<string[]> {
+  if (lines.length === 0) return [];
+  const out = await run(tool, ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, allowFailure: true });
+  if (out.exitCode === 0) return [];
+  const failed = batchErrors(tool, lines, out.stderr);
+  return failed.length ? failed : [`${tool} -batch exited ${out.exitCode}: ${out.stderr.trim()}`];
+}
+
+/**
+ * Runs the ops, each batch to its end despite failures; returns the failed lines with their
+ * errors. The FDB entries need the devices: `bridge` runs after `ip` when that changes
+ * devices, else (a Node change) both run at once.
+ */
 export async function applyOps(ops: NetworkOps): Promise<string[]> {
-  const errors: string[] = [];
-  for (const [tool, lines] of [['ip', ops.ip], ['bridge', ops.bridge]] as const) {
-    if (lines.length === 0) continue;
-    const out = await run(tool, ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, allowFailure: true });
-    if (out.exitCode !== 0) {
-      const failed = batchErrors(tool, lines, out.stderr);
-      errors.push(...(failed.length ? failed : [`${tool} -batch exited ${out.exitCode}: ${out.stderr.trim()}`]));
-    }
-  }
-  return errors;
+  if (ops.ip.some((l) => l.startsWith('link '))) return [...await runBatch('ip', ops.ip), ...await runBatch('bridge', ops.bridge)];
+  return (await Promise.all([runBatch('ip', ops.ip), runBatch('bridge', ops.bridge)])).flat();
 }
 
 /** Packets between pods on different nodes are forwarded by this node. */

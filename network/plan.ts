@@ -109,6 +109,9 @@ export interface PlanInput {
   underlay: Underlay;
 }
 
+/** Everything the plan depends on but the peers. */
+export type PlanContext = Omit<PlanInput, 'peers'>;
+
 const FAMILIES: readonly IPFamily[] = [4, 6];
 const other = (f: IPFamily): IPFamily => (f === 4 ? 6 : 4);
 
@@ -141,7 +144,7 @@ export function underlayFamily(self: NetNode, family: IPFamily): IPFamily | unde
 }
 
 /** The device carrying each overlay family (one object for two families when they share it). */
-function devicesFor(input: PlanInput): PerFamily<VxlanDevice> {
+function devicesFor(input: PlanContext): PerFamily<VxlanDevice> {
   const out: PerFamily<VxlanDevice> = {};
   if (input.backend !== 'vxlan') return out;
   const byUnderlay: PerFamily<VxlanDevice> = {};
@@ -161,14 +164,14 @@ function devicesFor(input: PlanInput): PerFamily<VxlanDevice> {
   return out;
 }
 
-interface PeerEntries {
+export interface PeerEntries {
   routes: Route[];
   neighbours: Neighbour[];
   fdb: FdbEntry[];
 }
 
 /** One peer's entries for one family, or why there are none. */
-function peerFamily(input: PlanInput, devices: PerFamily<VxlanDevice>, peer: NetNode, family: IPFamily): PeerEntries | Skipped {
+function peerFamily(input: PlanContext, devices: PerFamily<VxlanDevice>, peer: NetNode, family: IPFamily): PeerEntries | Skipped {
   const dst = peer.podCIDRs[family] as string;
   const skip = (reason: string, flags: Pick<Skipped, 'unreachable' | 'pending'> = {}): Skipped => ({ node: peer.name, family, reason, ...flags });
   if (input.backend === 'host-gw' || input.directRouting) {
@@ -196,44 +199,183 @@ function peerFamily(input: PlanInput, devices: PerFamily<VxlanDevice>, peer: Net
 }
 
 export function planNetwork(input: PlanInput): DesiredNetwork {
-  const devices = devicesFor(input);
-  const out: DesiredNetwork = { devices: [...new Set(Object.values(devices))], routes: [], neighbours: [], fdb: [], skipped: [], peers: 0, podMTU: input.underlay.mtu };
-  for (const d of out.devices) out.podMTU = Math.min(out.podMTU, d.mtu);
-  // Who holds what, so that two Nodes claiming one pod CIDR or one MAC cannot fight over an entry.
-  const dsts = new Map<string, string>();
-  const macs = new Map<string, string>();
-  for (const family of FAMILIES) {
-    const own = input.self.podCIDRs[family];
-    if (own) dsts.set(own, input.self.name);
+  const planner = new NetworkPlanner(input);
+  planner.update(new Map(input.peers.map((p) => [p.name, p])));
+  return planner.desired();
+}
+
+/** One peer's part of the plan: its entries after clashes are settled, and what of it was skipped. */
+interface PeerOutcome extends PeerEntries {
+  skipped: Skipped[];
+}
+
+/** A family's entries before clashes are settled (one route, at most one FDB entry), with the keys it claims. */
+type Candidate = { family: IPFamily; entries: PeerEntries; dst: string; mac: string | undefined } | { family: IPFamily; skipped: Skipped };
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Entries of kernel kind, and how many of them per family (for the metrics). */
+export type EntryCounts = Record<'route' | 'neighbour' | 'fdb', Record<IPFamily, number>>;
+
+/**
+ * The plan kept between reconciles, so that a Node change re-plans only that Node and the
+ * peers its claims touch (O(changed Nodes), not O(cluster)). Two Nodes claiming one pod
+ * CIDR or one VTEP MAC: the later name in order is skipped, and a skipped family claims
+ * nothing; so a change re-settles the whole group of peers linked by shared claims (as a
+ * rule one peer), which no peer outside it can affect. This node's own pod CIDRs always win.
+ */
+export class NetworkPlanner {
+  readonly devices: VxlanDevice[];
+  readonly podMTU: number;
+  private readonly byFamily: PerFamily<VxlanDevice>;
+  private readonly candidates = new Map<string, Candidate[]>();
+  /** The claim keys each peer's candidates name. */
+  private readonly claims = new Map<string, string[]>();
+  private readonly outcomes = new Map<string, PeerOutcome>();
+  /** Claim key -> the peer whose candidate entries name it, or the peers when several do (a clash). */
+  private readonly claimants = new Map<string, string | Set<string>>();
+  private readonly selfClaims: Map<string, string>;
+  readonly counts: EntryCounts = { route: { 4: 0, 6: 0 }, neighbour: { 4: 0, 6: 0 }, fdb: { 4: 0, 6: 0 } };
+  /** Peers with at least one route. */
+  peers = 0;
+  /** Peers with something skipped, with it. */
+  readonly skipped = new Map<string, Skipped[]>();
+
+  constructor(private readonly input: PlanContext) {
+    this.byFamily = devicesFor(input);
+    this.devices = [...new Set(Object.values(this.byFamily))];
+    this.podMTU = Math.min(input.underlay.mtu, ...this.devices.map((d) => d.mtu));
+    this.selfClaims = new Map(FAMILIES.flatMap((f) => (input.self.podCIDRs[f] ? [[`d ${input.self.podCIDRs[f]}`, input.self.name] as const] : [])));
   }
-  const peers = [...input.peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const peer of peers) {
-    let routed = false;
-    for (const family of FAMILIES) {
-      if (!input.self.podCIDRs[family] || !peer.podCIDRs[family]) continue;
-      const r = peerFamily(input, devices, peer, family);
-      if ('reason' in r) { out.skipped.push(r); continue; }
-      const dstHolder = r.routes.map((x) => dsts.get(x.dst)).find((h) => h !== undefined);
-      // A peer's two families on one shared device have one MAC: that is no clash.
-      const macHolder = r.fdb.map((x) => macs.get(`${x.dev} ${x.mac}`)).find((h) => h !== undefined && h !== peer.name);
-      if (dstHolder !== undefined || macHolder !== undefined) {
-        const clash = dstHolder !== undefined ? `pod CIDR ${peer.podCIDRs[family]} is also Node ${dstHolder}'s` : `VTEP MAC is also Node ${macHolder}'s`;
-        out.skipped.push({ node: peer.name, family, reason: clash });
-        continue;
+
+  /**
+   * Sets the given peers (undefined: gone) and re-settles the peers their claims touch.
+   * Returns those peers' entries before and after: the kernel ops are the diff of the two.
+   */
+  update(changes: ReadonlyMap<string, NetNode | undefined>): { before: PeerEntries; after: PeerEntries } {
+    const touched = new Set<string>();
+    const released: string[] = [];
+    for (const [name, peer] of changes) {
+      for (const key of this.claimsOf(name)) { this.removeClaimant(key, name); released.push(key); }
+      if (peer) {
+        const candidates = this.candidatesOf(peer);
+        this.candidates.set(name, candidates);
+        this.claims.set(name, candidates.flatMap((c) => ('entries' in c ? (c.mac === undefined ? [c.dst] : [c.dst, c.mac]) : [])));
+      } else {
+        this.candidates.delete(name);
+        this.claims.delete(name);
       }
-      for (const x of r.routes) dsts.set(x.dst, peer.name);
-      out.routes.push(...r.routes);
-      out.neighbours.push(...r.neighbours);
-      for (const x of r.fdb) {
-        if (macs.has(`${x.dev} ${x.mac}`)) continue;
-        macs.set(`${x.dev} ${x.mac}`, peer.name);
-        out.fdb.push(x);
+      for (const key of this.claimsOf(name)) {
+        this.addClaimant(key, name);
       }
-      routed = true;
+      touched.add(name);
     }
-    if (routed) out.peers++;
+    // The closure over shared claims: every peer naming a key any of them names (on the first update, all of them anyway).
+    for (const key of released) for (const other of this.claimantsOf(key)) touched.add(other);
+    const queue = this.outcomes.size ? [...touched] : [];
+    for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
+      for (const key of this.claimsOf(name)) {
+        for (const other of this.claimantsOf(key)) if (!touched.has(other)) { touched.add(other); queue.push(other); }
+      }
+    }
+    const before = entriesOf([...touched].flatMap((n) => this.outcomes.get(n) ?? []));
+    for (const name of touched) this.setOutcome(name, undefined);
+    const held = new Map(this.selfClaims);
+    const after: PeerOutcome[] = [];
+    for (const name of [...touched].sort(byName)) {
+      const candidates = this.candidates.get(name);
+      if (!candidates) continue;
+      const outcome = settle(name, candidates, held);
+      this.setOutcome(name, outcome);
+      after.push(outcome);
+    }
+    return { before, after: entriesOf(after) };
+  }
+
+  /** The whole plan, peers in name order. */
+  desired(): DesiredNetwork {
+    const names = [...this.outcomes.keys()].sort(byName);
+    const outcomes = names.map((n) => this.outcomes.get(n) as PeerOutcome);
+    return { devices: this.devices, ...entriesOf(outcomes), skipped: outcomes.flatMap((o) => o.skipped), peers: this.peers, podMTU: this.podMTU };
+  }
+
+  private claimantsOf(key: string): Iterable<string> {
+    const c = this.claimants.get(key);
+    return c === undefined ? [] : typeof c === 'string' ? [c] : c;
+  }
+
+  private addClaimant(key: string, name: string): void {
+    const c = this.claimants.get(key);
+    if (c === undefined) this.claimants.set(key, name);
+    else if (typeof c !== 'string') c.add(name);
+    else if (c !== name) this.claimants.set(key, new Set([c, name]));
+  }
+
+  private removeClaimant(key: string, name: string): void {
+    const c = this.claimants.get(key);
+    if (c === name) this.claimants.delete(key);
+    else if (typeof c !== 'string' && c?.delete(name) && c.size === 1) this.claimants.set(key, c.values().next().value as string);
+  }
+
+  private claimsOf(name: string): readonly string[] {
+    return this.claims.get(name) ?? [];
+  }
+
+  private candidatesOf(peer: NetNode): Candidate[] {
+    return FAMILIES.filter((f) => this.input.self.podCIDRs[f] && peer.podCIDRs[f]).map((family) => {
+      const r = peerFamily(this.input, this.byFamily, peer, family);
+      if ('reason' in r) return { family, skipped: r };
+      const fdb = r.fdb[0];
+      return { family, entries: r, dst: `d ${peer.podCIDRs[family] as string}`, mac: fdb && `m ${fdb.dev} ${fdb.mac}` };
+    });
+  }
+
+  private setOutcome(name: string, outcome: PeerOutcome | undefined): void {
+    const old = this.outcomes.get(name);
+    if (old) this.count(old, -1);
+    if (outcome) { this.outcomes.set(name, outcome); this.count(outcome, 1); } else this.outcomes.delete(name);
+    if (outcome?.skipped.length) this.skipped.set(name, outcome.skipped);
+    else this.skipped.delete(name);
+  }
+
+  private count(o: PeerOutcome, sign: 1 | -1): void {
+    if (o.routes.length) this.peers += sign;
+    // Neighbours by the family of their address, FDB entries by the family of their remote (the underlay).
+    const fam = (ip: string): IPFamily => (ip.includes(':') ? 6 : 4);
+    for (const r of o.routes) this.counts.route[r.family] += sign;
+    for (const n of o.neighbours) this.counts.neighbour[fam(n.ip)] += sign;
+    for (const f of o.fdb) this.counts.fdb[fam(f.dst)] += sign;
+  }
+}
+
+/** One peer's candidates against the claims held so far (which it extends). */
+function settle(name: string, candidates: readonly Candidate[], held: Map<string, string>): PeerOutcome {
+  const out: PeerOutcome = { routes: [], neighbours: [], fdb: [], skipped: [] };
+  for (const c of candidates) {
+    if ('skipped' in c) { out.skipped.push(c.skipped); continue; }
+    const r = c.entries;
+    const dstHolder = held.get(c.dst);
+    // A peer's two families on one shared device have one MAC: that is no clash.
+    const macHolder = c.mac === undefined || held.get(c.mac) === name ? undefined : held.get(c.mac);
+    if (dstHolder !== undefined || macHolder !== undefined) {
+      const dst = r.routes[0]?.dst ?? '';
+      const clash = dstHolder !== undefined ? `pod CIDR ${dst} is also Node ${dstHolder}'s` : `VTEP MAC is also Node ${macHolder}'s`;
+      out.skipped.push({ node: name, family: c.family, reason: clash });
+      continue;
+    }
+    held.set(c.dst, name);
+    out.routes.push(...r.routes);
+    out.neighbours.push(...r.neighbours);
+    if (c.mac !== undefined && !held.has(c.mac)) {
+      held.set(c.mac, name);
+      out.fdb.push(...r.fdb);
+    }
   }
   return out;
+}
+
+function entriesOf(parts: readonly PeerEntries[]): PeerEntries {
+  return { routes: parts.flatMap((p) => p.routes), neighbours: parts.flatMap((p) => p.neighbours), fdb: parts.flatMap((p) => p.fdb) };
 }
 
 /** The canonical text of an address (kernel output compares with the plan as text). IPv4 text from the kernel already is. */

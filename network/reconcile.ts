@@ -6,14 +6,14 @@ import { errorMessage } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { IPFamily } from '../lib/ip.ts';
 import type { NetworkConfig } from './config.ts';
-import { asProgrammed, diffNetwork, type CurrentNetwork } from './diff.ts';
+import { asProgrammed, diffNetwork, diffPeers, type NetworkOps } from './diff.ts';
 import { applyOps, findUnderlay, readKernel, type Link } from './kernel.ts';
-import { applyMasq, renderMasq } from './masq.ts';
+import { applyMasq, MASQ_TABLE, renderMasq, renderMasqElements } from './masq.ts';
 import type { NetworkMetrics } from './metrics.ts';
 import { writeNodeFile } from './node-file.ts';
 import { ClusterNodes } from './cluster.ts';
-import { VTEP_MAC_ANNOTATION } from './nodes.ts';
-import { DEVICE_NAMES, planNetwork, type DesiredNetwork, type Skipped } from './plan.ts';
+import { VTEP_MAC_ANNOTATION, type PerFamily } from './nodes.ts';
+import { DEVICE_NAMES, NetworkPlanner, type Skipped, type VxlanDevice } from './plan.ts';
 
 export type ReconcileResult = 'clean' | 'partial' | 'failed';
 
@@ -26,14 +26,19 @@ export class Reconciler {
   private readonly nodes: ClusterNodes;
   /** What was last reported per Node (and family), so a report is logged once, not every reconcile. */
   private reported = new Map<string, string>();
-  private lastMasq: string | undefined;
   private reconciledOnce = false;
   /**
-   * The kernel's kpr entries after the last clean reconcile, and the links and time of the
-   * last kernel read: a reconcile within syncPeriod of that read diffs against this record,
-   * as kube-proxy's partial syncs do; the first, periodic and post-failure ones read the kernel.
+   * The plan as last programmed without error, with the links and time of the last kernel
+   * read: a reconcile within syncPeriod of that read re-plans only the changed Nodes and
+   * diffs their entries against it, as kube-proxy's partial syncs do; the first, periodic
+   * and post-failure ones, and a change of this node's own Node, plan everything (the
+   * first, periodic and post-failure ones against a kernel read).
    */
-  private programmed: { current: CurrentNetwork; links: Link[]; readAt: number } | undefined;
+  private programmed: { planner: NetworkPlanner; links: Link[]; readAt: number } | undefined;
+  /** The masquerade table as last applied: this node's pod CIDRs and the Nodes' pod CIDRs in its sets. */
+  private masq: { self: string; cluster: Set<string> } | undefined;
+  /** Element deletes left running by the last reconcile (see syncMasq); the next one waits for them. */
+  private masqCleanup: Promise<void> | undefined;
 
   constructor(
     private readonly cfg: NetworkConfig,
@@ -76,45 +81,110 @@ export class Reconciler {
 
   private async reconcileOnce(): Promise<ReconcileResult> {
     const started = Date.now();
-    const { self, selfProblem, peers, invalid } = this.nodes.view();
+    const changes = this.nodes.takeChanges();
+    const previous = this.programmed && this.now() - this.programmed.readAt < this.cfg.syncPeriodMs ? this.programmed : undefined;
+    // Until this one ends clean, the next reconcile reads the kernel.
+    this.programmed = undefined;
+    const { self, selfProblem } = this.nodes.own();
     if (!self) {
       this.log.error({ node: this.cfg.nodeName, reason: selfProblem }, 'this agent\'s Node cannot be used; nothing programmed');
       return 'failed';
     }
-    const recorded = this.programmed && this.now() - this.programmed.readAt < this.cfg.syncPeriodMs ? this.programmed : undefined;
-    this.programmed = undefined;
-    const { links, current } = recorded ?? await readKernel();
-    const readAt = recorded?.readAt ?? this.now();
-    const underlay = findUnderlay(links, this.cfg.iface, [self.internalIPs[4], self.internalIPs[6]].filter((x): x is string => !!x));
-    const desired = planNetwork({
-      backend: this.cfg.backend, directRouting: this.cfg.directRouting, vni: this.cfg.vni, port: this.cfg.vxlanPort, self, peers, underlay,
-    });
-    const ops = diffNetwork(current, desired, DEVICE_NAMES);
-    const cluster = this.cfg.clusterCIDRs.length ? this.cfg.clusterCIDRs : this.nodes.podCIDRs();
-    const masq = renderMasq({ podCIDRs: self.podCIDRs, clusterCIDRs: cluster });
-    const [errors] = await Promise.all([applyOps(ops), masq !== this.lastMasq ? applyMasq(masq) : undefined]);
-    this.lastMasq = masq;
-    for (const e of errors) this.log.error({ err: e }, 'a kernel change failed; retrying later');
-    if (errors.length === 0) this.programmed = { current: asProgrammed(desired), links, readAt };
-
-    const podCIDRs = [self.podCIDRs[4], self.podCIDRs[6]].filter((x): x is string => !!x);
-    if (await writeNodeFile(this.cfg.nodeFile, { podCIDRs, mtu: desired.podMTU, backend: this.cfg.backend })) {
-      this.log.info({ file: this.cfg.nodeFile, podCIDRs, mtu: desired.podMTU }, 'wrote the node file');
+    let planner: NetworkPlanner;
+    let ops: NetworkOps;
+    let links: Link[];
+    const full = !previous || changes.self;
+    if (previous && !changes.self) {
+      planner = previous.planner;
+      links = previous.links;
+      const { before, after } = planner.update(changes.peers);
+      ops = diffPeers(planner.devices, before, after);
+    } else {
+      const state = previous ? { links: previous.links, current: asProgrammed(previous.planner.desired()) } : await readKernel();
+      links = state.links;
+      const underlay = findUnderlay(links, this.cfg.iface, [self.internalIPs[4], self.internalIPs[6]].filter((x): x is string => !!x));
+      planner = new NetworkPlanner({ backend: this.cfg.backend, directRouting: this.cfg.directRouting, vni: this.cfg.vni, port: this.cfg.vxlanPort, self, underlay });
+      planner.update(new Map(this.nodes.peers().map((p) => [p.name, p])));
+      ops = diffNetwork(state.current, planner.desired(), DEVICE_NAMES);
     }
-    await this.publishVtepMACs(desired);
+    const readAt = previous?.readAt ?? this.now();
+    // Independent of each other (the MACs and the node file come from the plan): done together,
+    // and all ended before a failure is thrown (the next reconcile must not overlap them).
+    const [applied, ...rest] = await Promise.allSettled([
+      applyOps(ops),
+      this.syncMasq(self.podCIDRs, full ? undefined : changes.podCIDRs),
+      full && this.writeNodeFile(self.podCIDRs, planner.podMTU),
+      this.publishVtepMACs(planner.devices),
+    ]);
+    for (const r of [applied, ...rest]) if (r.status === 'rejected') throw r.reason;
+    const errors = applied.status === 'fulfilled' ? applied.value : [];
+    for (const e of errors) this.log.error({ err: e }, 'a kernel change failed; retrying later');
+    if (errors.length === 0) this.programmed = { planner, links, readAt };
 
-    this.report([...invalid, ...desired.skipped]);
-    this.updateMetrics(desired, [...invalid, ...desired.skipped]);
-    const changes = ops.ip.length + ops.bridge.length;
+    const skipped = [...this.nodes.invalid(), ...[...planner.skipped.values()].flat()];
+    this.report(skipped);
+    this.updateMetrics(planner, skipped);
+    const count = ops.ip.length + ops.bridge.length;
     // The first reconcile and every one that changed something are worth a line; quiet repeats are not.
-    this.log[changes || !this.reconciledOnce ? 'info' : 'debug']({ changes, peers: desired.peers, routes: desired.routes.length, failed: errors.length, kernelRead: !recorded, durationMs: Date.now() - started }, 'reconciled');
+    this.log[count || !this.reconciledOnce ? 'info' : 'debug']({ changes: count, peers: planner.peers, routes: planner.counts.route[4] + planner.counts.route[6], failed: errors.length, kernelRead: !previous, durationMs: Date.now() - started }, 'reconciled');
     this.reconciledOnce = true;
     return errors.length === 0 ? 'clean' : 'partial';
   }
 
-  private async publishVtepMACs(desired: DesiredNetwork): Promise<void> {
+  /**
+   * The masquerade table: replaced whole when this node's pod CIDRs or the cluster sets
+   * differ from what was last applied (`podCIDRs` undefined: compare everything), else
+   * only the pod CIDRs that came or went are added or deleted. With --cluster-cidr, Node
+   * changes never touch it. A failed element update falls back to replacing the table.
+   */
+  private async syncMasq(own: PerFamily<string>, podCIDRs: ReadonlyMap<string, boolean> | undefined): Promise<void> {
+    await this.masqCleanup;
+    this.masqCleanup = undefined;
+    const self = JSON.stringify(own);
+    const fixed = this.cfg.clusterCIDRs.length > 0;
+    const applied = this.masq;
+    this.masq = undefined;
+    if (applied?.self === self) {
+      if (fixed) { this.masq = applied; return; }
+      if (podCIDRs) {
+        const add = [...podCIDRs].filter(([c, held]) => held && !applied.cluster.has(c)).map(([c]) => c);
+        const del = [...podCIDRs].filter(([c, held]) => !held && applied.cluster.has(c)).map(([c]) => c);
+        try {
+          if (add.length) await applyMasq(renderMasqElements(add, []));
+          for (const c of add) applied.cluster.add(c);
+          this.masq = applied;
+          // A deleted element costs the kernel a grace period (12-20 ms, whatever the set's size), and a
+          // pod CIDR that is gone staying in the set a moment longer is harmless: the reconcile does not
+          // wait for it (the next one does, and replaces the table if it failed).
+          if (del.length) {
+            for (const c of del) applied.cluster.delete(c);
+            this.masqCleanup = applyMasq(renderMasqElements([], del)).catch((err: unknown) => {
+              this.masq = undefined;
+              this.log.warn({ table: MASQ_TABLE, err: errorMessage(err) }, 'masquerade set update failed; replacing the table');
+            });
+          }
+          return;
+        } catch (err) {
+          this.log.warn({ table: MASQ_TABLE, err: errorMessage(err) }, 'masquerade set update failed; replacing the table');
+        }
+      }
+    }
+    const nodeCIDRs = fixed ? [] : this.nodes.podCIDRs();
+    const same = applied?.self === self && !podCIDRs && nodeCIDRs.length === applied.cluster.size && nodeCIDRs.every((c) => applied.cluster.has(c));
+    if (!same) await applyMasq(renderMasq({ podCIDRs: own, clusterCIDRs: this.cfg.clusterCIDRs, nodeCIDRs }));
+    this.masq = { self, cluster: new Set(nodeCIDRs) };
+  }
+
+  private async writeNodeFile(own: PerFamily<string>, mtu: number): Promise<void> {
+    const podCIDRs = [own[4], own[6]].filter((x): x is string => !!x);
+    if (await writeNodeFile(this.cfg.nodeFile, { podCIDRs, mtu, backend: this.cfg.backend })) {
+      this.log.info({ file: this.cfg.nodeFile, podCIDRs, mtu }, 'wrote the node file');
+    }
+  }
+
+  private async publishVtepMACs(devices: readonly VxlanDevice[]): Promise<void> {
     const patch: Record<string, string | null> = {};
-    const macOf = (family: IPFamily) => desired.devices.find((d) => d.families.includes(family))?.mac;
+    const macOf = (family: IPFamily) => devices.find((d) => d.families.includes(family))?.mac;
     for (const family of [4, 6] as const) {
       const mac = macOf(family);
       if (this.nodes.ownAnnotations[family] !== mac) patch[VTEP_MAC_ANNOTATION[family]] = mac ?? null;
@@ -143,17 +213,11 @@ export class Reconciler {
     this.reported = now;
   }
 
-  private updateMetrics(desired: DesiredNetwork, skipped: readonly Skipped[]): void {
+  private updateMetrics(planner: NetworkPlanner, skipped: readonly Skipped[]): void {
     const m = this.metrics;
-    m.peers.set(desired.peers);
-    m.entries.reset();
+    m.peers.set(planner.peers);
     for (const family of [4, 6] as const) {
-      const ipf = familyName(family);
-      m.entries.set({ kind: 'route', ip_family: ipf }, desired.routes.filter((r) => r.family === family).length);
-      // Neighbours by the family of their address, FDB entries by the family of their remote (the underlay).
-      const inFamily = (ip: string) => ip.includes(':') === (family === 6);
-      m.entries.set({ kind: 'neighbour', ip_family: ipf }, desired.neighbours.filter((n) => inFamily(n.ip)).length);
-      m.entries.set({ kind: 'fdb', ip_family: ipf }, desired.fdb.filter((f) => inFamily(f.dst)).length);
+      for (const kind of ['route', 'neighbour', 'fdb'] as const) m.entries.set({ kind, ip_family: familyName(family) }, planner.counts[kind][family]);
     }
     m.unreachablePeers.reset();
     m.skippedNodes.reset();

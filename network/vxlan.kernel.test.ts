@@ -224,5 +224,17 @@ describe('kpr network --backend vxlan', () => {
     expect(neigh).toContain('10.244.30.0 lladdr');
     expect(neigh).not.toContain('10.244.3.0 ');
     expect((await a.ns.exec('ip', ['-6', 'route', 'show', 'proto', '107'])).stdout).toContain('fd00:10:244:30::/64');
+    // The masquerade sets followed by element (no --cluster-cidr: every Node's pod CIDRs keep the pod source).
+    const set = async (name: string) => (await a.ns.exec('nft', ['list', 'set', 'inet', 'kpr-network', name])).stdout;
+    // The stale element's delete may still be running when the routes are in (the reconcile does not wait for it).
+    for (let i = 0; /\b10\.244\.3\.0\b/.test(await set('nodes4_24')); i++) {
+      if (i > 20) throw new Error('the old pod CIDR stayed in the masquerade set for 1 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await set('nodes4_24')).toMatch(/\b10\.244\.30\.0\b/);
+    expect(await set('nodes4_24')).not.toMatch(/\b10\.244\.3\.0\b/);
+    expect(await set('nodes4_24')).toMatch(/\b10\.244\.1\.0\b/);
+    expect(await set('nodes6_64')).toContain('fd00:10:244:30::');
+    expect(await set('nodes6_64')).not.toMatch(/fd00:10:244:3::[^0-9a-f]/);
   });
 });
