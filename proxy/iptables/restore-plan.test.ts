@@ -19,7 +19,7 @@ function servicesCounting(n: number, read: { count: number }): Iterable<ServiceR
 describe('planFull', () => {
   it('reads the ServicePorts one restore batch at a time (a full sync never holds every chain\'s rules)', () => {
     const read = { count: 0 };
-    const restores = planFull(BASE, servicesCounting(3 * CHAINS_PER_RESTORE, read), { natChains: new Set(), jumps: new Set() })[Symbol.iterator]();
+    const restores = planFull(BASE, servicesCounting(3 * CHAINS_PER_RESTORE, read), { natChains: new Set(), jumps: { filter: [], nat: [] } })[Symbol.iterator]();
     const first = restores.next();
     expect(first.done).toBe(false);
     expect(read.count).toBeLessThanOrEqual(CHAINS_PER_RESTORE);
