@@ -2,7 +2,9 @@
 // fed N Services x E endpoints by the embedded API server through client-node informers:
 //  (a) time from process start to the first complete sync,
 //  (b) one EndpointSlice change -> rules in the kernel (the proxy's "synced" log line),
-//  (c) the proxy's RSS,
+//  (c) the proxy's memory, read from its /proc status: RSS once the changes are in (steady),
+//      VmHWM (the peak RSS, reached by the initial list and the first sync), the V8 heap in
+//      use; and the idle proxy's RSS (an API server with no Services at all),
 //  (d) the floor: a bare iptables-restore / nft -f of the same final ruleset into an empty
 //      namespace, timed in the same run, and the proxy's own full sync as a ratio of it;
 //      for iptables also kube-proxy's way of applying (b) (rewriting all of KUBE-SERVICES)
@@ -10,7 +12,7 @@
 //  (e) first-packet latency: median TCP connect to the last-created ClusterIP at the
 //      largest size against the same with a single Service.
 // Usage: npm run bench -- [--modes iptables,nftables] [--sizes 100x10,1000x10,10000x10] [--changes 7] [--out FILE]
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,7 +33,7 @@ const quad = (n: number) => `${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
 const clusterIP = (i: number) => `10.100.${(i >> 8) & 255}.${i & 255}`;
 
 /** N Services with E (unreachable) endpoints each, then the probe Service, created last and sorted last (the worst place in iptables' linear KUBE-SERVICES), whose endpoint is pod s1. */
-function objects(n: number, e: number): Obj[] {
+function objects(n: number, e: number, probe: boolean): Obj[] {
   const out: Obj[] = [NODE_OBJECT as Obj];
   const port = [{ port: 80, targetPort: 8080 }];
   for (let i = 0; i < n; i++) {
@@ -41,7 +43,7 @@ function objects(n: number, e: number): Obj[] {
     (slice as unknown as { endpoints: unknown[] }).endpoints = Array.from({ length: e }, (_, k) => ({ addresses: [`10.${128 + ((i * e + k) >> 16)}.${quad(i * e + k).split('.').slice(1).join('.')}`], nodeName: 'node-b', conditions: { ready: true } }));
     out.push(slice);
   }
-  out.push(service({ name: 'zz-probe', clusterIP: PROBE_IP, ports: port }), ...slices('zz-probe', port, ['s1'], [4]));
+  if (probe) out.push(service({ name: 'zz-probe', clusterIP: PROBE_IP, ports: port }), ...slices('zz-probe', port, ['s1'], [4]));
   return out;
 }
 
@@ -57,8 +59,13 @@ interface Result {
   changeAllMs: number[];
   kubeProxyWayMs?: number;
   restoreFloorMs?: number;
+  /** RSS once the first sync and the changes are done. */
   rssMB: number;
+  /** VmHWM: the highest RSS since the process started. */
+  peakMB: number;
   heapMB: number;
+  /** No Services at all: only the idle figures are meaningful. */
+  idle?: boolean;
   connectMedianUs?: number;
 }
 
@@ -107,10 +114,20 @@ async function connectMedian(topo: Topology, count: number): Promise<number> {
   return median((r.reply ?? '').split(',').map(Number));
 }
 
-async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: number; latency: boolean }): Promise<Result> {
+/** RSS and VmHWM (MB) from the proxy's /proc status. */
+function memoryOf(pid: number | undefined): { rssMB: number; peakMB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return { rssMB: kB('VmRSS') / 1024, peakMB: kB('VmHWM') / 1024 };
+}
+
+/** How long the idle proxy runs after its first sync before its memory is read. */
+const IDLE_SETTLE_MS = 5000;
+
+async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: number; latency: boolean; idle?: boolean }): Promise<Result> {
   const topo = await Topology.create();
   const dir = mkdtempSync(join(tmpdir(), 'kpr-bench-'));
-  const api = await startApiServer({ objects: objects(n, e) });
+  const api = await startApiServer({ objects: objects(n, e, !opts.idle) });
   const forward = await forwardIntoNamespace(topo.node, { host: '127.0.0.1', port: api.port }, API_PORT);
   let proxy: KprProcess | undefined;
   try {
@@ -142,14 +159,15 @@ async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: n
       changes.push(Number((await synced).time) - t0);
       if (mode === 'iptables' && c === 0) baselines = await iptablesChangeBaselines(topo, i);
     }
-    const rssMB = Number(/VmRSS:\s+(\d+)/.exec((await topo.node.exec('cat', [`/proc/${proxy.pid}/status`])).stdout)?.[1] ?? 0) / 1024;
+    if (opts.idle) await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const { rssMB, peakMB } = memoryOf(proxy.pid);
     // The V8 heap in use, from the proxy's own process metrics: how much of the RSS is live data.
     const metrics = await topo.agent(topo.node).call({ op: 'httpGet', url: 'http://127.0.0.1:10249/metrics', timeoutMs: 5000 });
     const heapMB = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics.reply ?? '')?.[1] ?? NaN) / 1e6;
-    const floorMs = await floor(mode, await dumpRuleset(topo, mode));
+    const floorMs = opts.idle ? NaN : await floor(mode, await dumpRuleset(topo, mode));
     return {
       mode, services: n, endpoints: e, firstSyncMs, proxierFullSyncMs, floorMs, ratioToFloor: proxierFullSyncMs / floorMs,
-      changeMedianMs: median(changes), changeAllMs: changes, ...baselines, rssMB, heapMB,
+      changeMedianMs: median(changes), changeAllMs: changes, ...baselines, rssMB, peakMB, heapMB, idle: opts.idle,
       connectMedianUs: opts.latency ? await connectMedian(topo, 300) : undefined,
     };
   } finally {
@@ -176,6 +194,9 @@ async function main(): Promise<void> {
   const largest = sizes.reduce((a, b) => (a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]) ? a : b));
   const results: Result[] = [];
   for (const mode of values.modes.split(',') as ProxyMode[]) {
+    const idle = await measure(mode, 0, 0, { changes: 0, latency: false, idle: true });
+    results.push(idle);
+    process.stderr.write(`${mode} idle: ${JSON.stringify(idle)}\n`);
     // The latency floor: the same cluster with a single Service.
     const single = await measure(mode, 0, 1, { changes: 0, latency: true });
     results.push(single);
@@ -187,13 +208,13 @@ async function main(): Promise<void> {
   }
   const f = (x: number | undefined, d = 0) => (x === undefined ? '-' : x.toFixed(d));
   process.stdout.write(
-    `${'mode'.padEnd(9)} ${'svc x ep'.padEnd(10)} ${'first sync'.padStart(10)} ${'full sync'.padStart(9)} ${'floor'.padStart(7)} ${'ratio'.padStart(5)} ${'change'.padStart(7)} ${'kube-proxy way'.padStart(14)} ${'change floor'.padStart(13)} ${'RSS MB'.padStart(7)} ${'heap MB'.padStart(7)} ${'connect us'.padStart(10)}\n`,
+    `${'mode'.padEnd(9)} ${'svc x ep'.padEnd(10)} ${'first sync'.padStart(10)} ${'full sync'.padStart(9)} ${'floor'.padStart(7)} ${'ratio'.padStart(5)} ${'change'.padStart(7)} ${'kube-proxy way'.padStart(14)} ${'change floor'.padStart(13)} ${'RSS MB'.padStart(7)} ${'peak MB'.padStart(7)} ${'heap MB'.padStart(7)} ${'connect us'.padStart(10)}\n`,
   );
   for (const r of results) {
-    const singleLatency = results.find((x) => x.mode === r.mode && x.services === 0)?.connectMedianUs;
+    const singleLatency = results.find((x) => x.mode === r.mode && x.services === 0 && !x.idle)?.connectMedianUs;
     const latency = r.connectMedianUs === undefined ? '-' : r.services === 0 ? `${f(r.connectMedianUs)}` : `${f(r.connectMedianUs)} (${f(r.connectMedianUs / (singleLatency ?? NaN), 2)}x)`;
     process.stdout.write(
-      `${r.mode.padEnd(9)} ${`${r.services + 1}x${r.endpoints}`.padEnd(10)} ${`${f(r.firstSyncMs)}ms`.padStart(10)} ${`${f(r.proxierFullSyncMs)}ms`.padStart(9)} ${`${f(r.floorMs)}ms`.padStart(7)} ${f(r.ratioToFloor, 2).padStart(5)} ${`${f(r.changeMedianMs)}ms`.padStart(7)} ${(r.kubeProxyWayMs === undefined ? '-' : `${f(r.kubeProxyWayMs)}ms (${f(r.kubeProxyWayMs / r.changeMedianMs, 1)}x)`).padStart(14)} ${(r.restoreFloorMs === undefined ? '-' : `${f(r.restoreFloorMs)}ms`).padStart(13)} ${f(r.rssMB).padStart(7)} ${f(r.heapMB).padStart(7)} ${latency.padStart(10)}\n`,
+      `${r.mode.padEnd(9)} ${(r.idle ? 'idle' : `${r.services + 1}x${r.endpoints}`).padEnd(10)} ${`${f(r.firstSyncMs)}ms`.padStart(10)} ${`${f(r.proxierFullSyncMs)}ms`.padStart(9)} ${`${f(r.floorMs)}ms`.padStart(7)} ${f(r.ratioToFloor, 2).padStart(5)} ${`${f(r.changeMedianMs)}ms`.padStart(7)} ${(r.kubeProxyWayMs === undefined ? '-' : `${f(r.kubeProxyWayMs)}ms (${f(r.kubeProxyWayMs / r.changeMedianMs, 1)}x)`).padStart(14)} ${(r.restoreFloorMs === undefined ? '-' : `${f(r.restoreFloorMs)}ms`).padStart(13)} ${f(r.rssMB).padStart(7)} ${f(r.peakMB).padStart(7)} ${f(r.heapMB).padStart(7)} ${latency.padStart(10)}\n`,
     );
   }
   writeFileSync(values.out, JSON.stringify(results, null, 2));

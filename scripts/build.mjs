@@ -48,8 +48,26 @@ const netlinkAddon = {
   },
 };
 
+// client-node's index re-exports every API class and model; its modules have no side
+// effects on import, so saying so lets esbuild keep only what kpr imports (KubeConfig,
+// Watch, the fetch layer) instead of loading and initializing all of it in the proxy.
+const clientNodePure = {
+  name: 'client-node-pure',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData?.clientNodePure) return undefined;
+      const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { clientNodePure: true } });
+      if (r.errors.length || !r.path.includes('/node_modules/@kubernetes/client-node/')) return undefined;
+      return { ...r, sideEffects: false };
+    });
+  },
+};
+
 const common = {
   bundle: true,
+  // Escaped non-ASCII keeps each bundle's source a one-byte string in V8 (half the memory
+  // of the two-byte string a single non-Latin-1 character makes), held for the process' life.
+  charset: 'ascii',
   platform: 'node',
   target: 'node24',
   format: 'cjs',
@@ -73,7 +91,7 @@ const heavyApart = {
 };
 
 await build({ ...common, format: 'iife', entryPoints: ['bin/kpr.ts'], outfile: `${out}/kpr.cjs`, plugins: [heavyApart] });
-await build({ ...common, entryPoints: ['bin/heavy-commands.ts'], outfile: `${out}/kpr-heavy.cjs`, plugins: [netlinkAddon] });
+await build({ ...common, entryPoints: ['bin/heavy-commands.ts'], outfile: `${out}/kpr-heavy.cjs`, plugins: [netlinkAddon, clientNodePure] });
 copyFileSync(`node_modules/netlink/prebuilds/${process.platform}-${process.arch}/node.napi.node`, `${out}/bin/netlink.node`);
 
 writeFileSync(
@@ -87,7 +105,13 @@ writeFileSync(
     // (root) executable load code before its own (a --require, an OpenSSL provider
     // module). The runtime's other variables: bin/runtime-env.ts.
     execArgvExtension: 'none',
-    execArgv: ['--openssl-config=/dev/null'],
+    // An 8 MB young generation (semi-space) instead of V8's default, which grows much
+    // larger under the allocation bursts of the initial list and the first sync and keeps
+    // that memory: at 10,000 Services x 10 endpoints the nftables proxy's RSS drops by
+    // ~100 MB and its first sync spends less time in GC. 1 MB saves a little more memory
+    // but scavenges hundreds of times in that sync (3.2 s of GC against 0.2 s). Flags
+    // reach the executable only here (it ignores NODE_OPTIONS).
+    execArgv: ['--openssl-config=/dev/null', '--max-semi-space-size=8'],
     assets: { 'kpr-heavy.cjs': `${out}/kpr-heavy.cjs` },
   }),
 );

@@ -14,6 +14,21 @@ import { detectFeatures, type IptablesFeatures } from './features.ts';
 /** ServicePorts changed at once beyond which a sync goes the full (batched) way. */
 const MAX_PARTIAL_CHANGES = 500;
 
+/** Passes each ServicePort's rules on, recording what a later partial sync needs of them. */
+function* recording(rendered: Iterable<[string, ServiceRules]>, into: Map<string, ProgrammedService>): Generator<ServiceRules> {
+  for (const [key, r] of rendered) {
+    into.set(key, programmedOf(r));
+    yield r;
+  }
+}
+
+/** Lines of a restore input, counted without splitting megabytes of text into strings. */
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
 interface Programmed {
   base: BaseRules;
   largeCluster: boolean;
@@ -61,16 +76,18 @@ export class IptablesProxier implements ProxyBackend {
     };
 
     let services: Map<string, ProgrammedService>;
-    let restores: string[];
+    let restores: Iterable<string>;
     if (full) {
       // As upstream: NodePorts on 127.0.0.1 need route_localnet; KUBE-FIREWALL closes
       // the hole it opens (kubernetes issue 90259).
       if (this.family === 4 && config.localhostNodePorts && base.natServicesTail.some((r) => r.includes('--dst-type LOCAL') || r.includes('-d 127.'))) {
         await this.tables.allowLocalhostNodePorts();
       }
-      const rendered = renderAllServices(snapshot, ctx);
-      restores = planFull(base, rendered, await this.tables.view());
-      services = new Map([...rendered].map(([key, r]) => [key, programmedOf(r)]));
+      // Rendered as the restores are planned and applied: only what a partial sync
+      // needs later (programmedOf) outlives its restore.
+      const programmed = new Map<string, ProgrammedService>();
+      services = programmed;
+      restores = planFull(base, recording(renderAllServices(snapshot, ctx), programmed), await this.tables.view());
     } else {
       services = prev.services;
       const rendered = new Map<string, ServiceRules>();
@@ -90,7 +107,7 @@ export class IptablesProxier implements ProxyBackend {
     let operations = 0;
     for (const text of restores) {
       await this.tables.restore(text);
-      operations += text === '' ? 0 : text.split('\n').length - 1;
+      operations += lineCount(text);
     }
     this.programmed = { base, largeCluster: ctx.largeCluster, services };
     return { full, operations };

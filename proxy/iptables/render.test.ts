@@ -97,7 +97,7 @@ describe('full restore plan: jumps from the built-in chains', () => {
   const saved = (chain: string, specs: string[]) => specs.map((spec) => `-A ${chain} ${spec}`);
   const input = base.jumps.filter(([t, c]) => t === 'filter' && c === 'INPUT').map(([, , spec]) => spec);
   const jumpLines = (jumps: { filter: string[]; nat: string[] }) =>
-    planFull(base, new Map(), { natChains: new Set(), jumps }).join('').split('\n').filter((l) => / (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) /.test(l));
+    [...planFull(base, [], { natChains: new Set(), jumps })].join('').split('\n').filter((l) => / (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) /.test(l));
 
   it("are upstream's order, top first", () => {
     expect(input.map((spec) => /-j (\S+)$/.exec(spec)?.[1])).toEqual(['KUBE-FIREWALL', 'KUBE-PROXY-FIREWALL', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES']);

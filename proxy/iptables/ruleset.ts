@@ -15,18 +15,20 @@ export function renderContext(snapshot: ProxySnapshot, config: RulesConfig, feat
   return { config, node: snapshot.node, largeCluster: endpoints > LARGE_CLUSTER_ENDPOINTS, features };
 }
 
-/** Every ServicePort's rules, in key order. */
-export function renderAllServices(snapshot: ProxySnapshot, ctx: RenderContext): Map<string, ServiceRules> {
-  const out = new Map<string, ServiceRules>();
+/** Every ServicePort's rules, in key order, rendered as they are read. */
+export function* renderAllServices(snapshot: ProxySnapshot, ctx: RenderContext): Generator<[string, ServiceRules]> {
   for (const key of [...snapshot.services.keys()].sort()) {
     const sp = snapshot.services.get(key);
-    if (sp) out.set(key, renderServicePort(sp, snapshot.endpoints.get(key) ?? [], ctx));
+    if (sp) yield [key, renderServicePort(sp, snapshot.endpoints.get(key) ?? [], ctx)];
   }
-  return out;
+}
+
+function* rulesOf(services: Iterable<[string, ServiceRules]>): Generator<ServiceRules> {
+  for (const [, r] of services) yield r;
 }
 
 /** The restores a full sync on an empty kernel applies, in order, as one text (by default, of a current node). */
 export function renderRuleset(snapshot: ProxySnapshot, config: RulesConfig, features: IptablesFeatures = CURRENT_NODE): string {
   const ctx = renderContext(snapshot, config, features);
-  return planFull(renderBase(config, features), renderAllServices(snapshot, ctx), { natChains: new Set(), jumps: { filter: [], nat: [] } }).join('');
+  return [...planFull(renderBase(config, features), rulesOf(renderAllServices(snapshot, ctx)), { natChains: new Set(), jumps: { filter: [], nat: [] } })].join('');
 }
