@@ -73,7 +73,7 @@ describe('discovery', () => {
   it('lists the served resources and the version', async () => {
     const v1 = await call('GET', '/api/v1');
     const names = (v1.body.resources as { name: string }[]).map((r) => r.name);
-    expect(names).toEqual(['services', 'services/status', 'nodes', 'nodes/status', 'namespaces', 'namespaces/status']);
+    expect(names).toEqual(['services', 'services/status', 'nodes', 'nodes/status', 'namespaces', 'namespaces/status', 'serviceaccounts', 'configmaps']);
     const version = await call('GET', '/version');
     expect(version.body).toMatchObject({ major: '1', gitVersion: expect.stringMatching(/^v1\./) });
   });
@@ -167,12 +167,12 @@ describe('objects over HTTP', () => {
   it('serves OpenAPI v3: a root naming each group-version, whose PATCH operations carry the kind and fieldValidation', async () => {
     const root = await call('GET', '/openapi/v3');
     const paths = root.body.paths as Record<string, { serverRelativeURL: string }>;
-    expect(Object.keys(paths).sort()).toEqual(['api/v1', 'apis/discovery.k8s.io/v1', 'apis/networking.k8s.io/v1']);
+    expect(Object.keys(paths).sort()).toEqual(['api/v1', 'apis/apps/v1', 'apis/discovery.k8s.io/v1', 'apis/networking.k8s.io/v1', 'apis/rbac.authorization.k8s.io/v1']);
     const doc = await call('GET', paths['apis/discovery.k8s.io/v1']?.serverRelativeURL ?? '');
     const item = (doc.body.paths as Record<string, Record<string, { 'x-kubernetes-group-version-kind': unknown; parameters?: { name: string; in: string }[] }>>)['/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}'];
     expect(item?.patch?.['x-kubernetes-group-version-kind']).toEqual({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice' });
     expect(item?.patch?.parameters).toContainEqual(expect.objectContaining({ name: 'fieldValidation', in: 'query' }));
-    expect((await call('GET', '/openapi/v3/apis/apps/v1')).code).toBe(404);
+    expect((await call('GET', '/openapi/v3/apis/batch/v1')).code).toBe(404);
   });
 
   it('serves an empty OpenAPI v2 document, in gnostic protobuf when asked (older kubectl validates with it)', async () => {

@@ -51,6 +51,33 @@ export const RESOURCES: readonly ResourceType[] = [
     singular: 'servicecidr', kind: 'ServiceCIDR', listKind: 'ServiceCIDRList', namespaced: false,
     shortNames: [], fields: CLUSTER_FIELDS, hasGeneration: true, hasStatus: true,
   },
+  // The kinds of kpr's own manifests, stored as given, so that `kubectl apply` (and its
+  // --dry-run=client) of manifests/kpr.yaml resolves every kind as against a real cluster.
+  {
+    group: '', version: 'v1', apiVersion: 'v1', plural: 'serviceaccounts', singular: 'serviceaccount', kind: 'ServiceAccount',
+    listKind: 'ServiceAccountList', namespaced: true, shortNames: ['sa'], fields: NAMESPACED_FIELDS,
+    hasGeneration: false, hasStatus: false,
+  },
+  {
+    group: '', version: 'v1', apiVersion: 'v1', plural: 'configmaps', singular: 'configmap', kind: 'ConfigMap',
+    listKind: 'ConfigMapList', namespaced: true, shortNames: ['cm'], fields: NAMESPACED_FIELDS,
+    hasGeneration: false, hasStatus: false,
+  },
+  {
+    group: 'rbac.authorization.k8s.io', version: 'v1', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'clusterroles',
+    singular: 'clusterrole', kind: 'ClusterRole', listKind: 'ClusterRoleList', namespaced: false,
+    shortNames: [], fields: CLUSTER_FIELDS, hasGeneration: false, hasStatus: false,
+  },
+  {
+    group: 'rbac.authorization.k8s.io', version: 'v1', apiVersion: 'rbac.authorization.k8s.io/v1', plural: 'clusterrolebindings',
+    singular: 'clusterrolebinding', kind: 'ClusterRoleBinding', listKind: 'ClusterRoleBindingList', namespaced: false,
+    shortNames: [], fields: CLUSTER_FIELDS, hasGeneration: false, hasStatus: false,
+  },
+  {
+    group: 'apps', version: 'v1', apiVersion: 'apps/v1', plural: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet',
+    listKind: 'DaemonSetList', namespaced: true, shortNames: ['ds'], fields: NAMESPACED_FIELDS,
+    hasGeneration: true, hasStatus: true,
+  },
 ];
 
 /** The resource served at group/version/plural, if any. */
