@@ -2,13 +2,10 @@
 // every row of the flow table, in iptables and nftables modes; IPVS runs the same in
 // the VM (test/ipvs-vm/explain.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FLOWS, OBJECTS, type Flow } from '../../lab/flow-table.ts';
+import { FLOWS, type Flow } from '../../lab/flow-table.ts';
 import { sourceAddress } from '../../lab/observe.ts';
-import { Topology } from '../../lab/topology.ts';
-import { iptablesTables } from '../iptables/apply.ts';
-import { IptablesProxier } from '../iptables/proxier.ts';
-import { NftablesProxier } from '../nftables/proxier.ts';
-import { newState, program } from '../../test/support/flows-fixture.ts';
+import type { Topology } from '../../lab/topology.ts';
+import { programmedTopology } from '../../test/support/flows-fixture.ts';
 import { pinBuiltKpr } from '../../test/support/built-kpr.ts';
 import { explainAgainstProbes, originOf } from '../../test/support/explain-flows.ts';
 import type { Explanation } from './explain.ts';
@@ -23,12 +20,7 @@ describe.each(['iptables', 'nftables'] as const)('kpr explain in %s mode', (mode
 
   beforeAll(async () => {
     ({ kpr, release } = await pinBuiltKpr());
-    topo = await Topology.create();
-    await topo.startServers({ tcp: [8080], udp: [5353] });
-    const wrap = ['ip', 'netns', 'exec', topo.node.name];
-    await program(newState(), ([4, 6] as const).map((family) => (mode === 'iptables'
-      ? new IptablesProxier({ family, tables: iptablesTables(family, wrap) })
-      : new NftablesProxier({ family, command: [...wrap, 'nft'] }))), OBJECTS, true);
+    topo = await programmedTopology(mode);
   });
   afterAll(async () => {
     await topo?.destroy();

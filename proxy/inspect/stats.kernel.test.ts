@@ -3,13 +3,10 @@
 // the connections the test made through each backend. IPVS: test/ipvs-vm/explain.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FLOWS, OBJECTS, type Flow } from '../../lab/flow-table.ts';
+import { FLOWS, type Flow } from '../../lab/flow-table.ts';
 import { observe } from '../../lab/observe.ts';
-import { PODS, Topology } from '../../lab/topology.ts';
-import { iptablesTables } from '../iptables/apply.ts';
-import { IptablesProxier } from '../iptables/proxier.ts';
-import { NftablesProxier } from '../nftables/proxier.ts';
-import { newState, program } from '../../test/support/flows-fixture.ts';
+import { PODS, type Topology } from '../../lab/topology.ts';
+import { programmedTopology } from '../../test/support/flows-fixture.ts';
 import { pinBuiltKpr } from '../../test/support/built-kpr.ts';
 import { frontendKey, type Frontend, type Inspection } from './model.ts';
 
@@ -37,12 +34,7 @@ describe.each(['iptables', 'nftables'] as const)('kpr inspect --stats in %s mode
 
   beforeAll(async () => {
     ({ kpr, release } = await pinBuiltKpr());
-    topo = await Topology.create();
-    await topo.startServers({ tcp: [8080], udp: [5353] });
-    const wrap = ['ip', 'netns', 'exec', topo.node.name];
-    await program(newState(), ([4, 6] as const).map((family) => (mode === 'iptables'
-      ? new IptablesProxier({ family, tables: iptablesTables(family, wrap) })
-      : new NftablesProxier({ family, command: [...wrap, 'nft'] }))), OBJECTS, true);
+    topo = await programmedTopology(mode);
   });
   afterAll(async () => {
     await topo?.destroy();

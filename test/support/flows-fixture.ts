@@ -11,7 +11,11 @@ import { EndpointsChangeTracker, ServiceChangeTracker, type SliceChanges } from 
 import { proxyEventHandlers } from '../../proxy/watch/handlers.ts';
 import type { ResourceHandlers } from '../../proxy/watch/informers.ts';
 import { createLogger } from '../../lib/log.ts';
-import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE } from '../../lab/topology.ts';
+import { CLUSTER_CIDRS, NODE_IP, NODE_NAME, NODE_ZONE, Topology } from '../../lab/topology.ts';
+import { OBJECTS } from '../../lab/flow-table.ts';
+import { iptablesTables } from '../../proxy/iptables/apply.ts';
+import { IptablesProxier } from '../../proxy/iptables/proxier.ts';
+import { NftablesProxier } from '../../proxy/nftables/proxier.ts';
 import type { Obj } from '../../lab/objects.ts';
 
 /** The flow-table node's rules settings (the model builder's, on this topology). */
@@ -83,4 +87,15 @@ export async function program(
     if (!snapshot) continue;
     await b.sync({ snapshot, config: rulesConfig(b.family, { serviceCIDRs: cidrsOfFamily(serviceCIDRs, b.family), ...config(b.family) }), changed: full ? undefined : changes.get(b.family)?.changed });
   }
+}
+
+/** The flow-table topology with its servers, both families programmed by an in-process proxier of `mode`. */
+export async function programmedTopology(mode: 'iptables' | 'nftables'): Promise<Topology> {
+  const topo = await Topology.create();
+  await topo.startServers({ tcp: [8080], udp: [5353] });
+  const wrap = ['ip', 'netns', 'exec', topo.node.name];
+  await program(newState(), ([4, 6] as const).map((family) => (mode === 'iptables'
+    ? new IptablesProxier({ family, tables: iptablesTables(family, wrap) })
+    : new NftablesProxier({ family, command: [...wrap, 'nft'] }))), OBJECTS, true);
+  return topo;
 }
