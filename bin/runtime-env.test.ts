@@ -2,16 +2,16 @@
 // and the like) in every role: whoever sets kpr's environment cannot run code in it,
 // make it trust other certificates or write files. Needs `npm run build`.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pinBuilt } from '../test/support/built-kpr.ts';
 import { HARMLESS_VARIABLES, RUNTIME_VARIABLES } from './runtime-env.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
-// The build links kpr-ipam last: its presence means dist/bin/kpr is complete.
-const BUILT_LAST = join(REPO, 'dist/bin/kpr-ipam');
-const dir = mkdtempSync(join(tmpdir(), 'kpr-runtime-env-'));
+// Private hard links in every role: a rebuild during the run cannot pull the binary away.
+const pinned = pinBuilt(['kpr', 'kpr-cni', 'kpr-ipam']);
+const dir = pinned.dir;
 const bin = (name: string) => join(dir, name);
 const MARKER = join(dir, 'marker');
 const COVERAGE = join(dir, 'coverage');
@@ -19,16 +19,14 @@ const WARNINGS = join(dir, 'warnings');
 const COMPILE_CACHE = join(dir, 'compile-cache');
 
 beforeAll(() => {
-  if (!existsSync(BUILT_LAST)) throw new Error('dist/bin/kpr is not built: run npm run build first');
-  // Private hard links: a rebuild during the run cannot pull the binary away.
-  for (const name of ['kpr', 'kpr-cni', 'kpr-ipam']) linkSync(join(REPO, 'dist/bin/kpr'), bin(name));
+  if (!existsSync(bin('kpr'))) throw new Error('dist/bin/kpr is not built: run npm run build first');
   writeFileSync(join(dir, 'evil.cjs'), `require('fs').appendFileSync(${JSON.stringify(MARKER)}, process.argv.slice(1).join(' ') + '\\n');\n`);
   mkdirSync(join(dir, 'node_path'));
   // An OpenSSL configuration that loads a provider module (here one that does not exist: loading fails loudly).
   writeFileSync(join(dir, 'openssl.cnf'), ['nodejs_conf = init', '[init]', 'providers = providers', '[providers]', 'evil = evil',
     '[evil]', `module = ${join(dir, 'evil.so')}`, 'activate = 1', ''].join('\n'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(pinned.release);
 
 /** What a ConfigMap writer (or a runtime's environment) could set, plus a variable of kpr's own. */
 function hostileEnv(extra: Record<string, string> = {}): Record<string, string> {

@@ -53,6 +53,18 @@ const gateway = (pod: HostSpec) => ({
   ip6: pod.ip6.replace(/::[0-9a-f]+$/, '::1'),
 });
 
+/** A host on the node's uplink bridge (up0) at `spec`, reaching `viaNode` through the node. */
+async function attachToUplink(node: Netns, host: Netns, hostIf: string, spec: HostSpec, viaNode: readonly string[]): Promise<void> {
+  await node.ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.name]);
+  await node.ipBatch([`link set ${hostIf} master up0`, `link set ${hostIf} up`]);
+  await host.ipBatch([
+    `addr add ${spec.ip4}/24 dev eth0`,
+    `addr add ${spec.ip6}/64 dev eth0 nodad`,
+    'link set eth0 up',
+    ...viaNode.map((c) => `route add ${c} via ${c.includes(':') ? NODE_IP.ip6 : NODE_IP.ip4}`),
+  ]);
+}
+
 /** The default gateway's namespace (see GATEWAY_IP), bridged to the uplink. */
 async function addGateway(set: NamespaceSet, node: Netns, hostIf: string): Promise<void> {
   const gw = await set.create('gw');
@@ -61,15 +73,8 @@ async function addGateway(set: NamespaceSet, node: Netns, hostIf: string): Promi
   // Every probe must get its answer: no per-destination ICMP rate limit.
   await gw.sysctl('net.ipv4.icmp_ratelimit', 0);
   await gw.sysctl('net.ipv6.icmp.ratelimit', 0);
-  await node.ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', gw.name]);
-  await node.ipBatch([`link set ${hostIf} master up0`, `link set ${hostIf} up`]);
-  await gw.ipBatch([
-    `addr add ${GATEWAY_IP.ip4}/24 dev eth0`,
-    `addr add ${GATEWAY_IP.ip6}/64 dev eth0 nodad`,
-    'link set eth0 up',
-    // Its answers go back to the pods through the node.
-    ...CLUSTER_CIDRS.map((c) => (c.includes(':') ? `route add ${c} via ${NODE_IP.ip6}` : `route add ${c} via ${NODE_IP.ip4}`)),
-  ]);
+  // Its answers go back to the pods through the node.
+  await attachToUplink(node, gw, hostIf, GATEWAY_IP, CLUSTER_CIDRS);
   await gw.exec('nft', ['-f', '-'], {
     input: 'table inet gateway {\n  chain forward {\n    type filter hook forward priority 0;\n    reject with icmpx type no-route\n  }\n}\n',
   });
@@ -135,16 +140,7 @@ export class Topology {
         const ext = await set.create(name);
         externals[name] = ext;
         const hostIf = `u${t}${i++}`;
-        await node.ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext.name]);
-        await node.ipBatch([`link set ${hostIf} master up0`, `link set ${hostIf} up`]);
-        await ext.ipBatch([
-          `addr add ${spec.ip4}/24 dev eth0`,
-          `addr add ${spec.ip6}/64 dev eth0 nodad`,
-          'link set eth0 up',
-          ...[...SERVICE_CIDRS, ...EXTERNAL_VIP_RANGES, ...CLUSTER_CIDRS].map((c) =>
-            c.includes(':') ? `route add ${c} via ${NODE_IP.ip6}` : `route add ${c} via ${NODE_IP.ip4}`,
-          ),
-        ]);
+        await attachToUplink(node, ext, hostIf, spec, [...SERVICE_CIDRS, ...EXTERNAL_VIP_RANGES, ...CLUSTER_CIDRS]);
       }
       await addGateway(set, node, `u${t}${i++}`);
       return new Topology(set, node, pods, externals, new Map());

@@ -4,28 +4,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOWS, type Flow } from '../../lab/flow-table.ts';
 import { sourceAddress } from '../../lab/observe.ts';
-import type { Topology } from '../../lab/topology.ts';
-import { programmedTopology } from '../../test/support/flows-fixture.ts';
-import { pinBuiltKpr } from '../../test/support/built-kpr.ts';
+import { programmedNodeWithKpr } from '../../test/support/flows-fixture.ts';
 import { explainAgainstProbes, originOf } from '../../test/support/explain-flows.ts';
 import type { Explanation } from './explain.ts';
 
 const hostPort = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 describe.each(['iptables', 'nftables'] as const)('kpr explain in %s mode', (mode) => {
-  let topo: Topology;
-  let kpr = '';
-  let release = () => undefined as void;
-  const run = (args: string[]) => topo.node.exec(kpr, ['explain', ...args], { allowFailure: true });
-
-  beforeAll(async () => {
-    ({ kpr, release } = await pinBuiltKpr());
-    topo = await programmedTopology(mode);
-  });
-  afterAll(async () => {
-    await topo?.destroy();
-    release();
-  });
+  const node = programmedNodeWithKpr(mode);
+  const run = (args: string[]) => node.kpr(['explain', ...args]);
 
   it('predicts what the probes see, for every row of the flow table', async () => {
     const explainFlow = async (f: Flow): Promise<Explanation> => {
@@ -34,7 +21,7 @@ describe.each(['iptables', 'nftables'] as const)('kpr explain in %s mode', (mode
       if (r.exitCode !== 0) throw new Error(r.stderr);
       return JSON.parse(r.stdout) as Explanation;
     };
-    expect(await explainAgainstProbes(topo, FLOWS, mode, explainFlow)).toEqual([]);
+    expect(await explainAgainstProbes(node.topo, FLOWS, mode, explainFlow)).toEqual([]);
   }, 240_000); // a kpr run and the probes for each of the table's rows
 
   it('answers in words, and names bad input', async () => {

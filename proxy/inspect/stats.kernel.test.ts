@@ -5,9 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOWS, type Flow } from '../../lab/flow-table.ts';
 import { observe } from '../../lab/observe.ts';
-import { PODS, type Topology } from '../../lab/topology.ts';
-import { programmedTopology } from '../../test/support/flows-fixture.ts';
-import { pinBuiltKpr } from '../../test/support/built-kpr.ts';
+import { PODS } from '../../lab/topology.ts';
+import { programmedNodeWithKpr } from '../../test/support/flows-fixture.ts';
 import { frontendKey, type Frontend, type Inspection } from './model.ts';
 
 const flow = (name: string): Flow => {
@@ -27,25 +26,14 @@ function totals(ins: Inspection, proto: string, address: string, port: number) {
 }
 
 describe.each(['iptables', 'nftables'] as const)('kpr inspect --stats in %s mode', (mode) => {
-  let topo: Topology;
-  let kpr = '';
-  let release = () => undefined as void;
-  const inspect = (args: string[]) => topo.node.exec(kpr, ['inspect', '--family', '4', ...args], { allowFailure: true });
-
-  beforeAll(async () => {
-    ({ kpr, release } = await pinBuiltKpr());
-    topo = await programmedTopology(mode);
-  });
-  afterAll(async () => {
-    await topo?.destroy();
-    release();
-  });
+  const node = programmedNodeWithKpr(mode);
+  const inspect = (args: string[]) => node.kpr(['inspect', '--family', '4', ...args]);
 
   it('counts each backend\'s connections, closed and held open, as the probes saw them', async () => {
-    const web = await observe(topo, flow('pod to ClusterIP reaches every endpoint, source kept'), 15);
-    const dns = await observe(topo, flow('pod to ClusterIP over UDP'), 6);
-    const nodePort = await observe(topo, flow('NodePort from outside, Cluster policy: masqueraded'), 4);
-    const client = topo.agent(topo.pods.client);
+    const web = await observe(node.topo, flow('pod to ClusterIP reaches every endpoint, source kept'), 15);
+    const dns = await observe(node.topo, flow('pod to ClusterIP over UDP'), 6);
+    const nodePort = await observe(node.topo, flow('NodePort from outside, Cluster policy: masqueraded'), 4);
+    const client = node.topo.agent(node.topo.pods.client);
     const held = await Promise.all([1, 2, 3].map(() => client.call({ op: 'hold', host: '10.96.0.70', port: 80, timeoutMs: 3000 })));
     expect(held.every((h) => h.ok)).toBe(true);
     const heldBy = (held[0]?.reply ?? '').split(' ')[0] ?? '';
@@ -70,7 +58,7 @@ describe.each(['iptables', 'nftables'] as const)('kpr inspect --stats in %s mode
   it('--rate: new connections per second over the interval', async () => {
     const running = inspect(['--rate', '10', '-o', 'json', '--frontend', '10.96.0.41:80']);
     await sleep(4000); // well after the first reading, well before the second
-    const obs = await observe(topo, flow('internalTrafficPolicy Local: local endpoints only'), 8);
+    const obs = await observe(node.topo, flow('internalTrafficPolicy Local: local endpoints only'), 8);
     expect([...obs.backends.keys()]).toEqual(['s2']);
     const r = await running;
     expect(r.stderr).toBe('');

@@ -3,33 +3,24 @@
 // the node namespace exactly as a container runtime runs it (CNI_* env, config on
 // stdin), so that bridges, veths, routes, sysctls and nft rules land in the node.
 import { spawn } from 'node:child_process';
-import { existsSync, linkSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseIP } from '../../lib/ip.ts';
+import { pinBuilt } from './built-kpr.ts';
 import { NamespaceSet, uniqueToken, vethPair, type Netns } from '../../lab/netns.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const REF_CNI_DIR = '/usr/lib/cni';
-// The build links kpr-cni last, so its presence means dist/bin/kpr is complete.
-const BUILT = join(REPO, 'dist/bin/kpr-cni');
-const ADDON = join(REPO, 'dist/bin/netlink.node');
-
 /**
- * The built executable, hard-linked under its plugin names into a private directory
- * once per test process: a rebuild of dist/ by someone else during the run then
- * cannot pull it away, and kpr-ipam (which the build does not link) exists too.
+ * The built executable under its plugin names (kpr-ipam, which the build also links, and
+ * the netlink addon beside them), pinned once per test process: a rebuild of dist/ by
+ * someone else during the run then cannot pull it away.
  */
 export const PINNED_BIN = (() => {
-  const dir = mkdtempSync(join(tmpdir(), 'kpr-cni-bin-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  // Someone may be rebuilding dist/ right now: give it a minute.
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (let waited = 0; !existsSync(BUILT) && waited < 60_000; waited += 500) Atomics.wait(sleeper, 0, 0, 500);
-  if (existsSync(BUILT)) for (const name of ['kpr-cni', 'kpr-ipam']) linkSync(BUILT, join(dir, name));
-  // The addon the plugin programs the node's links with ships next to it.
-  if (existsSync(ADDON)) linkSync(ADDON, join(dir, 'netlink.node'));
-  return dir;
+  const pinned = pinBuilt(['kpr-cni', 'kpr-ipam']);
+  process.on('exit', pinned.release);
+  return pinned.dir;
 })();
 export const KPR_CNI = join(PINNED_BIN, 'kpr-cni');
 

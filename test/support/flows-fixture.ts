@@ -1,6 +1,8 @@
 // Programs a flow-table cluster straight into a backend (no API server, no daemon):
 // the fastest way to hold a mode's rules against the table.
+import { afterAll, beforeAll } from 'vitest';
 import type { IPFamily } from '../../lib/ip.ts';
+import { pinBuiltKpr } from './built-kpr.ts';
 import type { ProxyBackend, RulesConfig } from '../../proxy/backend.ts';
 import { ProxyState } from '../../proxy/model/proxy-state.ts';
 import type { ProxySnapshot } from '../../proxy/model/types.ts';
@@ -98,4 +100,28 @@ export async function programmedTopology(mode: 'iptables' | 'nftables'): Promise
     ? new IptablesProxier({ family, tables: iptablesTables(family, wrap) })
     : new NftablesProxier({ family, command: [...wrap, 'nft'] }))), OBJECTS, true);
   return topo;
+}
+
+/**
+ * For a describe block: the flow-table topology programmed by `mode`, and `kpr(args)`
+ * running the built executable in its node namespace; both removed after the block.
+ */
+export function programmedNodeWithKpr(mode: 'iptables' | 'nftables') {
+  let pinned: ReturnType<typeof pinBuiltKpr> | undefined;
+  const ctx = {
+    topo: undefined as unknown as Topology,
+    kpr: (args: readonly string[]) => {
+      if (!pinned) throw new Error('kpr runs inside its describe block only');
+      return ctx.topo.node.exec(pinned.kpr, args, { allowFailure: true });
+    },
+  };
+  beforeAll(async () => {
+    pinned = pinBuiltKpr();
+    ctx.topo = await programmedTopology(mode);
+  });
+  afterAll(async () => {
+    await ctx.topo?.destroy();
+    pinned?.release();
+  });
+  return ctx;
 }
