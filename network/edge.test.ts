@@ -8,6 +8,7 @@ import { parseNode } from './nodes.ts';
 import { ClusterNodes } from './cluster.ts';
 import { NetworkHealth } from './metrics.ts';
 import { ReconcileRunner } from './runner.ts';
+import { isNetworkError } from './errors.ts';
 
 describe('parseNetworkArgs', () => {
   it('has flannel-like defaults and takes kube-proxy-style flags', () => {
@@ -26,6 +27,9 @@ describe('parseNetworkArgs', () => {
     [['--iface'], /--iface: needs a value/],
   ])('refuses %j naming the flag', (argv, message) => {
     expect(() => parseNetworkArgs(argv)).toThrow(message);
+    let err: unknown;
+    try { parseNetworkArgs(argv); } catch (e) { err = e; }
+    expect(isNetworkError(err, 'INVALID_CONFIG')).toBe(true);
   });
 });
 

@@ -12,6 +12,7 @@ import { errorMessage } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { Informer } from './informer.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
+import { isKubeError } from './errors.ts';
 
 const log = createLogger('test', 'silent');
 const dir = mkdtempSync(join(tmpdir(), 'kpr-kubeconfig-'));
@@ -119,7 +120,7 @@ describe('loadKubeConfig', () => {
       try {
         loadKubeConfig({ master: '', ...src });
       } catch (err) {
-        return errorMessage(err);
+        return isKubeError(err, 'INVALID_CONFIG') ? errorMessage(err) : `not a KubeError INVALID_CONFIG: ${String(err)}`;
       }
       return 'no error';
     };

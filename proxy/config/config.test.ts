@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { KprError } from '../../lib/errors.ts';
 import { formatKubeProxyConfiguration } from './file.ts';
 import { parseProxyArgs, proxyUsage, type ProxyConfig } from './config.ts';
+import { isProxyError } from '../errors.ts';
 
 function parse(argv: string[], files: Record<string, string> = {}): ProxyConfig {
   return parseProxyArgs(argv, (p) => {
@@ -15,8 +15,7 @@ function errorOf(argv: string[], files: Record<string, string> = {}): string {
   try {
     parse(argv, files);
   } catch (err) {
-    expect(err).toBeInstanceOf(KprError);
-    expect((err as KprError).code).toBe('INVALID_CONFIG');
+    expect(isProxyError(err, 'INVALID_CONFIG'), String(err)).toBe(true);
     return (err as Error).message;
   }
   throw new Error('expected an error');

@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KprError } from '../../lib/errors.ts';
 import { parseIpamConfig, type IpamConfig } from '../../ipam/config.ts';
+import { isIpamError, type IpamError } from '../../ipam/errors.ts';
 
 export interface TempStore {
   dataDir: string;
@@ -36,15 +36,15 @@ export function tempStore(): TempStore {
   };
 }
 
-/** The KprError a promise rejects with (fails the test if it resolves or throws something else). */
-export async function kprError(p: Promise<unknown>): Promise<KprError> {
+/** The IPAM error a promise rejects with (fails the test if it resolves or throws something else). */
+export async function kprError(p: Promise<unknown>): Promise<IpamError> {
   try {
     await p;
   } catch (err) {
-    if (err instanceof KprError) return err;
+    if (isIpamError(err)) return err;
     throw err;
   }
-  throw new Error('expected a KprError');
+  throw new Error('expected an IpamError');
 }
 
 /** Debian's containernetworking-plugins host-local, the compatibility target. */
