@@ -58,7 +58,7 @@ async function describeFlow(c: MultiNodeCluster, f: MultiFlow): Promise<string> 
   const dest = `${from.padEnd(9)} -> ${b.proto} ${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`;
   const obs = await observeMulti(b.agent, b.proto, b.host, b.port, 'blocked' in b ? 1 : 12);
   if (obs.failure) return `${dest.padEnd(45)} ${obs.failure.replace(/^probe 1 failed: /, '').replace('timeout', 'no answer (DROP)')}`;
-  const landed = [...obs.answers.entries()].sort().map(([n, k]) => `${n}×${k}`).join(' ');
+  const landed = [...obs.backends.entries()].sort().map(([n, k]) => `${n}×${k}`).join(' ');
   const peers = [...obs.peers];
   const seen = 'client' in b && b.client && peers.every((p) => p === b.client) ? 'source kept' : `seen as ${peers.join(',')}`;
   return `${dest.padEnd(45)} ${landed.padEnd(26)} ${seen}`;

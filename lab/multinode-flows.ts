@@ -6,6 +6,7 @@
 import type { Agent } from './agent/client.ts';
 import { labServices, OUTSIDE_TCP, POD_TCP, POD_UDP, roles, type MultiNodeCluster } from './multinode.ts';
 import { OUTSIDE4, OUTSIDE6 } from './network-cluster.ts';
+import { tally, type Observation } from './observe.ts';
 
 type Role = 'first' | 'second' | 'last';
 
@@ -99,28 +100,11 @@ export function bindFlow(c: MultiNodeCluster, f: MultiFlow): Bound | { blocked: 
   return { agent, client, proto, host, port, reach, source: src === 'kept' ? 'kept' : { node: r[src.node] } };
 }
 
-export interface MultiObservation {
-  /** How often each answer name was seen. */
-  answers: Map<string, number>;
-  peers: Set<string>;
-  failure?: string;
-}
-
 const PROBE_TIMEOUT_MS = 1500;
 
-export async function observeMulti(agent: Agent, proto: 'tcp' | 'udp', host: string, port: number, tries: number): Promise<MultiObservation> {
-  const obs: MultiObservation = { answers: new Map(), peers: new Set() };
-  for (let i = 0; i < tries; i++) {
-    const r = await agent.call({ op: 'probe', proto, host, port, timeoutMs: PROBE_TIMEOUT_MS });
-    if (!r.ok) {
-      obs.failure = `probe ${i + 1} failed: ${r.error}`;
-      return obs;
-    }
-    const [name = '', peer = ''] = (r.reply ?? '').split(' ');
-    obs.answers.set(name, (obs.answers.get(name) ?? 0) + 1);
-    obs.peers.add(peer);
-  }
-  return obs;
+/** Who answered `tries` probes from `agent` (the pods' names in `backends`), and what source they saw. */
+export function observeMulti(agent: Agent, proto: 'tcp' | 'udp', host: string, port: number, tries: number): Promise<Observation> {
+  return tally(tries, () => agent.call({ op: 'probe', proto, host, port, timeoutMs: PROBE_TIMEOUT_MS }));
 }
 
 /** What one flow did, in words; "" when it matched the table. */
@@ -135,10 +119,10 @@ export async function checkMultiFlow(c: MultiNodeCluster, f: MultiFlow): Promise
   const obs = await observeMulti(b.agent, b.proto, b.host, b.port, tries);
   if (obs.failure) return obs.failure;
   const problems: string[] = [];
-  const seen = [...obs.answers.keys()].sort();
+  const seen = [...obs.backends.keys()].sort();
   const stray = seen.filter((n) => !b.reach.includes(n));
   if (stray.length) problems.push(`reached unexpected ${stray.join(',')}`);
-  const missing = b.reach.filter((n) => !obs.answers.has(n));
+  const missing = b.reach.filter((n) => !obs.backends.has(n));
   if (missing.length) problems.push(`never reached ${missing.join(',')} in ${tries} tries (got ${seen.join(',')})`);
   const peers = [...obs.peers];
   if (b.source === 'kept') {

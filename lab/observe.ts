@@ -45,10 +45,15 @@ function probeOnce(topo: Topology, flow: Flow, timeoutMs: number) {
 }
 
 /** Sends `tries` probes of a flow and records who answered and what source they saw. */
-export async function observe(topo: Topology, flow: Flow, tries: number): Promise<Observation> {
+export function observe(topo: Topology, flow: Flow, tries: number): Promise<Observation> {
+  return tally(tries, () => probeOnce(topo, flow, PROBE_TIMEOUT_MS));
+}
+
+/** Runs `probe` `tries` times (each reply is "NAME PEER", as the traffic agent answers), stopping at the first failure. */
+export async function tally(tries: number, probe: () => Promise<{ ok: boolean; error?: string; reply?: string }>): Promise<Observation> {
   const obs: Observation = { backends: new Map(), peers: new Set() };
   for (let i = 0; i < tries; i++) {
-    const r = await probeOnce(topo, flow, PROBE_TIMEOUT_MS);
+    const r = await probe();
     if (!r.ok) {
       obs.failure = `probe ${i + 1} failed: ${r.error}`;
       return obs;
