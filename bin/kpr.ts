@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { startupSnapshot } from 'node:v8';
 import { errorMessage } from '../lib/errors.ts';
 import { heavyCommand } from './heavy.ts';
-import { ignoreRuntimeVariables } from './runtime-env.ts';
+import { enterRuntime } from './runtime-env.ts';
 
 export interface Subcommand {
   /** Runs the subcommand with the arguments after its name; resolves to the exit code. */
@@ -31,6 +31,9 @@ const commands: Record<string, Entry> = {
   'lab-agent': { summary: 'traffic agent inside a lab namespace (internal)', load: () => heavyCommand('lab-agent') },
 };
 
+/** The long-running commands: they run with a daemon's malloc settings (bin/runtime-env.ts). */
+const DAEMONS = new Set(['proxy', 'network']);
+
 /** Commands that are not listed in the usage text. */
 const HIDDEN = new Set(['lab-agent']);
 
@@ -47,10 +50,15 @@ function usage(): string {
   return `usage: kpr <command> [flags]\n\ncommands:\n${rows.join('\n')}\n`;
 }
 
+/** The subcommand and its arguments: by the executable's name (kpr-cni), or the first argument. */
+function commandLine(): { name: string | undefined; argv: string[] } {
+  const args = process.argv.slice(2);
+  const byName = byExecutableName[basename(process.argv0)];
+  return byName ? { name: byName, argv: args } : { name: args[0], argv: args.slice(1) };
+}
+
 async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  const asName = byExecutableName[basename(process.argv0)];
-  const name = asName ?? argv.shift();
+  const { name, argv } = commandLine();
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(usage());
     return name ? 0 : 2;
@@ -66,7 +74,7 @@ async function main(): Promise<number> {
 
 function run(): void {
   // Before anything else: kpr never runs under NODE_PATH, NODE_EXTRA_CA_CERTS and the like.
-  ignoreRuntimeVariables();
+  enterRuntime(DAEMONS.has(commandLine().name ?? ''));
   // A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);

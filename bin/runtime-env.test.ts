@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pinBuilt } from '../test/support/built-kpr.ts';
-import { HARMLESS_VARIABLES, RUNTIME_VARIABLES } from './runtime-env.ts';
+import { DAEMON_MALLOC_TUNABLES, HARMLESS_VARIABLES, RUNTIME_VARIABLES, runtimeEnvironment } from './runtime-env.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 // Private hard links in every role: a rebuild during the run cannot pull the binary away.
@@ -103,6 +103,16 @@ describe('the executable ignores the Node.js runtime variables', { timeout: 30_0
       await exited;
     }
     expectUntouched();
+  });
+});
+
+describe('runtimeEnvironment', () => {
+  it('drops the runtime variables, and gives a daemon its malloc settings unless the operator chose some', () => {
+    expect(runtimeEnvironment({ PATH: '/bin' }, false)).toBeUndefined();
+    expect(runtimeEnvironment({ PATH: '/bin', NODE_OPTIONS: '-r x' }, false)).toEqual({ env: { PATH: '/bin' }, removed: ['NODE_OPTIONS'] });
+    expect(runtimeEnvironment({ PATH: '/bin' }, true)).toEqual({ env: { PATH: '/bin', GLIBC_TUNABLES: DAEMON_MALLOC_TUNABLES }, removed: [] });
+    expect(runtimeEnvironment({ PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' }, true)).toBeUndefined();
+    expect(runtimeEnvironment({ GLIBC_TUNABLES: 'x', NODE_PATH: '/n' }, true)).toEqual({ env: { GLIBC_TUNABLES: 'x' }, removed: ['NODE_PATH'] });
   });
 });
 

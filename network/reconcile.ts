@@ -14,6 +14,7 @@ import { writeNodeFile } from './node-file.ts';
 import { ClusterNodes } from './cluster.ts';
 import { VTEP_MAC_ANNOTATION, type PerFamily } from './nodes.ts';
 import { DEVICE_NAMES, NetworkPlanner, type Skipped, type VxlanDevice } from './plan.ts';
+import { releaseMemory } from '../lib/gc.ts';
 
 export type ReconcileResult = 'clean' | 'partial' | 'failed';
 
@@ -128,6 +129,8 @@ export class Reconciler {
     // The first reconcile and every one that changed something are worth a line; quiet repeats are not.
     this.log[count || !this.reconciledOnce ? 'info' : 'debug']({ changes: count, peers: planner.peers, routes: planner.counts.route[4] + planner.counts.route[6], failed: errors.length, kernelRead: !previous, durationMs: Date.now() - started }, 'reconciled');
     this.reconciledOnce = true;
+    // A full reconcile's garbage (the kernel read, the whole plan and diff) is returned at once.
+    if (full) void releaseMemory();
     return errors.length === 0 ? 'clean' : 'partial';
   }
 

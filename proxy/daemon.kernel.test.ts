@@ -9,6 +9,7 @@ import { FLOWS } from '../lab/flow-table.ts';
 import { checkFlow, runFlows } from '../lab/observe.ts';
 import { NS, service, slices } from '../lab/objects.ts';
 import { isSync, KPR_BIN } from '../lab/kpr-process.ts';
+import { DAEMON_MALLOC_TUNABLES } from '../bin/runtime-env.ts';
 import type { ProxyMode } from './backend.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -110,6 +111,12 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
       return r.reply?.startsWith('503 ') ? '' : `health check still ${r.reply ?? r.error}`;
     });
     for (const s of slices('lblocal', [{ port: 80, targetPort: 8080 }], ['s1', 'r1'])) c.api.apply(s);
+  });
+
+  it("runs with the daemons' malloc settings (the executable replaced itself, same pid)", async () => {
+    // glibc parses the variable in place, ending each setting with a NUL.
+    const environ = await readFile(`/proc/${c.proxy.pid}/environ`, 'utf8');
+    expect(`\0${environ}`).toContain(`\0GLIBC_TUNABLES=${DAEMON_MALLOC_TUNABLES.replaceAll(':', '\0')}\0`);
   });
 
   it("applies kube-proxy's conntrack settings in its namespace", async () => {

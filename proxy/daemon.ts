@@ -29,6 +29,7 @@ import { ServiceHealthServer } from './healthcheck/service-health.ts';
 import { Syncer } from './sync.ts';
 import { watchCluster } from './watch/informers.ts';
 import { proxyEventHandlers } from './watch/handlers.ts';
+import { releaseMemory } from '../lib/gc.ts';
 
 /**
  * The families this node can proxy: both, as upstream runs dual-stack whenever it can,
@@ -119,6 +120,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
     state, services, endpoints, backends, rulesConfig, metrics, health, serviceHealth, log,
     node: () => nodeInfo,
     localAddresses: currentAddresses,
+    afterFullSync: () => void releaseMemory(),
   });
   let firstSynced!: () => void;
   const firstSync = new Promise<void>((resolve) => (firstSynced = resolve));

@@ -79,6 +79,7 @@ function setup() {
   /** What each family's config is now; a test changes it. */
   const serviceCIDRs: Record<IPFamily, string[]> = { 4: ['10.96.0.0/16'], 6: ['fd00:96::/112'] };
   const cleanups: CleanupRequest[] = [];
+  const released = { count: 0 };
   const syncer = new Syncer({
     state, services, endpoints, backends, metrics, log,
     health: new ProxyHealth({ healthTimeoutMs: 60_000 }),
@@ -91,6 +92,7 @@ function setup() {
       cleanups.push(req);
       return { via: 'netlink', scanned: 0, stale: 0, deleted: 0, dumpMs: 0, deleteMs: 0 };
     },
+    afterFullSync: () => released.count++,
   });
   /** Records a Service with one slice per family (null: deletes both). */
   const put = (name: string, proto: 'TCP' | 'UDP', last: number, hosts: number[] | null) => {
@@ -107,7 +109,7 @@ function setup() {
     const snap = state.snapshot(family);
     return new Map([...(snap?.services.keys() ?? [])].map((k) => [k, (snap?.endpoints.get(k) ?? []).map((e) => e.ip)]));
   };
-  return { syncer, b4, b6, put, clock, serviceCIDRs, cleanups, fullSyncs, want };
+  return { syncer, b4, b6, put, clock, serviceCIDRs, cleanups, fullSyncs, want, released };
 }
 
 /** The stale destinations of a cleanup request as "address|port -> serving endpoints". */
@@ -131,6 +133,20 @@ describe('Syncer', () => {
     const generation = t.b4.generation;
     await t.syncer.sync();
     expect(t.b4.generation).toBe(generation);
+  });
+
+  it('asks for the garbage to be collected after a full sync only, once for both families', async () => {
+    const t = setup();
+    t.put('web', 'TCP', 10, [1, 2]);
+    await t.syncer.sync();
+    expect(t.released.count).toBe(1);
+    t.put('web', 'TCP', 10, [2]);
+    await t.syncer.sync();
+    await t.syncer.sync();
+    expect(t.released.count).toBe(1);
+    t.clock.now += HOUR;
+    await t.syncer.sync();
+    expect(t.released.count).toBe(2);
   });
 
   it('after a failed sync, the next sync of that family is full; the other family goes on partially', async () => {

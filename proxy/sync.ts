@@ -37,6 +37,8 @@ export interface SyncerDeps {
   now?: () => number;
   /** Runs a stale UDP conntrack cleanup (default: in this process, on this node's table). */
   conntrackCleanup?: CleanupOptions['cleanup'];
+  /** Called after a sync that programmed some family fully: its garbage is the largest there is (lib/gc.ts). */
+  afterFullSync?: () => void;
 }
 
 export class Syncer {
@@ -79,6 +81,7 @@ export class Syncer {
     const periodicFull = this.now() - this.lastFull >= FULL_SYNC_PERIOD_MS;
     const triggers = this.triggerTimes.splice(0);
     let failed: unknown;
+    let syncedFully = false;
 
     for (const backend of deps.backends) {
       const family = backend.family;
@@ -109,6 +112,7 @@ export class Syncer {
         if (backend.mode === 'iptables') deps.metrics.iptablesRulesLast.set({ ...label, table: 'all' }, result.operations);
         for (const t of triggers) deps.metrics.networkProgrammingDuration.observe(label, Math.max(0, this.now() - t) / 1000);
         this.needFull.delete(family);
+        syncedFully ||= result.full;
         deps.health.updated(family);
         deps.log.info({ family: label.ip_family, full: result.full, services: snapshot.services.size, changed: pending.changed.size, operations: result.operations, ms: this.now() - started }, 'synced proxy rules');
 
@@ -130,6 +134,7 @@ export class Syncer {
     }
     if (periodicFull && failed === undefined) this.lastFull = this.now();
     await this.publishHealthChecks();
+    if (syncedFully) deps.afterFullSync?.();
     if (failed !== undefined) throw failed;
   }
 

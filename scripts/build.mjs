@@ -110,8 +110,12 @@ writeFileSync(
     // that memory: at 10,000 Services x 10 endpoints the nftables proxy's RSS drops by
     // ~100 MB and its first sync spends less time in GC. 1 MB saves a little more memory
     // but scavenges hundreds of times in that sync (3.2 s of GC against 0.2 s). Flags
-    // reach the executable only here (it ignores NODE_OPTIONS).
-    execArgv: ['--openssl-config=/dev/null', '--max-semi-space-size=8'],
+    // reach the executable only here (it ignores NODE_OPTIONS). --expose-gc lets the
+    // daemons give a full sync's garbage back at once (lib/gc.ts). --liftoff-only: the one
+    // WebAssembly module kpr runs is client-node's HTTP parser (undici's llhttp), and
+    // optimising it with TurboFan cost the idle proxy ~8 MB of compiler pages and code
+    // for no change in the list or sync times (bench/README.md).
+    execArgv: ['--openssl-config=/dev/null', '--max-semi-space-size=8', '--expose-gc', '--liftoff-only'],
     assets: { 'kpr-heavy.cjs': `${out}/kpr-heavy.cjs` },
   }),
 );
