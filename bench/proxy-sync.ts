@@ -11,7 +11,8 @@
 //      and a bare restore of only the changed chains (the floor of (b)),
 //  (e) first-packet latency: median TCP connect to the last-created ClusterIP at the
 //      largest size against the same with a single Service.
-// Usage: npm run bench -- [--modes iptables,nftables] [--sizes 100x10,1000x10,10000x10] [--changes 7] [--out FILE]
+// Usage: npm run bench -- [--modes iptables,nftables] [--sizes 100x10,1000x10,10000x10] [--changes 7] [--kpr PATH[,PATH]] [--out FILE]
+// --kpr: the executables to compare (default dist/bin/kpr), each size measured for each in turn.
 import { writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ import { forwardIntoNamespace } from '../lab/ns-forward.ts';
 import { NamespaceSet } from '../lab/netns.ts';
 import { NODE_OBJECT } from '../lab/cluster.ts';
 import { NS, service, slices, type Obj } from '../lab/objects.ts';
-import { KprProcess, isSync, type LogLine } from '../lab/kpr-process.ts';
+import { KPR_BIN, KprProcess, isSync, type LogLine } from '../lab/kpr-process.ts';
 import { CLUSTER_CIDRS, NODE_NAME, PODS, Topology } from '../lab/topology.ts';
 import { median, timeCommand } from './measure.ts';
 
@@ -48,6 +49,8 @@ function objects(n: number, e: number, probe: boolean): Obj[] {
 }
 
 interface Result {
+  /** The executable measured. */
+  kpr: string;
   mode: ProxyMode;
   services: number;
   endpoints: number;
@@ -63,6 +66,9 @@ interface Result {
   rssMB: number;
   /** VmHWM: the highest RSS since the process started. */
   peakMB: number;
+  /** The RSS's anonymous memory (heap, malloc) and its pages of files (the executable, shared with every kpr process). */
+  anonMB: number;
+  fileMB: number;
   heapMB: number;
   /** No Services at all: only the idle figures are meaningful. */
   idle?: boolean;
@@ -81,6 +87,8 @@ async function floor(mode: ProxyMode, ruleset: string): Promise<number> {
   const set = new NamespaceSet();
   try {
     const ns = await set.create('floor');
+    // The rules count into upstream's nfacct objects, which must exist (the proxy creates them).
+    for (const name of new Set([...ruleset.matchAll(/--nfacct-name\s+(\S+)/g)].map((m) => m[1] ?? ''))) await ns.exec('nfacct', ['add', name]);
     const [cmd, args] = mode === 'nftables' ? ['nft', ['-f', '-']] : ['iptables-restore', ['-w', '5']];
     return await timeCommand('ip', ['netns', 'exec', ns.name, cmd, ...(args as string[])], ruleset);
   } finally {
@@ -114,17 +122,17 @@ async function connectMedian(topo: Topology, count: number): Promise<number> {
   return median((r.reply ?? '').split(',').map(Number));
 }
 
-/** RSS and VmHWM (MB) from the proxy's /proc status. */
-function memoryOf(pid: number | undefined): { rssMB: number; peakMB: number } {
+/** RSS, VmHWM and the RSS's anonymous and file parts (MB) from the proxy's /proc status. */
+function memoryOf(pid: number | undefined): { rssMB: number; peakMB: number; anonMB: number; fileMB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return { rssMB: kB('VmRSS') / 1024, peakMB: kB('VmHWM') / 1024 };
+  const MB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+  return { rssMB: MB('VmRSS'), peakMB: MB('VmHWM'), anonMB: MB('RssAnon'), fileMB: MB('RssFile') };
 }
 
 /** How long the idle proxy runs after its first sync before its memory is read. */
 const IDLE_SETTLE_MS = 5000;
 
-async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: number; latency: boolean; idle?: boolean }): Promise<Result> {
+async function measure(kpr: string, mode: ProxyMode, n: number, e: number, opts: { changes: number; latency: boolean; idle?: boolean }): Promise<Result> {
   const topo = await Topology.create();
   const dir = mkdtempSync(join(tmpdir(), 'kpr-bench-'));
   const api = await startApiServer({ objects: objects(n, e, !opts.idle) });
@@ -137,7 +145,7 @@ async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: n
     proxy = new KprProcess(topo.node, [
       `--proxy-mode=${mode}`, `--kubeconfig=${kubeconfig}`, `--master=http://127.0.0.1:${API_PORT}`, `--hostname-override=${NODE_NAME}`,
       `--cluster-cidr=${CLUSTER_CIDRS.join(',')}`, '--iptables-min-sync-period=0s', '--healthz-bind-address=', '--metrics-bind-address=127.0.0.1:10249',
-    ]);
+    ], (ns, args) => ['ip', 'netns', 'exec', ns.name, kpr, 'proxy', ...args]);
     const started = Date.now();
     const first = proxy.waitForLog(syncLine, 600_000);
     proxy.start();
@@ -160,14 +168,14 @@ async function measure(mode: ProxyMode, n: number, e: number, opts: { changes: n
       if (mode === 'iptables' && c === 0) baselines = await iptablesChangeBaselines(topo, i);
     }
     if (opts.idle) await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
-    const { rssMB, peakMB } = memoryOf(proxy.pid);
+    const memory = memoryOf(proxy.pid);
     // The V8 heap in use, from the proxy's own process metrics: how much of the RSS is live data.
     const metrics = await topo.agent(topo.node).call({ op: 'httpGet', url: 'http://127.0.0.1:10249/metrics', timeoutMs: 5000 });
     const heapMB = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics.reply ?? '')?.[1] ?? NaN) / 1e6;
     const floorMs = opts.idle ? NaN : await floor(mode, await dumpRuleset(topo, mode));
     return {
-      mode, services: n, endpoints: e, firstSyncMs, proxierFullSyncMs, floorMs, ratioToFloor: proxierFullSyncMs / floorMs,
-      changeMedianMs: median(changes), changeAllMs: changes, ...baselines, rssMB, peakMB, heapMB, idle: opts.idle,
+      kpr, mode, services: n, endpoints: e, firstSyncMs, proxierFullSyncMs, floorMs, ratioToFloor: proxierFullSyncMs / floorMs,
+      changeMedianMs: median(changes), changeAllMs: changes, ...baselines, ...memory, heapMB, idle: opts.idle,
       connectMedianUs: opts.latency ? await connectMedian(topo, 300) : undefined,
     };
   } finally {
@@ -185,6 +193,7 @@ async function main(): Promise<void> {
       modes: { type: 'string', default: 'iptables,nftables' },
       sizes: { type: 'string', default: '100x10,1000x10,10000x10' },
       changes: { type: 'string', default: '7' },
+      kpr: { type: 'string', default: KPR_BIN },
       out: { type: 'string', default: join(tmpdir(), 'kpr-proxy-sync-bench.json') },
     },
   });
@@ -192,29 +201,35 @@ async function main(): Promise<void> {
   // First-packet latency is measured where the Services are most numerous (the cost
   // that grows with the number of Services is the lookup of the destination).
   const largest = sizes.reduce((a, b) => (a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]) ? a : b));
+  const kprs = values.kpr.split(',');
   const results: Result[] = [];
   for (const mode of values.modes.split(',') as ProxyMode[]) {
-    const idle = await measure(mode, 0, 0, { changes: 0, latency: false, idle: true });
-    results.push(idle);
-    process.stderr.write(`${mode} idle: ${JSON.stringify(idle)}\n`);
-    // The latency floor: the same cluster with a single Service.
-    const single = await measure(mode, 0, 1, { changes: 0, latency: true });
-    results.push(single);
+    for (const kpr of kprs) {
+      const idle = await measure(kpr, mode, 0, 0, { changes: 0, latency: false, idle: true });
+      results.push(idle);
+      process.stderr.write(`${mode} idle: ${JSON.stringify(idle)}\n`);
+      // The latency floor: the same cluster with a single Service.
+      results.push(await measure(kpr, mode, 0, 1, { changes: 0, latency: true }));
+    }
+    // Each size for each executable in turn: a comparison within minutes of load.
     for (const [n, e] of sizes) {
-      const r = await measure(mode, n, e, { changes: Number(values.changes), latency: n === largest[0] && e === largest[1] });
-      results.push(r);
-      process.stderr.write(`${mode} ${n}x${e}: ${JSON.stringify(r)}\n`);
+      for (const kpr of kprs) {
+        const r = await measure(kpr, mode, n, e, { changes: Number(values.changes), latency: n === largest[0] && e === largest[1] });
+        results.push(r);
+        process.stderr.write(`${mode} ${n}x${e}: ${JSON.stringify(r)}\n`);
+      }
     }
   }
   const f = (x: number | undefined, d = 0) => (x === undefined ? '-' : x.toFixed(d));
+  const kprWidth = Math.max(3, ...kprs.map((k) => k.length));
   process.stdout.write(
-    `${'mode'.padEnd(9)} ${'svc x ep'.padEnd(10)} ${'first sync'.padStart(10)} ${'full sync'.padStart(9)} ${'floor'.padStart(7)} ${'ratio'.padStart(5)} ${'change'.padStart(7)} ${'kube-proxy way'.padStart(14)} ${'change floor'.padStart(13)} ${'RSS MB'.padStart(7)} ${'peak MB'.padStart(7)} ${'heap MB'.padStart(7)} ${'connect us'.padStart(10)}\n`,
+    `${'kpr'.padEnd(kprWidth)} ${'mode'.padEnd(9)} ${'svc x ep'.padEnd(10)} ${'first sync'.padStart(10)} ${'full sync'.padStart(9)} ${'floor'.padStart(7)} ${'ratio'.padStart(5)} ${'change'.padStart(7)} ${'kube-proxy way'.padStart(14)} ${'change floor'.padStart(13)} ${'RSS MB'.padStart(7)} ${'anon'.padStart(5)} ${'file'.padStart(5)} ${'peak MB'.padStart(7)} ${'heap MB'.padStart(7)} ${'connect us'.padStart(10)}\n`,
   );
   for (const r of results) {
-    const singleLatency = results.find((x) => x.mode === r.mode && x.services === 0 && !x.idle)?.connectMedianUs;
+    const singleLatency = results.find((x) => x.kpr === r.kpr && x.mode === r.mode && x.services === 0 && !x.idle)?.connectMedianUs;
     const latency = r.connectMedianUs === undefined ? '-' : r.services === 0 ? `${f(r.connectMedianUs)}` : `${f(r.connectMedianUs)} (${f(r.connectMedianUs / (singleLatency ?? NaN), 2)}x)`;
     process.stdout.write(
-      `${r.mode.padEnd(9)} ${(r.idle ? 'idle' : `${r.services + 1}x${r.endpoints}`).padEnd(10)} ${`${f(r.firstSyncMs)}ms`.padStart(10)} ${`${f(r.proxierFullSyncMs)}ms`.padStart(9)} ${`${f(r.floorMs)}ms`.padStart(7)} ${f(r.ratioToFloor, 2).padStart(5)} ${`${f(r.changeMedianMs)}ms`.padStart(7)} ${(r.kubeProxyWayMs === undefined ? '-' : `${f(r.kubeProxyWayMs)}ms (${f(r.kubeProxyWayMs / r.changeMedianMs, 1)}x)`).padStart(14)} ${(r.restoreFloorMs === undefined ? '-' : `${f(r.restoreFloorMs)}ms`).padStart(13)} ${f(r.rssMB).padStart(7)} ${f(r.peakMB).padStart(7)} ${f(r.heapMB).padStart(7)} ${latency.padStart(10)}\n`,
+      `${r.kpr.padEnd(kprWidth)} ${r.mode.padEnd(9)} ${(r.idle ? 'idle' : `${r.services + 1}x${r.endpoints}`).padEnd(10)} ${`${f(r.firstSyncMs)}ms`.padStart(10)} ${`${f(r.proxierFullSyncMs)}ms`.padStart(9)} ${`${f(r.floorMs)}ms`.padStart(7)} ${f(r.ratioToFloor, 2).padStart(5)} ${`${f(r.changeMedianMs)}ms`.padStart(7)} ${(r.kubeProxyWayMs === undefined ? '-' : `${f(r.kubeProxyWayMs)}ms (${f(r.kubeProxyWayMs / r.changeMedianMs, 1)}x)`).padStart(14)} ${(r.restoreFloorMs === undefined ? '-' : `${f(r.restoreFloorMs)}ms`).padStart(13)} ${f(r.rssMB).padStart(7)} ${f(r.anonMB).padStart(5)} ${f(r.fileMB).padStart(5)} ${f(r.peakMB).padStart(7)} ${f(r.heapMB).padStart(7)} ${latency.padStart(10)}\n`,
     );
   }
   writeFileSync(values.out, JSON.stringify(results, null, 2));
