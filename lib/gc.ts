@@ -12,8 +12,20 @@
 
 type ExposedGC = (options: { type: 'major'; execution: 'async'; flavor: 'last-resort' }) => Promise<void>;
 
-/** Collects all garbage and returns the freed pages, in a task of its own (resolves when done). */
-export async function releaseMemory(): Promise<void> {
+export interface Released {
+  /** The collection's duration (the main thread's pause). */
+  ms: number;
+  /** RSS before and after, in MB. */
+  rssBeforeMB: number;
+  rssAfterMB: number;
+}
+
+/** Collects all garbage and returns the freed pages, in a task of its own; undefined when the runtime does not allow it. */
+export async function releaseMemory(): Promise<Released | undefined> {
   const gc = (globalThis as { gc?: ExposedGC }).gc;
-  if (gc) await gc({ type: 'major', execution: 'async', flavor: 'last-resort' });
+  if (!gc) return undefined;
+  const rssBeforeMB = process.memoryUsage.rss() / 2 ** 20;
+  const started = performance.now();
+  await gc({ type: 'major', execution: 'async', flavor: 'last-resort' });
+  return { ms: Math.round(performance.now() - started), rssBeforeMB: Math.round(rssBeforeMB), rssAfterMB: Math.round(process.memoryUsage.rss() / 2 ** 20) };
 }
