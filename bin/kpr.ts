@@ -1,7 +1,6 @@
 // kpr: one executable, subcommands loaded on demand so that short-lived uses (the
 // CNI plugin, spawned per pod) pay only for the code they run.
 import { basename } from 'node:path';
-import { startupSnapshot } from 'node:v8';
 import { errorMessage } from '../lib/errors.ts';
 import { heavyCommand } from './heavy.ts';
 import { enterRuntime } from './runtime-env.ts';
@@ -89,12 +88,4 @@ function run(): void {
   );
 }
 
-// The single executable starts from a V8 startup snapshot (scripts/build.mjs): building
-// it runs this script with the plugins' modules loaded, and each start runs run().
-// Anything that reads the environment, argv or the disk happens in run().
-if (startupSnapshot.isBuildingSnapshot()) {
-  void import('../cni/preload.ts').then((m) => m.preload());
-  startupSnapshot.setDeserializeMainFunction(run);
-} else {
-  run();
-}
+run();
