@@ -12,10 +12,10 @@
 // never both get an address, and the file appears with its whole content or not at
 // all) or rename(2)d over an existing name. A kill -9 can leave a temporary file
 // behind; they are swept on the next locked operation.
-import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
+import { randomBytes } from '../lib/crypto-lite.ts';
 import { KprError } from '../lib/errors.ts';
 import { compareIPs, normalizeIP } from '../lib/ip.ts';
 import { formatHolder, parseHolder, type Holder, type IpamStore, type Reservation, type StickyEntry, type StickyRecord } from './store.ts';
