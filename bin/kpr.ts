@@ -33,6 +33,9 @@ const commands: Record<string, Entry> = {
 /** The long-running commands: they run with a daemon's malloc settings (bin/runtime-env.ts). */
 const DAEMONS = new Set(['proxy', 'network']);
 
+/** The CNI plugins: spawned per pod, they load as little as they can. */
+const PLUGINS = new Set(['cni', 'ipam-plugin']);
+
 /** Commands that are not listed in the usage text. */
 const HIDDEN = new Set(['lab-agent']);
 
@@ -72,13 +75,17 @@ async function main(): Promise<number> {
 }
 
 function run(): void {
+  const name = commandLine().name ?? '';
   // Before anything else: kpr never runs under NODE_PATH, NODE_EXTRA_CA_CERTS and the like.
-  enterRuntime(DAEMONS.has(commandLine().name ?? ''));
+  enterRuntime(DAEMONS.has(name));
   // A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  // The plugins write their one reply without process.stdout (cni/main.ts).
+  if (!PLUGINS.has(name)) {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
   main().then(
     (code) => { process.exitCode = code; },
     (err: unknown) => {
