@@ -9,9 +9,9 @@
 // modules are initialised when a command first imports them. A V8 startup snapshot with
 // the plugins' modules initialised saved the CNI plugin their loading, but took ~10 ms
 // longer to deserialise than Node's own and cost every daemon 8-9 MB RSS for its whole
-// life (Node keeps a copy of the blob); without it, and with Node's built-in modules
-// loaded from Node's own code cache (V8_FLAGS below), the plugin is as fast
-// (bench/README.md has the figures).
+// life (Node keeps a copy of the blob); without it, with Node's built-in modules loaded
+// from Node's own code cache (V8_FLAGS below) and the code cache worth ~10 ms a call, the
+// plugin is faster (bench/README.md has the figures).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, mkdirSync, writeFileSync, rmSync, linkSync } from 'node:fs';
