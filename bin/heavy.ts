@@ -3,12 +3,33 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
-import { constants, runInThisContext } from 'node:vm';
+import { constants, runInNewContext, runInThisContext } from 'node:vm';
 import type { Subcommand } from './kpr.ts';
 
 type HeavyModule = typeof import('./heavy-commands.ts');
 
+/**
+ * The V8 flags of the heavy commands, set as they start rather than in the executable's
+ * execArgv (scripts/build.mjs): a V8 flag there that enters V8's flag hash makes V8 reject
+ * Node's own code cache of its built-in modules, so that each one a command loads compiles
+ * from source (node:child_process: 7 ms instead of 2), and the CNI plugin, spawned per
+ * pod, would pay that on every call. --liftoff-only: the one WebAssembly module kpr runs
+ * is client-node's HTTP parser (undici's llhttp), and optimising it with TurboFan cost the
+ * idle proxy ~8 MB of compiler pages and code for no change in the list or sync times
+ * (bench/README.md); set before the bundle loads undici, with the two flags it implies
+ * spelled out (V8 enforces implications only at start). --expose-gc lets the daemons give
+ * a full sync's garbage back at once (lib/gc.ts); set after start, it exposes gc only to
+ * contexts created later, so gc is taken from a new one.
+ */
+function setHeavyFlags(): void {
+  const { setFlagsFromString } = process.getBuiltinModule('node:v8');
+  setFlagsFromString('--liftoff-only --no-wasm-tier-up --no-wasm-dynamic-tiering');
+  setFlagsFromString('--expose-gc');
+  (globalThis as { gc?: unknown }).gc ??= runInNewContext('gc');
+}
+
 function fromAsset(): HeavyModule {
+  setHeavyFlags();
   const code = getAsset('kpr-heavy.cjs', 'utf8');
   const wrapper = runInThisContext(`(function (exports, require, module, __filename, __dirname) {${code}\n})`, {
     filename: 'kpr-heavy.cjs',

@@ -1,7 +1,6 @@
 // kpr: one executable, subcommands loaded on demand so that short-lived uses (the
 // CNI plugin, spawned per pod) pay only for the code they run.
 import { basename } from 'node:path';
-import { startupSnapshot } from 'node:v8';
 import { errorMessage } from '../lib/errors.ts';
 import { heavyCommand } from './heavy.ts';
 import { enterRuntime } from './runtime-env.ts';
@@ -33,6 +32,9 @@ const commands: Record<string, Entry> = {
 
 /** The long-running commands: they run with a daemon's malloc settings (bin/runtime-env.ts). */
 const DAEMONS = new Set(['proxy', 'network']);
+
+/** The CNI plugins: spawned per pod, they load as little as they can. */
+const PLUGINS = new Set(['cni', 'ipam-plugin']);
 
 /** Commands that are not listed in the usage text. */
 const HIDDEN = new Set(['lab-agent']);
@@ -73,13 +75,17 @@ async function main(): Promise<number> {
 }
 
 function run(): void {
+  const name = commandLine().name ?? '';
   // Before anything else: kpr never runs under NODE_PATH, NODE_EXTRA_CA_CERTS and the like.
-  enterRuntime(DAEMONS.has(commandLine().name ?? ''));
+  enterRuntime(DAEMONS.has(name));
   // A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  // The plugins write their one reply without process.stdout (cni/main.ts).
+  if (!PLUGINS.has(name)) {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  }
   main().then(
     (code) => { process.exitCode = code; },
     (err: unknown) => {
@@ -89,12 +95,4 @@ function run(): void {
   );
 }
 
-// The single executable starts from a V8 startup snapshot (scripts/build.mjs): building
-// it runs this script with the plugins' modules loaded, and each start runs run().
-// Anything that reads the environment, argv or the disk happens in run().
-if (startupSnapshot.isBuildingSnapshot()) {
-  void import('../cni/preload.ts').then((m) => m.preload());
-  startupSnapshot.setDeserializeMainFunction(run);
-} else {
-  run();
-}
+run();

@@ -12,7 +12,6 @@
 // (nothing is cached in it or read from it: the replaced image loads no module from disk).
 import { writeSync } from 'node:fs';
 import { isSea } from 'node:sea';
-import { stopCoverage } from 'node:v8';
 
 /**
  * The variables the Node.js runtime reads (its man page's ENVIRONMENT section, plus the
@@ -35,7 +34,7 @@ export const HARMLESS_VARIABLES: readonly string[] = ['FORCE_COLOR', 'NO_COLOR',
 /**
  * glibc malloc settings for the daemons (`kpr proxy`, `kpr network`). By default glibc raises
  * its mmap and trim thresholds after the first large free, so the memory of the start-up
- * (the startup snapshot's copy, the initial list) stays in its heap for good; fixed
+ * (the initial list) stays in its heap for good; fixed
  * thresholds give freed memory back, and two arenas bound the per-thread ones (idle proxy:
  * 113 -> 97 MB RSS, bench/README.md). An operator's own GLIBC_TUNABLES is left alone.
  */
@@ -64,8 +63,8 @@ export function enterRuntime(daemon: boolean): void {
   if (!wanted) return;
   // Silently, as a Go binary ignores them: stderr is the CNI plugin's log and the proxy's
   // JSON log stream. This image started collecting coverage, and would write it out as it
-  // is replaced.
-  if (wanted.removed.includes('NODE_V8_COVERAGE')) stopCoverage();
+  // is replaced. node:v8 is loaded only then: it costs every start ~2 ms.
+  if (wanted.removed.includes('NODE_V8_COVERAGE')) process.getBuiltinModule('node:v8').stopCoverage();
   try {
     process.execve?.(process.execPath, [process.argv0, ...process.argv.slice(2)], wanted.env);
   } catch (err) {

@@ -1,6 +1,6 @@
 // Names and addresses kpr-cni derives from an attachment, so that DEL and GC find
 // what ADD made without any state of their own.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes, sha256 } from '../lib/crypto-lite.ts';
 
 export interface Attachment {
   network: string;
@@ -10,7 +10,7 @@ export interface Attachment {
 
 /** Host end of the pod's veth: "kpr" + 12 hex digits (15 bytes, the kernel's limit). */
 export function hostVethName(a: Attachment): string {
-  return `kpr${createHash('sha256').update(`${a.network}/${a.containerId}/${a.ifName}`).digest('hex').slice(0, 12)}`;
+  return `kpr${sha256(`${a.network}/${a.containerId}/${a.ifName}`).toString('hex').slice(0, 12)}`;
 }
 
 /** The host veth's alias: lets GC map interfaces back to attachments. */
@@ -41,7 +41,7 @@ export function randomMac(): string {
 
 /** A stable MAC for the bridge: a bridge otherwise takes the lowest port MAC, which changes as pods come and go. */
 export function bridgeMac(bridge: string): string {
-  const b = createHash('sha256').update(`kpr-cni bridge ${bridge}`).digest();
+  const b = sha256(`kpr-cni bridge ${bridge}`);
   b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
   return formatMac(b);
 }

@@ -1,36 +1,39 @@
 // Reads a CNI result of any supported version (a prevResult, or a delegated IPAM
 // plugin's answer) into the internal shape.
 import * as z from 'zod/mini';
+import { lazy } from '../lib/lazy.ts';
 import { CniCode, CniError } from './errors.ts';
 import { describeIssue } from './issues.ts';
 import type { Result } from './result.ts';
 
-const strings = z.optional(z.array(z.string()));
-const ResultSchema = z.looseObject({
-  cniVersion: z.optional(z.string()),
-  interfaces: z.optional(z.array(z.looseObject({
-    name: z.string(),
-    mac: z.optional(z.string()),
-    mtu: z.optional(z.number()),
-    sandbox: z.optional(z.string()),
-    socketPath: z.optional(z.string()),
-    pciID: z.optional(z.string()),
-  }))),
-  ips: z.optional(z.array(z.looseObject({
-    address: z.string(),
-    gateway: z.optional(z.string()),
-    interface: z.optional(z.number()),
-  }))),
-  routes: z.optional(z.array(z.looseObject({
-    dst: z.string(),
-    gw: z.optional(z.string()),
-    mtu: z.optional(z.number()),
-    advmss: z.optional(z.number()),
-    priority: z.optional(z.number()),
-    table: z.optional(z.number()),
-    scope: z.optional(z.number()),
-  }))),
-  dns: z.optional(z.looseObject({ nameservers: strings, domain: z.optional(z.string()), search: strings, options: strings })),
+const resultSchema = lazy(() => {
+  const strings = z.optional(z.array(z.string()));
+  return z.looseObject({
+    cniVersion: z.optional(z.string()),
+    interfaces: z.optional(z.array(z.looseObject({
+      name: z.string(),
+      mac: z.optional(z.string()),
+      mtu: z.optional(z.number()),
+      sandbox: z.optional(z.string()),
+      socketPath: z.optional(z.string()),
+      pciID: z.optional(z.string()),
+    }))),
+    ips: z.optional(z.array(z.looseObject({
+      address: z.string(),
+      gateway: z.optional(z.string()),
+      interface: z.optional(z.number()),
+    }))),
+    routes: z.optional(z.array(z.looseObject({
+      dst: z.string(),
+      gw: z.optional(z.string()),
+      mtu: z.optional(z.number()),
+      advmss: z.optional(z.number()),
+      priority: z.optional(z.number()),
+      table: z.optional(z.number()),
+      scope: z.optional(z.number()),
+    }))),
+    dns: z.optional(z.looseObject({ nameservers: strings, domain: z.optional(z.string()), search: strings, options: strings })),
+  });
 });
 
 function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
@@ -44,7 +47,7 @@ function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pi
  * plugin's answer). `what` names it in errors.
  */
 export function parseResult(raw: unknown, what: string): Result {
-  const parsed = ResultSchema.safeParse(raw);
+  const parsed = resultSchema().safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const at = issue?.path.join('.') ?? '';

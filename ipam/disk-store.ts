@@ -12,12 +12,13 @@
 // never both get an address, and the file appears with its whole content or not at
 // all) or rename(2)d over an existing name. A kill -9 can leave a temporary file
 // behind; they are swept on the next locked operation.
-import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
+import { randomBytes } from '../lib/crypto-lite.ts';
 import { KprError } from '../lib/errors.ts';
 import { compareIPs, normalizeIP } from '../lib/ip.ts';
+import { lazy } from '../lib/lazy.ts';
 import { formatHolder, parseHolder, type Holder, type IpamStore, type Reservation, type StickyEntry, type StickyRecord } from './store.ts';
 import { IpamError } from './errors.ts';
 
@@ -26,14 +27,15 @@ export const LAST_RESERVED_PREFIX = 'last_reserved_ip.';
 export const STICKY_DIR = 'kpr-sticky';
 const TEMP_PREFIX = '.kpr-tmp-';
 
-const StickyRecordSchema = z.object({
+// Built on first use: most networks have no sticky records.
+const stickyRecordSchema = lazy(() => z.object({
   podNamespace: z.string().check(z.minLength(1)),
   podName: z.string().check(z.minLength(1)),
   state: z.enum(['allocated', 'recycled']),
   containerId: z.string(),
   ifName: z.string(),
   expiresAt: z.optional(z.iso.datetime()),
-});
+}));
 
 function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -140,7 +142,7 @@ export class DiskStore implements IpamStore {
         bad(err instanceof SyntaxError ? 'not JSON' : 'unreadable', err);
         continue;
       }
-      const parsed = StickyRecordSchema.safeParse(json);
+      const parsed = stickyRecordSchema().safeParse(json);
       if (!parsed.success) {
         bad(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
         continue;

@@ -7,8 +7,8 @@
 // pages; V8's "last resort" flavour also compacts, shrinks the young generation and
 // returns the pages. It costs one pause proportional to the live heap (~30 ms per 100 MB
 // here), paid only after full syncs (start, hourly, after a failure), never on the path
-// of a change. The executable runs with --expose-gc for this (scripts/build.mjs); from
-// source, without the flag, this does nothing.
+// of a change. The executable's heavy commands expose gc for this (bin/heavy.ts); from
+// source, without --expose-gc, this does nothing.
 
 type ExposedGC = (options: { type: 'major'; execution: 'async'; flavor: 'last-resort' }) => Promise<void>;
 

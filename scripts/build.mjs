@@ -5,13 +5,13 @@
 // is an embedded asset compiled only when one of those commands runs (bin/heavy.ts).
 // The CNI plugin is spawned per pod: with everything in one 2.7 MB script, VERSION
 // took ~100 ms, most of it spent loading code the plugin never runs. The main script
-// is run once at build time into a V8 startup snapshot (useSnapshot) with the plugins'
-// modules initialised (cni/preload.ts); a start deserialises it (bench/README.md has
-// the figures). It is an IIFE bundle: the snapshot builder gives a script `require`
-// (built-ins only), `__filename` and `__dirname`, but no `module`. The builder warns
-// that node:module, node:sea, node:vm, node:tty and node:child_process are "not yet
-// fully verified" in snapshots; the CNI kernel tests and the proxy's tests of the
-// built executable run on it.
+// starts from Node's own startup snapshot with a V8 code cache (useCodeCache), and its
+// modules are initialised when a command first imports them. A V8 startup snapshot with
+// the plugins' modules initialised saved the CNI plugin their loading, but took ~10 ms
+// longer to deserialise than Node's own and cost every daemon 8-9 MB RSS for its whole
+// life (Node keeps a copy of the blob); without it, with Node's built-in modules loaded
+// from Node's own code cache (V8_FLAGS below) and the code cache worth ~10 ms a call, the
+// plugin is faster (bench/README.md has the figures).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, mkdirSync, writeFileSync, rmSync, linkSync } from 'node:fs';
@@ -94,32 +94,35 @@ await build({ ...common, format: 'iife', entryPoints: ['bin/kpr.ts'], outfile: `
 await build({ ...common, entryPoints: ['bin/heavy-commands.ts'], outfile: `${out}/kpr-heavy.cjs`, plugins: [netlinkAddon, clientNodePure] });
 copyFileSync(`node_modules/netlink/prebuilds/${process.platform}-${process.arch}/node.napi.node`, `${out}/bin/netlink.node`);
 
+// An 8 MB young generation (semi-space) instead of V8's default, which grows much
+// larger under the allocation bursts of the initial list and the first sync and keeps
+// that memory: at 10,000 Services x 10 endpoints the nftables proxy's RSS drops by
+// ~100 MB and its first sync spends less time in GC. 1 MB saves a little more memory
+// but scavenges hundreds of times in that sync (3.2 s of GC against 0.2 s). Flags
+// reach the executable only here (it ignores NODE_OPTIONS). No other V8 flag goes here:
+// one that changes V8's flag hash (--expose-gc, --liftoff-only) makes V8 reject Node's
+// code cache of its built-in modules (and this one of kpr.cjs), so that every built-in
+// module a command loads compiles from source (node:child_process 2 -> 7 ms, in every
+// CNI call); the heavy commands set theirs as they start (bin/heavy.ts).
+const V8_FLAGS = ['--max-semi-space-size=8'];
+
 writeFileSync(
   `${out}/sea-config.json`,
   JSON.stringify({
     main: `${out}/kpr.cjs`,
     output: `${out}/kpr.blob`,
     disableExperimentalSEAWarning: true,
-    useSnapshot: true,
+    useCodeCache: true,
     // NODE_OPTIONS is never read, and OPENSSL_CONF is overridden: either could make the
     // (root) executable load code before its own (a --require, an OpenSSL provider
     // module). The runtime's other variables: bin/runtime-env.ts.
     execArgvExtension: 'none',
-    // An 8 MB young generation (semi-space) instead of V8's default, which grows much
-    // larger under the allocation bursts of the initial list and the first sync and keeps
-    // that memory: at 10,000 Services x 10 endpoints the nftables proxy's RSS drops by
-    // ~100 MB and its first sync spends less time in GC. 1 MB saves a little more memory
-    // but scavenges hundreds of times in that sync (3.2 s of GC against 0.2 s). Flags
-    // reach the executable only here (it ignores NODE_OPTIONS). --expose-gc lets the
-    // daemons give a full sync's garbage back at once (lib/gc.ts). --liftoff-only: the one
-    // WebAssembly module kpr runs is client-node's HTTP parser (undici's llhttp), and
-    // optimising it with TurboFan cost the idle proxy ~8 MB of compiler pages and code
-    // for no change in the list or sync times (bench/README.md).
-    execArgv: ['--openssl-config=/dev/null', '--max-semi-space-size=8', '--expose-gc', '--liftoff-only'],
+    execArgv: ['--openssl-config=/dev/null', ...V8_FLAGS],
     assets: { 'kpr-heavy.cjs': `${out}/kpr-heavy.cjs` },
   }),
 );
-execFileSync(process.execPath, ['--experimental-sea-config', `${out}/sea-config.json`], { stdio: 'inherit' });
+// The code cache is made with the V8 flags the executable runs with.
+execFileSync(process.execPath, [...V8_FLAGS, '--experimental-sea-config', `${out}/sea-config.json`], { stdio: 'inherit' });
 copyFileSync(process.execPath, `${out}/bin/kpr`);
 execFileSync(
   process.execPath,
