@@ -33,9 +33,6 @@ const commands: Record<string, Entry> = {
 /** The long-running commands: they run with a daemon's malloc settings (bin/runtime-env.ts). */
 const DAEMONS = new Set(['proxy', 'network']);
 
-/** The CNI plugins: spawned per pod, they load as little as they can. */
-const PLUGINS = new Set(['cni', 'ipam-plugin']);
-
 /** Commands that are not listed in the usage text. */
 const HIDDEN = new Set(['lab-agent']);
 
@@ -80,7 +77,7 @@ function run(): void {
   enterRuntime(DAEMONS.has(name));
   // A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
   // The plugins write their one reply without process.stdout (cni/main.ts).
-  if (!PLUGINS.has(name)) {
+  if (!Object.values(byExecutableName).includes(name)) {
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(0);
       throw err;

@@ -6,9 +6,8 @@
 // ignore NODE_OPTIONS and OPENSSL_CONF itself (scripts/build.mjs); the others are read at
 // start-up, before any of kpr's code, so the executable replaces itself (execve: same
 // pid, same arguments and file descriptors) with an environment without them. The
-// daemons replace themselves once more for the same reason: glibc reads its malloc
-// settings only at start. One effect
-// stays: NODE_COMPILE_CACHE makes the runtime create that directory before kpr's code runs
+// daemons replace themselves for another reason: glibc reads its malloc settings only at
+// start. One effect stays: NODE_COMPILE_CACHE makes the runtime create that directory before kpr's code runs
 // (nothing is cached in it or read from it: the replaced image loads no module from disk).
 import { writeSync } from 'node:fs';
 import { isSea } from 'node:sea';
@@ -34,8 +33,7 @@ export const HARMLESS_VARIABLES: readonly string[] = ['FORCE_COLOR', 'NO_COLOR',
 /**
  * glibc malloc settings for the daemons (`kpr proxy`, `kpr network`). By default glibc raises
  * its mmap and trim thresholds after the first large free, so the memory of the start-up
- * (the initial list) stays in its heap for good; fixed
- * thresholds give freed memory back, and two arenas bound the per-thread ones (idle proxy:
+ * (the initial list) stays in its heap for good; fixed thresholds give freed memory back, and two arenas bound the per-thread ones (idle proxy:
  * 113 -> 97 MB RSS, bench/README.md). An operator's own GLIBC_TUNABLES is left alone.
  */
 export const DAEMON_MALLOC_TUNABLES = 'glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072';
