@@ -56,7 +56,7 @@ describe('the DaemonSet pod from the image', () => {
     expect(run('podman', ['image', 'exists', IMAGE]).status).toBe(0);
   });
 
-  it('install-cni puts kpr-cni, kpr-ipam, netlink.node and the conflist in place atomically, with their modes', async () => {
+  it('install-cni puts kpr-cni, kpr-ipam, the two addons and the conflist in place atomically, with their modes', async () => {
     const dir = tempDir();
     const host = hostDirs(dir, pod);
     const bin = host.get('cni-bin') ?? '';
@@ -74,8 +74,8 @@ describe('the DaemonSet pod from the image', () => {
     for (const w of watchers) w.close();
     expect(code).toBe(0);
 
-    expect(readdirSync(bin).sort()).toEqual(['kpr-cni', 'kpr-ipam', 'netlink.node']);
-    expect(sha256(join(bin, 'netlink.node'))).toBe(sha256(join(KPR, '..', 'netlink.node')));
+    expect(readdirSync(bin).sort()).toEqual(['kpr-cni', 'kpr-ipam', 'kpr-sys.node', 'netlink.node']);
+    for (const addon of ['netlink.node', 'kpr-sys.node']) expect(sha256(join(bin, addon)), addon).toBe(sha256(join(KPR, '..', addon)));
     expect(readdirSync(netd)).toEqual(['10-kpr.conflist']);
     const cni = statSync(join(bin, 'kpr-cni'));
     expect(cni.mode & 0o7777).toBe(0o755);
@@ -84,9 +84,9 @@ describe('the DaemonSet pod from the image', () => {
     expect(readFileSync(join(netd, '10-kpr.conflist'), 'utf8')).toBe(pod.configMap['10-kpr.conflist']);
     expect(statSync(join(netd, '10-kpr.conflist')).mode & 0o7777).toBe(0o644);
     // Final names only ever appear by rename: no write ("change") to them while copying.
-    const finals = ['kpr-cni', 'kpr-ipam', 'netlink.node', '10-kpr.conflist'];
+    const finals = ['kpr-cni', 'kpr-ipam', 'netlink.node', 'kpr-sys.node', '10-kpr.conflist'];
     expect(events.filter((e) => finals.some((f) => e === `change ${f}`))).toEqual([]);
-    expect(events.filter((e) => finals.some((f) => e === `rename ${f}`)).length).toBeGreaterThanOrEqual(4);
+    expect(events.filter((e) => finals.some((f) => e === `rename ${f}`)).length).toBeGreaterThanOrEqual(5);
     // The installed plugin answers as kpr-cni, and kpr-ipam as the IPAM plugin.
     for (const plugin of ['kpr-cni', 'kpr-ipam']) {
       const version = spawnSync(join(bin, plugin), [], { encoding: 'utf8', input: '{"cniVersion":"1.0.0"}', env: { CNI_COMMAND: 'VERSION' }, timeout: 10_000 });

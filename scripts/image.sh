@@ -33,7 +33,7 @@ archive=dist/kpr-image-$version.oci.tar
 cache=$root/.cache/image
 
 ((build)) && npm run --silent build
-[[ -x dist/bin/kpr && -f dist/bin/netlink.node ]] || { echo "image: dist/bin/kpr is missing: run npm run build" >&2; exit 1; }
+[[ -x dist/bin/kpr && -f dist/bin/netlink.node && -f dist/bin/kpr-sys.node ]] || { echo "image: dist/bin/kpr is missing: run npm run build" >&2; exit 1; }
 command -v mmdebstrap >/dev/null && command -v podman >/dev/null || { echo "image: needs mmdebstrap and podman (scripts/setup.sh installs them)" >&2; exit 1; }
 
 # --- 1. Debian packages, extracted (cached) -------------------------------------------
@@ -118,7 +118,7 @@ ln -sf /bin/busybox "$tools/sbin/sysctl"
 mkdir -p "$tools"/{tmp,run,proc,sys,dev,var/lib,etc}
 chmod 1777 "$tools/tmp"
 
-cp dist/bin/kpr dist/bin/netlink.node "$cache/kpr/usr/local/bin/"
+cp dist/bin/kpr dist/bin/netlink.node dist/bin/kpr-sys.node "$cache/kpr/usr/local/bin/"
 # The moving-in scripts (manifests/README.md), run on a node from the image.
 install -m 0755 scripts/migrate-from-flannel.sh "$cache/kpr/usr/local/bin/kpr-migrate-flannel"
 install -m 0755 scripts/migrate-from-kube-proxy.sh "$cache/kpr/usr/local/bin/kpr-migrate-kube-proxy"

@@ -90,11 +90,11 @@ const variants: Variant[] = [
 
 function main(): void {
   if (!existsSync(BUILT)) throw new Error(`${BUILT} missing: run "npm run build" first`);
-  // The executable and the netlink addon it loads from beside itself.
+  // The executable and the addons it loads from beside itself.
   const pin = (from: string, to: string) => {
     mkdirSync(dirname(to), { recursive: true });
     linkSync(join(from, 'kpr-cni'), to);
-    if (existsSync(join(from, 'netlink.node'))) linkSync(join(from, 'netlink.node'), join(dirname(to), 'netlink.node'));
+    for (const a of ['netlink.node', 'kpr-sys.node']) if (existsSync(join(from, a))) linkSync(join(from, a), join(dirname(to), a));
   };
   pin(dirname(BUILT), KPR);
   if (BEFORE_BUILT) pin(resolve(BEFORE_BUILT), BEFORE);

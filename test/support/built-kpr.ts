@@ -9,11 +9,11 @@ const REPO = resolve(import.meta.dirname, '../..');
 const BUILT = join(REPO, 'dist/bin/kpr');
 // The build links kpr-ipam last: its presence means dist/bin/kpr is complete.
 const BUILT_LAST = join(REPO, 'dist/bin/kpr-ipam');
-const ADDON = join(REPO, 'dist/bin/netlink.node');
+const ADDONS = ['netlink.node', 'kpr-sys.node'];
 
 /**
  * The built executable hard-linked under `names` (it picks its role from its name), with
- * the netlink addon beside it, in a fresh directory; nothing is linked when there is no
+ * the addons beside it, in a fresh directory; nothing is linked when there is no
  * build after a minute's wait (callers say "run npm run build"). Synchronous, so that a
  * module can pin at import.
  */
@@ -23,7 +23,7 @@ export function pinBuilt(names: readonly string[]): { dir: string; release: () =
   const dir = mkdtempSync(join(tmpdir(), 'kpr-bin-'));
   if (existsSync(BUILT_LAST)) {
     for (const name of names) linkSync(BUILT, join(dir, name));
-    if (existsSync(ADDON)) linkSync(ADDON, join(dir, 'netlink.node'));
+    for (const a of ADDONS) if (existsSync(join(REPO, 'dist/bin', a))) linkSync(join(REPO, 'dist/bin', a), join(dir, a));
   }
   return { dir, release: () => rmSync(dir, { recursive: true, force: true }) };
 }
