@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isLockError, LockTimeoutError, withLock } from './lock.ts';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { syscalls } from './syscalls.ts';
 
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'kpr-lock-')); });
@@ -17,7 +17,27 @@ function holder(path: string) {
   return { child, held, gone };
 }
 
-describe('lib/lock', () => {
+// The same behaviour both ways the lock is taken: flock(2) from kpr-sys.node, and the
+// util-linux command where the addon is not installed.
+const ways = [
+  ['kpr-sys.node', async () => {
+    if (!syscalls()) throw new Error('kpr-sys.node is not built: run npm run build first');
+    return import('./lock.ts');
+  }],
+  ['the flock command', async () => {
+    vi.resetModules();
+    vi.doMock('./syscalls.ts', () => ({ syscalls: () => undefined }));
+    try { return await import('./lock.ts'); } finally { vi.doUnmock('./syscalls.ts'); vi.resetModules(); }
+  }],
+] as const;
+
+describe.each(ways)('lib/lock through %s', (_way, load) => {
+  // The loaded module's own error classes: the second way is a fresh copy of it.
+  let withLock: Awaited<ReturnType<typeof load>>['withLock'];
+  let isLockError: Awaited<ReturnType<typeof load>>['isLockError'];
+  let LockTimeoutError: Awaited<ReturnType<typeof load>>['LockTimeoutError'];
+  beforeEach(async () => { ({ withLock, isLockError, LockTimeoutError } = await load()); });
+
   it('waits for another process holding flock(2) on the same file, and times out with a typed error', async () => {
     const path = join(dir, 'sub', 'lock');
     const h = holder(join(dir, 'lock'));

@@ -1,26 +1,28 @@
 // The one lock between kpr processes on a node: flock(2) on a file, exclusive. The
 // IPAM store's <network dir>/lock is the very lock host-local takes (go-filemutex),
 // so kpr and a stock host-local can run side by side on one directory; kpr-cni's
-// masquerade table takes one too.
+// masquerade table takes one too. A kill -9 closes our descriptor in the kernel, so a
+// crash can never leave the lock held (an O_EXCL lock file with pid-based staleness
+// checks would, and would race on pid reuse).
 //
-// Node has no flock binding, nor has the one native addon kpr ships (netlink: sockets
-// only), so the util-linux `flock` command takes it for us: one spawn per locked call
-// (~3 ms unloaded), the one left on kpr-cni's ADD and DEL besides `ip` in the pod. We open the lock file
-// and hand that descriptor to `flock -x 3` as its fd 3: flock(2) locks belong to the
-// open file description, which the child shares with us, so when the child exits
-// having locked it, the lock stays held through our descriptor, without a helper
-// process lingering. Closing our descriptor releases it, and so does our death: a
-// kill -9 closes it in the kernel, so a crash can never leave the lock held (an
-// O_EXCL lock file with pid-based staleness checks would, and would race on pid reuse).
+// Node has no flock binding; kpr-sys.node (lib/syscalls.ts) has one. It is tried
+// without blocking and retried after a short sleep, since a blocking flock(2) would
+// stop the event loop and could not time out; a waiter may so be overtaken by a newer
+// one, which a lock held for milliseconds makes harmless. Without the addon (a plugin
+// installed without it), the util-linux `flock` command takes it for us, one spawn per
+// locked call (~3 ms): we open the lock file and hand that descriptor to `flock -x 3`
+// as its fd 3. flock(2) locks belong to the open file description, which the child
+// shares with us, so the lock stays held through our descriptor after the child exits.
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorGuard, KprError } from './errors.ts';
+import { syscalls, type Syscalls } from './syscalls.ts';
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
 export type LockErrorCode =
-  /** The lock cannot be taken at all (the file cannot be opened, flock cannot run). */
+  /** The lock cannot be taken at all (the file cannot be opened, flock fails or cannot run). */
   | 'LOCK'
   /** Another process held it for the whole timeout: transient, worth a retry (not a kernel error). */
   | 'LOCK_TIMEOUT';
@@ -47,7 +49,31 @@ function flockCommand(): string {
   return ['/usr/bin/flock', '/bin/flock'].find((p) => existsSync(p)) ?? 'flock';
 }
 
+// The longest sleep between two tries: the locks guard steps of a few milliseconds.
+const MAX_RETRY_MS = 8;
+
+async function acquireBySyscall(sys: Syscalls, fd: number, lockPath: string, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (let sleep = 1; ; sleep = Math.min(sleep * 2, MAX_RETRY_MS)) {
+    let taken: boolean;
+    try {
+      taken = sys.tryLock(fd);
+    } catch (err) {
+      throw new LockError('LOCK', 'flock(2) failed', { object: lockPath, cause: err });
+    }
+    if (taken) return;
+    const left = deadline - performance.now();
+    if (left <= 0) throw new LockTimeoutError(lockPath, timeoutMs);
+    await new Promise((r) => setTimeout(r, Math.min(sleep, left)));
+  }
+}
+
 function acquire(fd: number, lockPath: string, timeoutMs: number): Promise<void> {
+  const sys = syscalls();
+  return sys ? acquireBySyscall(sys, fd, lockPath, timeoutMs) : acquireByCommand(fd, lockPath, timeoutMs);
+}
+
+function acquireByCommand(fd: number, lockPath: string, timeoutMs: number): Promise<void> {
   const seconds = String(Math.max(timeoutMs / 1000, 0.001));
   return new Promise((resolve, reject) => {
     // flock's stderr is ours (a log, a terminal): a pipe to read it would cost every
