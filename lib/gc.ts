@@ -11,6 +11,13 @@
 // failure); a change arriving during it waits for it. The executable's heavy commands
 // expose gc for this (bin/heavy.ts); from
 // source, without --expose-gc, this does nothing.
+//
+// glibc keeps what V8 and Node's native side freed in its own heap, below the highest
+// chunk still in use (the brk heap only shrinks from the top): idle kpr proxy's RSS
+// moved by ~12 MB with what happened to stay there. malloc_trim(0) (kpr-sys.node)
+// returns every free page of it, wherever it lies.
+
+import { syscalls } from './syscalls.ts';
 
 type ExposedGC = (options: { type: 'major'; execution: 'async'; flavor: 'last-resort' }) => Promise<void>;
 
@@ -20,6 +27,8 @@ export interface Released {
   /** RSS before and after, in MB. */
   rssBeforeMB: number;
   rssAfterMB: number;
+  /** Whether glibc gave pages back (malloc_trim); undefined where kpr-sys.node is missing. */
+  trimmed: boolean | undefined;
 }
 
 /** Collects all garbage and returns the freed pages, in a task of its own; undefined when the runtime does not allow it. */
@@ -29,5 +38,6 @@ export async function releaseMemory(): Promise<Released | undefined> {
   const rssBeforeMB = process.memoryUsage.rss() / 2 ** 20;
   const started = performance.now();
   await gc({ type: 'major', execution: 'async', flavor: 'last-resort' });
-  return { ms: Math.round(performance.now() - started), rssBeforeMB: Math.round(rssBeforeMB), rssAfterMB: Math.round(process.memoryUsage.rss() / 2 ** 20) };
+  const trimmed = syscalls()?.mallocTrim();
+  return { ms: Math.round(performance.now() - started), rssBeforeMB: Math.round(rssBeforeMB), rssAfterMB: Math.round(process.memoryUsage.rss() / 2 ** 20), trimmed };
 }

@@ -119,11 +119,13 @@ describe.each(['iptables', 'nftables'] as const)('kpr proxy --proxy-mode %s', (M
     expect(`\0${environ}`).toContain(`\0GLIBC_TUNABLES=${DAEMON_MALLOC_TUNABLES.replaceAll(':', '\0')}\0`);
   });
 
-  it('gives the garbage of the initial lists and of its full syncs back (gc exposed in the executable)', async () => {
+  it('gives the garbage of the initial lists and of its full syncs back (gc exposed in the executable, malloc_trim from kpr-sys.node)', async () => {
     const released = () => new Set(c.proxy.logs.map((l) => l.msg).filter((m) => m?.startsWith('released the ')));
     // The collection after the first sync runs as a task of its own, after the sync's log line.
     await within(5000, async () => (released().has("released the full sync's memory") ? '' : 'no release after the full sync'));
     expect(released()).toEqual(new Set(["released the initial lists' memory", "released the full sync's memory"]));
+    // trimmed is a boolean only where the addon beside the executable was loaded.
+    for (const l of c.proxy.logs.filter((x) => x.msg?.startsWith('released the '))) expect(typeof l.trimmed, l.msg).toBe('boolean');
   });
 
   it("applies kube-proxy's conntrack settings in its namespace", async () => {
