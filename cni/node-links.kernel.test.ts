@@ -20,6 +20,7 @@ describe('the node and pod sides of ADD and DEL', () => {
   let bare: string;
   let noSys: string;
   let ipamMtu: string;
+  let ipamBadGw: string;
   beforeAll(async () => {
     if (!buildExists()) throw new Error(`${KPR_CNI} missing: run "npm run build" first`);
     lab = await createLab();
@@ -39,11 +40,18 @@ describe('the node and pod sides of ADD and DEL', () => {
     // A delegated IPAM whose route carries an MTU (kpr-ipam's routes have none), in
     // shell builtins only: it executes nothing itself.
     mkdirSync(join(dir, 'ipam'));
-    ipamMtu = join(dir, 'ipam', 'kpt-ipam-mtu');
-    const result = { cniVersion: '1.1.0', ips: [{ address: '10.250.0.5/24', gateway: '10.250.0.1' }], routes: [{ dst: '10.96.0.0/12', mtu: 1400 }, { dst: '0.0.0.0/0' }] };
-    writeFileSync(ipamMtu, `#!/bin/sh\nwhile read -r _; do :; done\n[ "$CNI_COMMAND" = ADD ] && printf '%s' '${JSON.stringify(result)}'\nexit 0\n`);
-    chmodSync(ipamMtu, 0o755);
+    ipamMtu = fakeIpam('kpt-ipam-mtu', [{ dst: '10.96.0.0/12', mtu: 1400 }, { dst: '0.0.0.0/0' }]);
+    ipamBadGw = fakeIpam('kpt-ipam-badgw', [{ dst: '10.96.0.0/12', gw: '10.99.0.1' }]);
   });
+
+  /** A delegated IPAM plugin giving 10.250.0.5/24 and these routes. */
+  function fakeIpam(type: string, routes: unknown[]): string {
+    const path = join(dir, 'ipam', type);
+    const result = { cniVersion: '1.1.0', ips: [{ address: '10.250.0.5/24', gateway: '10.250.0.1' }], routes };
+    writeFileSync(path, `#!/bin/sh\nwhile read -r _; do :; done\n[ "$CNI_COMMAND" = ADD ] && printf '%s' '${JSON.stringify(result)}'\nexit 0\n`);
+    chmodSync(path, 0o755);
+    return path;
+  }
   afterAll(async () => {
     await lab?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -128,6 +136,16 @@ describe('the node and pod sides of ADD and DEL', () => {
       },
     });
     expect(ran).toEqual({ add: [ipamMtu], del: [ipamMtu] });
+  });
+
+  it('a pod route the kernel refuses fails the ADD naming it as its ip command, and the ADD undoes itself', async () => {
+    const pod = await lab.set.create(`p${uniqueToken()}`);
+    const conf = { cniVersion: '1.1.0', name: 'kpt-nl-badgw', type: 'kpr-cni', mode: 'bridge', bridge: 'kpr0', mtu: 1500, ipam: { type: basename(ipamBadGw) } };
+    const inv = { containerId: `c${uniqueToken()}`, netns: pod.path, ifName: 'eth0', path: join(dir, 'ipam') };
+    const added = await runPlugin(lab.node, KPR_CNI, { ...inv, command: 'ADD' }, JSON.stringify(conf));
+    expect(added.json).toMatchObject({ code: 100, msg: expect.stringMatching(/"ip route add 10\.96\.0\.0\/12 via 10\.99\.0\.1 dev eth0" failed: RTNETLINK answers: .*unreachable/i) });
+    expect(await ipj(lab.node, ['link', 'show', 'type', 'veth'])).toHaveLength(1);
+    expect(await ipj(pod, ['link', 'show', 'type', 'veth'])).toEqual([]);
   });
 
   it('without netlink.node beside it, programs the node and the pod through ip as before', async () => {
