@@ -7,9 +7,9 @@ import { planBridge } from './bridge.ts';
 import { checkNameForAdd, parseNetConf, type NetConf } from './config.ts';
 import { CniCode, CniError } from './errors.ts';
 import { ipamFor } from './ipam.ts';
-import { ipBatch, ipJson, nodeLinkNames } from './link.ts';
-import type { NodeLinks } from './host-ops.ts';
-import { withNodeLinks } from './rtnetlink.ts';
+import { ipJson, nodeLinkNames } from './link.ts';
+import type { Links } from './link-ops.ts';
+import { withLinks } from './rtnetlink.ts';
 import { masqAdd, masqRemoveWhere } from './masq.ts';
 import { checkNetns } from './netns.ts';
 import { detectMtu, nodeFileMtu } from './mtu.ts';
@@ -41,17 +41,20 @@ function clusterCIDRs(conf: NetConf, podCIDRs: readonly string[]): string[] {
 }
 
 /**
- * Configures the pod end and its routes; returns the routes it holds. A route whose
- * destination is taken (another attachment of the pod got there first) is settled
- * against the pod's routes: identical is done, a default route is left to the other
- * attachment (and out of the result), anything else fails the ADD.
+ * Configures the pod end and its routes over a socket in the pod's netns (accept_dad
+ * written there first); returns the routes it holds. A route whose destination is
+ * taken (another attachment of the pod got there first) is settled against the pod's
+ * routes: identical is done, a default route is left to the other attachment (and out
+ * of the result), anything else fails the ADD.
  */
-function podRoutesAdded(req: Request, plan: AttachPlan): Route[] {
+async function podRoutesAdded(req: Request, plan: AttachPlan): Promise<Route[]> {
   const pod = { netns: req.netns, preSysctls: plan.containerSysctls };
-  const base = plan.containerLines.length;
-  const tolerated = ipBatch(pod, [...plan.containerLines, ...plan.routeLines]);
+  const base = plan.containerOps.length;
+  const tolerated = await withLinks(pod, (links) => links.apply([...plan.containerOps, ...plan.routeOps]));
   const taken = tolerated.filter((n) => n >= base).map((n) => plan.routes[n - base]).filter((r) => r !== undefined);
   if (taken.length === 0) return plan.routes;
+  // Only a second attachment of the pod gets here: reading the routes with one `ip -j`
+  // spawn is simpler than decoding an RTM_GETROUTE dump, and off the common path.
   const live = ipJson({ netns: req.netns }, ['route', 'show', 'table', 'all']) as IpRoute[];
   const { leftOut, clashes } = settleTakenRoutes(taken, live, req.ifName);
   if (clashes.length > 0) {
@@ -61,10 +64,10 @@ function podRoutesAdded(req: Request, plan: AttachPlan): Route[] {
 }
 
 export async function cmdAdd(req: Request): Promise<Result> {
-  return withNodeLinks((links) => add(req, links));
+  return withLinks({}, (links) => add(req, links));
 }
 
-async function add(req: Request, links: NodeLinks): Promise<Result> {
+async function add(req: Request, links: Links): Promise<Result> {
   const conf = parseNetConf(req.config, req.networkName, req.cniVersion);
   checkNameForAdd(conf);
   const prev = conf.prevResult === undefined ? undefined : parseResult(conf.prevResult, 'prevResult');
@@ -93,7 +96,7 @@ async function add(req: Request, links: NodeLinks): Promise<Result> {
     faultPoint('host-links');
     writeSysctls(plan.hostSysctls);
     faultPoint('host-sysctls');
-    const routes = podRoutesAdded(req, plan);
+    const routes = await podRoutesAdded(req, plan);
     faultPoint('pod-configured');
     if (conf.ipMasq) {
       undo.push(() => masqRemoveWhere((a) => a.network === att.network && a.containerId === att.containerId && a.ifName === att.ifName));

@@ -1,10 +1,10 @@
-// What an attachment mode (bridge, routed) turns a pod's addresses into: the node's
-// link operations (rtnetlink), the container's `ip -batch` lines, the sysctls on each
-// side, and the interfaces, IPs and routes for the result. Pure: no kernel calls here.
+// What an attachment mode (bridge, routed) turns a pod's addresses into: the link ops
+// of the node and of the container (each applied over an rtnetlink socket of its netns),
+// the sysctls on each side, and the interfaces, IPs and routes for the result. Pure: no
+// kernel calls here.
 import { cidrRange, formatIP, parseCIDR, type IPFamily } from '../lib/ip.ts';
 import type { NetConf } from './config.ts';
-import type { HostOp } from './host-ops.ts';
-import type { BatchLine } from './link.ts';
+import type { LinkOp } from './link-ops.ts';
 import type { Interface, IPConfig, Route } from './result.ts';
 
 export interface PodAddress {
@@ -30,17 +30,18 @@ export interface AttachInput {
 }
 
 export interface AttachPlan {
-  hostOps: HostOp[];
+  hostOps: LinkOp[];
   /** sysctls in the node netns, after hostOps. */
   hostSysctls: Array<[string, string]>;
-  containerLines: BatchLine[];
-  /** sysctls inside the container, before containerLines (so the link comes up without DAD). */
+  /** The container's addresses and link up. */
+  containerOps: LinkOp[];
+  /** sysctls inside the container, before containerOps (so the link comes up without DAD). */
   containerSysctls: Array<[string, string]>;
   interfaces: Interface[];
   ips: IPConfig[];
-  /** The pod's routes, and the line that adds each (same order), run after containerLines. */
+  /** The pod's routes, and the op that adds each (same order), applied after containerOps. */
   routes: Route[];
-  routeLines: BatchLine[];
+  routeOps: LinkOp[];
 }
 
 export function familyOf(cidrOrIp: string): IPFamily {
@@ -63,7 +64,7 @@ export function firstHost(cidr: string): string {
 }
 
 /** The ops that create the veth pair, the pod end directly inside its netns, and label the host end. */
-export function vethOps(i: AttachInput): HostOp[] {
+export function vethOps(i: AttachInput): LinkOp[] {
   return [
     { op: 'add-veth', name: i.hostVeth, mtu: i.mtu, mac: i.hostMac, peer: i.ifName, peerMtu: i.mtu, peerMac: i.containerMac, peerNetns: i.netns },
     // The kernel ignores an alias given at creation; GC reads it back to find stale attachments.
@@ -89,14 +90,17 @@ export function podRoutes(routes: readonly Route[], gateways: ReadonlyMap<IPFami
   return out;
 }
 
+/** The container's addresses (new: an address the pod has is an error) and its link up. */
+export function containerOps(ifName: string, cidrs: readonly string[]): LinkOp[] {
+  return [...cidrs.map((cidr): LinkOp => ({ op: 'add-addr', dev: ifName, cidr, nodad: familyOf(cidr) === 6 })), { op: 'set-up', dev: ifName }];
+}
+
 /**
  * `route add`; "File exists" is sorted out afterwards (routes.ts settleTakenRoutes).
  * onlink: the gateway is on the link without a route to it (routed mode's 169.254.1.1).
  */
-export function routeLine(r: Route, ifName: string, onlink = false): BatchLine {
-  // "0.0.0.0/0" and "::/0" carry their family; a bare "default" would not in a batch.
-  const cmd = `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ''} dev ${ifName}${onlink ? ' onlink' : ''}${r.mtu ? ` mtu ${r.mtu}` : ''}`;
-  return { cmd, mayFail: 'File exists' };
+export function routeOp(r: Route, ifName: string, onlink = false): LinkOp {
+  return { op: 'add-route', dst: r.dst, ...(r.gw ? { gw: r.gw } : {}), dev: ifName, onlink, ...(r.mtu ? { mtu: r.mtu } : {}) };
 }
 
 export function dadSysctls(ifName: string, addresses: readonly PodAddress[]): Array<[string, string]> {

@@ -1,15 +1,14 @@
 // Bridge mode: the pod's veth is a port of a node bridge that holds each family's
 // gateway address; hairpin lets a pod reach itself through a Service address.
-import { addressOf, dadSysctls, familyOf, firstHost, forwardingSysctls, podRoutes, routeLine, vethOps, type AttachInput, type AttachPlan } from './attach.ts';
-import type { HostOp } from './host-ops.ts';
-import type { BatchLine } from './link.ts';
+import { addressOf, containerOps, dadSysctls, familyOf, firstHost, forwardingSysctls, podRoutes, routeOp, vethOps, type AttachInput, type AttachPlan } from './attach.ts';
+import type { LinkOp } from './link-ops.ts';
 import { bridgeMac } from './names.ts';
 import type { IPFamily } from '../lib/ip.ts';
 
 export function planBridge(i: AttachInput): AttachPlan {
   const br = i.conf.bridge;
   const gateways = new Map<IPFamily, string>();
-  const host: HostOp[] = [];
+  const host: LinkOp[] = [];
   // Two first pods may race to create it; the loser's "File exists" is fine.
   if (!i.bridgeExists) host.push({ op: 'add-bridge', name: br, mtu: i.mtu, mac: bridgeMac(br) });
   for (const a of i.addresses) {
@@ -24,14 +23,10 @@ export function planBridge(i: AttachInput): AttachPlan {
   host.push({ op: 'set-up', dev: i.hostVeth });
 
   const routes = podRoutes(i.routes, gateways);
-  const container: BatchLine[] = [
-    ...i.addresses.map((a) => ({ cmd: `addr add ${a.address} dev ${i.ifName}${familyOf(a.address) === 6 ? ' nodad' : ''}` })),
-    { cmd: `link set ${i.ifName} up` },
-  ];
   return {
     hostOps: host,
     hostSysctls: forwardingSysctls(i.addresses),
-    containerLines: container,
+    containerOps: containerOps(i.ifName, i.addresses.map((a) => a.address)),
     containerSysctls: dadSysctls(i.ifName, i.addresses),
     interfaces: [
       { name: br, mac: bridgeMac(br) },
@@ -40,6 +35,6 @@ export function planBridge(i: AttachInput): AttachPlan {
     ],
     ips: i.addresses.map((a) => ({ address: a.address, gateway: gateways.get(familyOf(a.address)) ?? addressOf(a.address), interface: 2 })),
     routes,
-    routeLines: routes.map((r) => routeLine(r, i.ifName)),
+    routeOps: routes.map((r) => routeOp(r, i.ifName)),
   };
 }

@@ -1,15 +1,15 @@
 // DEL: best effort and never failing for what is already gone (netns, container,
 // link). Releasing the IP, removing the masquerade elements and deleting the veth are
 // independent: each is attempted whatever the others do (a missing netns cannot stand
-// in the way of the release), and they overlap, the first two waiting for `flock` (a
-// process of its own) while the deletion waits for the kernel in this thread
-// (RTM_DELLINK returns after an RCU grace period: most of a DEL).
+// in the way of the release), and they overlap: the deletion waits for the kernel
+// (RTM_DELLINK returns after an RCU grace period: most of a DEL) while the first two
+// take their lock (lib/lock.ts) and do their file and nft work.
 import { parseNetConf } from './config.ts';
 import { ipamFor } from './ipam.ts';
 import { nodeLinkNames } from './link.ts';
 import { masqRemoveWhere } from './masq.ts';
 import { hostVethName, type Attachment } from './names.ts';
-import { withNodeLinks } from './rtnetlink.ts';
+import { withLinks } from './rtnetlink.ts';
 import type { Request } from './skel.ts';
 
 export function sameAttachment(a: Attachment, b: Attachment): boolean {
@@ -20,14 +20,14 @@ export async function cmdDel(req: Request): Promise<void> {
   const conf = parseNetConf(req.config, req.networkName, req.cniVersion);
   const att: Attachment = { network: conf.name, containerId: req.containerId, ifName: req.ifName };
   const hostVeth = hostVethName(att);
-  // The steps start in turn and none waits for another: the release and the masquerade
-  // have spawned their `flock` when their calls return, and the veth goes while those
-  // run. All three are tried; the first failure in this order is reported.
+  // The steps start in turn and none waits for another: the veth goes while the
+  // release and the masquerade run. All three are tried; the first failure in this
+  // order is reported.
   let release: Promise<void>;
   try { release = (await ipamFor(conf.ipam, req)).del(); } catch (err) { release = Promise.reject(err); }
   const unmasquerade = conf.ipMasq ? masqRemoveWhere((a) => sameAttachment(a, att)) : undefined;
   // Deleting the host end removes the pod end, its addresses and the node's routes to it.
-  const unlink = nodeLinkNames().has(hostVeth) ? withNodeLinks((links) => links.apply([{ op: 'del-link', name: hostVeth }])) : undefined;
+  const unlink = nodeLinkNames().has(hostVeth) ? withLinks({}, (links) => links.apply([{ op: 'del-link', name: hostVeth }])) : undefined;
   const failed = (await Promise.allSettled([release, unlink, unmasquerade])).find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
 }

@@ -1,7 +1,7 @@
-// The only code that runs `ip`: ADD's one `ip -force -batch -` inside the pod's netns
-// (a socket cannot be opened there without setns(2), which Node lacks; ADD and DEL do
-// the node side in rtnetlink.ts, through here only where the netlink addon is missing),
-// `ip -j` reads for CHECK and GC, and GC's deletions.
+// The only code that runs `ip`: `ip -j` reads for CHECK and GC, GC's deletions, the
+// rare read of a pod's routes when ADD finds a route's destination taken, and ADD's and
+// DEL's link ops where an addon is missing (rtnetlink.ts: one `ip -force -batch -` on
+// the node without netlink.node, in the pod without netlink.node or kpr-sys.node).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { KprError } from '../lib/errors.ts';
@@ -37,7 +37,7 @@ function command(where: Where, ipArgs: readonly string[]): [string, string[]] {
   return ['nsenter', [`--net=${where.netns}`, 'sh', '-c', script, 'sh', ...sys.flatMap(([k, v]) => [k, v]), '--', ...ipArgs]];
 }
 
-function describe(where: Where): string {
+export function describeWhere(where: Where): string {
   return where.netns ? `netns ${where.netns}` : 'node netns';
 }
 
@@ -64,15 +64,15 @@ export function ipBatch(where: Where, lines: readonly BatchLine[]): number[] {
   if (lines.length === 0) return [];
   const [cmd, args] = command(where, ['-force', '-batch', '-']);
   const r = spawnSync(cmd, args, { input: `${lines.map((l) => l.cmd).join('\n')}\n`, encoding: 'utf8' });
-  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describe(where) });
+  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describeWhere(where) });
   if (r.status === 0) return [];
   const failed = failedLines(r.stderr);
-  if (failed.size === 0) throw new KprError('KERNEL', `${cmd} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describe(where) });
+  if (failed.size === 0) throw new KprError('KERNEL', `${cmd} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describeWhere(where) });
   const allowed: number[] = [];
   for (const [n, msg] of failed) {
     const line = lines[n - 1];
     if (line?.mayFail && msg.includes(line.mayFail)) allowed.push(n - 1);
-    else throw new KprError('KERNEL', `"ip ${line?.cmd ?? '?'}" failed: ${msg}`, { object: describe(where) });
+    else throw new KprError('KERNEL', `"ip ${line?.cmd ?? '?'}" failed: ${msg}`, { object: describeWhere(where) });
   }
   return allowed;
 }
@@ -81,8 +81,8 @@ export function ipBatch(where: Where, lines: readonly BatchLine[]): number[] {
 export function ipJson(where: Where, args: readonly string[]): unknown {
   const [cmd, full] = command(where, ['-j', ...args]);
   const r = spawnSync(cmd, full, { encoding: 'utf8' });
-  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describe(where) });
-  if (r.status !== 0) throw new KprError('KERNEL', `ip -j ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describe(where) });
+  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describeWhere(where) });
+  if (r.status !== 0) throw new KprError('KERNEL', `ip -j ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describeWhere(where) });
   return r.stdout.trim() === '' ? [] : JSON.parse(r.stdout);
 }
 
@@ -90,8 +90,8 @@ export function ipJson(where: Where, args: readonly string[]): unknown {
 export function ipJsonBatch(where: Where, lines: readonly string[]): unknown[][] {
   const [cmd, args] = command(where, ['-j', '-batch', '-']);
   const r = spawnSync(cmd, args, { input: `${lines.join('\n')}\n`, encoding: 'utf8' });
-  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describe(where) });
-  if (r.status !== 0) throw new KprError('KERNEL', `ip -j -batch exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describe(where) });
+  if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describeWhere(where) });
+  if (r.status !== 0) throw new KprError('KERNEL', `ip -j -batch exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describeWhere(where) });
   // Each command prints one JSON array; they follow each other without a separator.
   return splitJsonArrays(r.stdout);
 }

@@ -2,7 +2,7 @@
 // interface of the default route) minus what an overlay adds.
 import { readFileSync } from 'node:fs';
 import { CniCode, CniError } from './errors.ts';
-import type { NodeLinks } from './host-ops.ts';
+import type { Links } from './link-ops.ts';
 
 const FALLBACK_MTU = 1500;
 
@@ -37,7 +37,7 @@ function readOrEmpty(path: string): string {
   try { return readFileSync(path, 'utf8'); } catch { return ''; }
 }
 
-export async function detectMtu(encapOverhead: number, links: NodeLinks): Promise<number> {
+export async function detectMtu(encapOverhead: number, links: Links): Promise<number> {
   const iface = defaultRouteInterface4(readOrEmpty('/proc/self/net/route')) ?? defaultRouteInterface6(readOrEmpty('/proc/self/net/ipv6_route'));
   if (!iface) return FALLBACK_MTU - encapOverhead;
   return ((await links.mtuOf(iface)) || FALLBACK_MTU) - encapOverhead;

@@ -5,7 +5,7 @@ import { planRouted } from './routed.ts';
 import type { AttachInput } from './attach.ts';
 import { attachmentAlias, hostVethName, parseAttachmentAlias } from './names.ts';
 import { missingAddresses } from './check.ts';
-import { describeHostOp } from './host-ops.ts';
+import { describeOp, toleratedFailure } from './link-ops.ts';
 import { missingRoutes, settleTakenRoutes } from './routes.ts';
 import { staleHostVeths, validAttachments } from './gc.ts';
 
@@ -22,7 +22,7 @@ function input(o: Partial<AttachInput> = {}): AttachInput {
 describe('bridge mode plan', () => {
   it('creates the bridge with both gateways, the veth as a hairpin port, and default routes in the pod', () => {
     const p = planBridge(input());
-    expect(p.hostOps.map(describeHostOp)).toEqual([
+    expect(p.hostOps.map(describeOp)).toEqual([
       'link add kpr0 mtu 1450 address ' + p.interfaces[0]?.mac + ' type bridge',
       'addr replace 10.244.1.1/24 dev kpr0',
       'addr replace fd00:244:1::1/64 dev kpr0 nodad',
@@ -33,13 +33,19 @@ describe('bridge mode plan', () => {
       'link set kpr0123456789ab type bridge_slave hairpin on',
       'link set kpr0123456789ab up',
     ]);
-    expect(p.containerLines.map((l) => l.cmd)).toEqual([
-      'addr add 10.244.1.5/24 dev eth0', 'addr add fd00:244:1::5/64 dev eth0 nodad', 'link set eth0 up',
+    expect(p.containerOps).toEqual([
+      { op: 'add-addr', dev: 'eth0', cidr: '10.244.1.5/24', nodad: false },
+      { op: 'add-addr', dev: 'eth0', cidr: 'fd00:244:1::5/64', nodad: true },
+      { op: 'set-up', dev: 'eth0' },
     ]);
-    expect(p.routeLines).toEqual([
-      { cmd: 'route add 0.0.0.0/0 via 10.244.1.1 dev eth0', mayFail: 'File exists' },
-      { cmd: 'route add ::/0 via fd00:244:1::1 dev eth0', mayFail: 'File exists' },
+    expect(p.containerOps.map(describeOp)).toEqual(['addr add 10.244.1.5/24 dev eth0', 'addr add fd00:244:1::5/64 dev eth0 nodad', 'link set eth0 up']);
+    expect(p.routeOps).toEqual([
+      { op: 'add-route', dst: '0.0.0.0/0', gw: '10.244.1.1', dev: 'eth0', onlink: false },
+      { op: 'add-route', dst: '::/0', gw: 'fd00:244:1::1', dev: 'eth0', onlink: false },
     ]);
+    expect(p.routeOps.map(describeOp)).toEqual(['route add 0.0.0.0/0 via 10.244.1.1 dev eth0', 'route add ::/0 via fd00:244:1::1 dev eth0']);
+    // A taken destination is reported back as "File exists", for routes.ts to settle.
+    expect(p.routeOps.map(toleratedFailure)).toEqual([{ errno: 17, ipMessage: 'File exists' }, { errno: 17, ipMessage: 'File exists' }]);
     expect(p.routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.244.1.1' }, { dst: '::/0', gw: 'fd00:244:1::1' }]);
     expect(p.containerSysctls).toEqual([['net/ipv6/conf/eth0/accept_dad', '0']]);
     expect(p.hostSysctls).toEqual([['net/ipv4/ip_forward', '1'], ['net/ipv6/conf/all/forwarding', '1']]);
@@ -56,13 +62,20 @@ describe('bridge mode plan', () => {
     expect(p.hostOps.some((o) => o.op === 'set-hairpin')).toBe(false);
     expect(p.routes).toEqual([{ dst: '10.96.0.0/12', gw: '10.244.1.1' }]);
     expect(p.containerSysctls).toEqual([]);
+    expect(p.containerOps.map(describeOp)).toEqual(['addr add 10.244.1.5/24 dev eth0', 'link set eth0 up']);
+  });
+
+  it("carries an IPAM route's MTU into the pod's route", () => {
+    const p = planBridge(input({ addresses: [{ address: '10.244.1.5/24' }], routes: [{ dst: '10.96.0.0/12', mtu: 1400 }] }));
+    expect(p.routeOps).toEqual([{ op: 'add-route', dst: '10.96.0.0/12', gw: '10.244.1.1', dev: 'eth0', onlink: false, mtu: 1400 }]);
+    expect(p.routeOps.map(describeOp)).toEqual(['route add 10.96.0.0/12 via 10.244.1.1 dev eth0 mtu 1400']);
   });
 });
 
 describe('routed mode plan', () => {
   it('gives the pod /32 and /128 behind link-local gateways answered by proxy ARP / NDP', () => {
     const p = planRouted(input({ conf: conf({ mode: 'routed' }), routes: [{ dst: '10.96.0.0/12', gw: '10.244.1.1' }] }));
-    expect(p.hostOps.map(describeHostOp).slice(2)).toEqual([
+    expect(p.hostOps.map(describeOp).slice(2)).toEqual([
       'link set kpr0123456789ab up',
       'route replace 10.244.1.5/32 dev kpr0123456789ab scope link',
       'route replace fd00:244:1::5/128 dev kpr0123456789ab scope link',
@@ -71,11 +84,15 @@ describe('routed mode plan', () => {
     expect(p.hostSysctls).toContainEqual(['net/ipv4/conf/kpr0123456789ab/proxy_arp', '1']);
     expect(p.hostSysctls).toContainEqual(['net/ipv6/conf/kpr0123456789ab/proxy_ndp', '1']);
     expect(p.hostSysctls).toContainEqual(['net/ipv4/neigh/kpr0123456789ab/proxy_delay', '0']);
-    expect(p.containerLines.map((l) => l.cmd)).toEqual([
+    expect(p.containerOps.map(describeOp)).toEqual([
       'addr add 10.244.1.5/32 dev eth0', 'addr add fd00:244:1::5/128 dev eth0 nodad', 'link set eth0 up',
     ]);
     // No route to 169.254.1.1 of its own: a second attachment could not add one.
-    expect(p.routeLines.map((l) => l.cmd)).toEqual(['route add 10.96.0.0/12 via 169.254.1.1 dev eth0 onlink', 'route add ::/0 via fe80::1 dev eth0']);
+    expect(p.routeOps).toEqual([
+      { op: 'add-route', dst: '10.96.0.0/12', gw: '169.254.1.1', dev: 'eth0', onlink: true },
+      { op: 'add-route', dst: '::/0', gw: 'fe80::1', dev: 'eth0', onlink: false },
+    ]);
+    expect(p.routeOps.map(describeOp)).toEqual(['route add 10.96.0.0/12 via 169.254.1.1 dev eth0 onlink', 'route add ::/0 via fe80::1 dev eth0']);
     expect(p.ips).toEqual([
       { address: '10.244.1.5/32', gateway: '169.254.1.1', interface: 1 },
       { address: 'fd00:244:1::5/128', gateway: 'fe80::1', interface: 1 },

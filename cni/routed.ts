@@ -1,9 +1,8 @@
 // Routed mode (as Calico does it): no bridge. The pod holds a /32 and a /128, its
 // default routes point at link-local gateways that the host veth answers by proxy
 // ARP / proxy NDP, and the node routes each pod address to its host veth.
-import { addressOf, dadSysctls, familyOf, forwardingSysctls, podRoutes, routeLine, vethOps, type AttachInput, type AttachPlan } from './attach.ts';
-import type { HostOp } from './host-ops.ts';
-import type { BatchLine } from './link.ts';
+import { addressOf, containerOps, dadSysctls, familyOf, forwardingSysctls, podRoutes, routeOp, vethOps, type AttachInput, type AttachPlan } from './attach.ts';
+import type { LinkOp } from './link-ops.ts';
 import { ROUTED_GATEWAY4, ROUTED_GATEWAY6 } from './names.ts';
 import type { IPFamily } from '../lib/ip.ts';
 
@@ -15,7 +14,7 @@ export function planRouted(i: AttachInput): AttachPlan {
   if (families.has(6)) gateways.set(6, ROUTED_GATEWAY6);
   const hostAddr = (a: string) => `${addressOf(a)}/${familyOf(a) === 4 ? 32 : 128}`;
 
-  const host: HostOp[] = [...vethOps(i), { op: 'set-up', dev: hv }];
+  const host: LinkOp[] = [...vethOps(i), { op: 'set-up', dev: hv }];
   for (const a of i.addresses) host.push({ op: 'replace-route', dst: hostAddr(a.address), dev: hv });
   if (families.has(6)) host.push({ op: 'add-proxy-neigh', dst: ROUTED_GATEWAY6, dev: hv });
 
@@ -25,14 +24,10 @@ export function planRouted(i: AttachInput): AttachPlan {
 
   // Every route leaves through the link-local gateway, whatever IPAM named.
   const routes = podRoutes(i.routes.map(({ gw: _gw, ...r }) => r), gateways);
-  const container: BatchLine[] = [
-    ...i.addresses.map((a) => ({ cmd: `addr add ${hostAddr(a.address)} dev ${i.ifName}${familyOf(a.address) === 6 ? ' nodad' : ''}` })),
-    { cmd: `link set ${i.ifName} up` },
-  ];
   return {
     hostOps: host,
     hostSysctls,
-    containerLines: container,
+    containerOps: containerOps(i.ifName, i.addresses.map((a) => hostAddr(a.address))),
     containerSysctls: dadSysctls(i.ifName, i.addresses),
     interfaces: [
       { name: hv, mac: i.hostMac },
@@ -42,6 +37,6 @@ export function planRouted(i: AttachInput): AttachPlan {
     routes,
     // The IPv4 gateway is on no subnet of the pod: onlink, rather than a route to
     // 169.254.1.1 that a second attachment's could not coexist with.
-    routeLines: routes.map((r) => routeLine(r, i.ifName, r.gw === ROUTED_GATEWAY4)),
+    routeOps: routes.map((r) => routeOp(r, i.ifName, r.gw === ROUTED_GATEWAY4)),
   };
 }

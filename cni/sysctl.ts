@@ -1,5 +1,6 @@
-// sysctls of the plugin's own network namespace (the node's), written through
-// /proc/sys, which resolves net.* against the writer's netns: no spawn needed.
+// sysctls of a network namespace, written through /proc/sys, which resolves net.*
+// against the netns of the thread that opens the file: the node's, or the pod's inside
+// syscalls().inNetns (rtnetlink.ts). No spawn needed.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { KprError } from '../lib/errors.ts';
 

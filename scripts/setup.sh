@@ -12,7 +12,7 @@ for pair in iptables:iptables nft:nftables conntrack:conntrack ip:iproute2 ipset
             ipvsadm:ipvsadm nfacct:nfacct socat:socat \
             /usr/lib/cni/bridge:containernetworking-plugins podman:podman runc:runc \
             busybox:busybox-static flock:util-linux kubectl:kubernetes-client \
-            mmdebstrap:mmdebstrap cc:gcc /usr/include/stdlib.h:libc6-dev; do
+            mmdebstrap:mmdebstrap cc:gcc /usr/include/stdlib.h:libc6-dev strace:strace; do
   cmd=${pair%%:*} pkg=${pair#*:}
   if [[ $cmd == /* ]]; then [[ -e $cmd ]] || need_apt+=("$pkg")
   else command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg"); fi

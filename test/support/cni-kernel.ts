@@ -41,6 +41,8 @@ export interface Invocation {
   path?: string;
   /** Extra or overriding env; undefined removes a variable. */
   env?: Record<string, string | undefined>;
+  /** A command to run it all under (e.g. strace and its arguments), before `ip netns exec`. */
+  under?: readonly string[];
 }
 
 /** Runs a CNI plugin binary inside a namespace with a runtime's environment. */
@@ -57,7 +59,8 @@ export function runPlugin(ns: Netns, binary: string, inv: Invocation, stdin: str
   };
   const clean = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
   return new Promise((done) => {
-    const child = spawn('ip', ['netns', 'exec', ns.name, binary], { env: clean, stdio: ['pipe', 'pipe', 'pipe'] });
+    const [cmd = 'ip', ...args] = [...(inv.under ?? []), 'ip', 'netns', 'exec', ns.name, binary];
+    const child = spawn(cmd, args, { env: clean, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
