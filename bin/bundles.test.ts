@@ -28,4 +28,14 @@ describe('the built bundles', () => {
     expect(execArgv.length).toBeGreaterThan(0);
     expect(tag(execArgv)).toBe(tag([]));
   });
+
+  // Loading node:child_process costs every CNI call ~2 ms; ADD and DEL spawn nothing where
+  // the addons are installed, so the main bundle loads it only where it spawns.
+  it('kpr.cjs loads node:child_process only on use', () => {
+    const file = join(DIST, 'kpr.cjs');
+    if (!existsSync(file)) throw new Error(`${file} is not built: run npm run build first`);
+    const text = readFileSync(file, 'latin1');
+    expect(text).toContain('getBuiltinModule("node:child_process")');
+    expect(text.match(/(?<!getBuiltinModule)\((["'])(node:)?child_process\1\)/g)).toBeNull();
+  });
 });

@@ -2,7 +2,6 @@
 // rare read of a pod's routes when ADD finds a route's destination taken, and ADD's and
 // DEL's link ops where an addon is missing (rtnetlink.ts: one `ip -force -batch -` on
 // the node without netlink.node, in the pod without netlink.node or kpr-sys.node).
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { KprError } from '../lib/errors.ts';
 
@@ -37,6 +36,10 @@ function command(where: Where, ipArgs: readonly string[]): [string, string[]] {
   return ['nsenter', [`--net=${where.netns}`, 'sh', '-c', script, 'sh', ...sys.flatMap(([k, v]) => [k, v]), '--', ...ipArgs]];
 }
 
+// Loaded on first use: ADD and DEL spawn nothing where the addons are installed, and
+// node:child_process costs every plugin call ~2 ms to load.
+const spawnSync = () => process.getBuiltinModule('node:child_process').spawnSync;
+
 export function describeWhere(where: Where): string {
   return where.netns ? `netns ${where.netns}` : 'node netns';
 }
@@ -63,7 +66,7 @@ export function failedLines(stderr: string): Map<number, string> {
 export function ipBatch(where: Where, lines: readonly BatchLine[]): number[] {
   if (lines.length === 0) return [];
   const [cmd, args] = command(where, ['-force', '-batch', '-']);
-  const r = spawnSync(cmd, args, { input: `${lines.map((l) => l.cmd).join('\n')}\n`, encoding: 'utf8' });
+  const r = spawnSync()(cmd, args, { input: `${lines.map((l) => l.cmd).join('\n')}\n`, encoding: 'utf8' });
   if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describeWhere(where) });
   if (r.status === 0) return [];
   const failed = failedLines(r.stderr);
@@ -80,7 +83,7 @@ export function ipBatch(where: Where, lines: readonly BatchLine[]): number[] {
 /** `ip -j <args>` parsed; several commands may be batched, each answer is one array. */
 export function ipJson(where: Where, args: readonly string[]): unknown {
   const [cmd, full] = command(where, ['-j', ...args]);
-  const r = spawnSync(cmd, full, { encoding: 'utf8' });
+  const r = spawnSync()(cmd, full, { encoding: 'utf8' });
   if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describeWhere(where) });
   if (r.status !== 0) throw new KprError('KERNEL', `ip -j ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describeWhere(where) });
   return r.stdout.trim() === '' ? [] : JSON.parse(r.stdout);
@@ -89,7 +92,7 @@ export function ipJson(where: Where, args: readonly string[]): unknown {
 /** Like ipJson for a batch of reads: one array per line, in order. */
 export function ipJsonBatch(where: Where, lines: readonly string[]): unknown[][] {
   const [cmd, args] = command(where, ['-j', '-batch', '-']);
-  const r = spawnSync(cmd, args, { input: `${lines.join('\n')}\n`, encoding: 'utf8' });
+  const r = spawnSync()(cmd, args, { input: `${lines.join('\n')}\n`, encoding: 'utf8' });
   if (r.error) throw new KprError('KERNEL', `cannot run ${cmd}: ${r.error.message}`, { object: describeWhere(where) });
   if (r.status !== 0) throw new KprError('KERNEL', `ip -j -batch exited ${r.status ?? r.signal}: ${r.stderr.trim()}`, { object: describeWhere(where) });
   // Each command prints one JSON array; they follow each other without a separator.

@@ -13,7 +13,6 @@
 // locked call (~3 ms): we open the lock file and hand that descriptor to `flock -x 3`
 // as its fd 3. flock(2) locks belong to the open file description, which the child
 // shares with us, so the lock stays held through our descriptor after the child exits.
-import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorGuard, KprError } from './errors.ts';
@@ -79,6 +78,8 @@ function acquireByCommand(fd: number, lockPath: string, timeoutMs: number): Prom
     // flock's stderr is ours (a log, a terminal): a pipe to read it would cost every
     // locked call of the CNI plugin ~2 ms of Node's stream set-up, for a message that
     // only a usage or I/O failure prints.
+    // Loaded here only: with the addon, no locked call needs node:child_process (~2 ms to load).
+    const { spawn } = process.getBuiltinModule('node:child_process');
     const child = spawn(flockCommand(), ['--exclusive', '--timeout', seconds, '--conflict-exit-code', String(TIMEOUT_EXIT), '3'], {
       stdio: ['ignore', 'ignore', 'inherit', fd],
     });
