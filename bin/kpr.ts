@@ -75,16 +75,19 @@ function run(): void {
   const name = commandLine().name ?? '';
   // Before anything else: kpr never runs under NODE_PATH, NODE_EXTRA_CA_CERTS and the like.
   enterRuntime(DAEMONS.has(name));
+  const plugin = Object.values(byExecutableName).includes(name);
   // A reader that goes away (`kpr render | head`) ends the output, not with a stack trace.
   // The plugins write their one reply without process.stdout (cni/main.ts).
-  if (!Object.values(byExecutableName).includes(name)) {
+  if (!plugin) {
     process.stdout.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE') process.exit(0);
       throw err;
     });
   }
   main().then(
-    (code) => { process.exitCode = code; },
+    // A plugin has written its reply (synchronously, as its logs): it exits at once rather
+    // than tearing down V8's heap and Node's environment first, which the runtime waits for.
+    (code) => { if (plugin) process.exit(code); else process.exitCode = code; },
     (err: unknown) => {
       process.stderr.write(`kpr: ${errorMessage(err)}\n`);
       process.exitCode = 1;
