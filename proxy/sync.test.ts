@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { IPFamily } from '../lib/ip.ts';
@@ -27,6 +29,8 @@ class FakeBackend implements ProxyBackend {
   /** Counts writes to the kernel (as a table generation does). */
   generation = 0;
   failing = false;
+  /** While set, a sync waits for it (as for a slow kernel). */
+  gate: Promise<void> | undefined;
 
   constructor(family: IPFamily) {
     this.family = family;
@@ -34,6 +38,7 @@ class FakeBackend implements ProxyBackend {
 
   async sync({ snapshot, config, changed }: SyncRequest): Promise<SyncResult> {
     if (this.failing) throw new Error(`IPv${this.family} restore failed`);
+    await this.gate;
     const keys = changed ?? new Set([...this.kernel.keys(), ...snapshot.services.keys()]);
     for (const key of keys) {
       if (snapshot.services.has(key)) this.kernel.set(key, (snapshot.endpoints.get(key) ?? []).map((e) => e.ip));
@@ -109,7 +114,7 @@ function setup() {
     const snap = state.snapshot(family);
     return new Map([...(snap?.services.keys() ?? [])].map((k) => [k, (snap?.endpoints.get(k) ?? []).map((e) => e.ip)]));
   };
-  return { syncer, b4, b6, put, clock, serviceCIDRs, cleanups, fullSyncs, want, released };
+  return { syncer, b4, b6, put, clock, serviceCIDRs, cleanups, fullSyncs, want, released, services, endpoints };
 }
 
 /** The stale destinations of a cleanup request as "address|port -> serving endpoints". */
@@ -133,6 +138,28 @@ describe('Syncer', () => {
     const generation = t.b4.generation;
     await t.syncer.sync();
     expect(t.b4.generation).toBe(generation);
+  });
+
+  it('holds no drained EndpointSlice while a backend syncs (at scale, the first sync would keep every parsed slice)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const t = setup();
+    let open = () => {};
+    t.b4.gate = new Promise<void>((r) => { open = r; });
+    t.services.update('ns/web', service('web', 'TCP', 10));
+    const drained = (() => {
+      const s = slice('web', 4, 'TCP', [1, 2]);
+      t.endpoints.update('ns/web', 'ns/web-v4', s);
+      return new WeakRef(s);
+    })();
+    const syncing = t.syncer.sync();
+    // The sync now waits in the IPv4 backend.
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    expect(drained.deref()).toBeUndefined();
+    open();
+    await syncing;
+    expect(t.b4.kernel).toEqual(new Map([['ns/web:p/TCP', ['10.244.1.1', '10.244.1.2']]]));
   });
 
   it('asks for the garbage to be collected after a full sync only, once for both families', async () => {
