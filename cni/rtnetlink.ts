@@ -6,12 +6,13 @@
 // written too. So ADD and DEL spawn no `ip` or `nsenter`; without either addon beside
 // the executable (an older install step copied only it), the same ops run as one
 // `ip -force -batch -` in that netns (link.ts), with the same result.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { isSea } from 'node:sea';
 import { KprError } from '../lib/errors.ts';
-import { syscalls } from '../lib/syscalls.ts';
+import { lazy } from '../lib/lazy.ts';
+import { openNetns, syscalls } from '../lib/syscalls.ts';
 import { describeOp, linksNamed, toleratedFailure, type LinkOp, type Links } from './link-ops.ts';
 import { describeWhere, ipBatch, ipJson, type Where } from './link.ts';
 import { encodeOp, ENODEV, errnoText, getLinkRequest, message, NETLINK_ROUTE, NLMSG_ERROR, parseLink, type Request } from './rtnetlink-msg.ts';
@@ -121,13 +122,9 @@ export class Rtnl implements Links {
   }
 
   private openNetns(path: string): number {
-    try {
-      const fd = openSync(path, 'r');
-      this.fds.push(fd);
-      return fd;
-    } catch (err) {
-      throw new KprError('KERNEL', 'cannot open the network namespace', { object: path, cause: err });
-    }
+    const fd = openNetns(path);
+    this.fds.push(fd);
+    return fd;
   }
 }
 
@@ -149,15 +146,18 @@ class IpCommand implements Links {
   close(): void { /* nothing held */ }
 }
 
+// Loaded once per call of the plugin, which opens a socket on the node and one in the pod.
+const nativeNetlink = lazy((): NativeCtor | undefined => {
+  try { return loadAddon(); } catch { return undefined; }
+});
+
 function openLinks(where: Where): Links {
-  let Native: NativeCtor | undefined;
-  try { Native = loadAddon(); } catch { Native = undefined; }
+  const Native = nativeNetlink();
   const sys = where.netns ? syscalls() : undefined;
   if (!Native || (where.netns && !sys)) return new IpCommand(where);
-  const N = Native;
   const open = () => {
     writeSysctls(where.preSysctls ?? []);
-    return new Rtnl(N, describeWhere(where));
+    return new Rtnl(Native, describeWhere(where));
   };
   return where.netns && sys ? sys.inNetns(where.netns, open) : open();
 }

@@ -30,4 +30,11 @@ describe('randomBytes', () => {
     expect(randomBytes(0)).toHaveLength(0);
     expect(a.equals(randomBytes(16))).toBe(false);
   });
+
+  it('never hands out the same bytes twice across refills of its read-ahead, nor bytes a caller changes', () => {
+    const draws = Array.from({ length: 100 }, () => randomBytes(6));
+    draws[0]?.fill(0);
+    expect(new Set(draws.map((d) => d.toString('hex'))).size).toBe(100);
+    expect(randomBytes(1000)).toHaveLength(1000);
+  });
 });

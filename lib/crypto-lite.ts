@@ -55,8 +55,24 @@ export function sha256(data: string | Uint8Array): Buffer {
   return out;
 }
 
-/** n bytes from the kernel's random source (what node:crypto's randomBytes draws from too). */
+// Random bytes are read ahead, so that a plugin call opens the kernel's source once (an
+// ADD draws two MACs and names two temporary files).
+const POOL_BYTES = 256;
+let pool: Buffer = Buffer.alloc(0);
+let used = 0;
+
+/** n bytes from the kernel's random source (what node:crypto's randomBytes draws from too), never handed out twice. */
 export function randomBytes(n: number): Buffer {
+  if (n > POOL_BYTES) return readRandom(n);
+  if (used + n > pool.length) {
+    pool = readRandom(POOL_BYTES);
+    used = 0;
+  }
+  used += n;
+  return Buffer.from(pool.subarray(used - n, used));
+}
+
+function readRandom(n: number): Buffer {
   const out = Buffer.alloc(n);
   const fd = openSync('/dev/urandom', 'r');
   try {

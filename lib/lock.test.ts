@@ -23,20 +23,30 @@ const ways = [
   ['kpr-sys.node', async () => {
     if (!syscalls()) throw new Error('kpr-sys.node is not built: run npm run build first');
     return import('./lock.ts');
-  }],
+  }, false],
   ['the flock command', async () => {
     vi.resetModules();
     vi.doMock('./syscalls.ts', () => ({ syscalls: () => undefined }));
     try { return await import('./lock.ts'); } finally { vi.doUnmock('./syscalls.ts'); vi.resetModules(); }
-  }],
+  }, true],
 ] as const;
 
-describe.each(ways)('lib/lock through %s', (_way, load) => {
+describe.each(ways)('lib/lock through %s', (_way, load, spawns) => {
   // The loaded module's own error classes: the second way is a fresh copy of it.
   let withLock: Awaited<ReturnType<typeof load>>['withLock'];
   let isLockError: Awaited<ReturnType<typeof load>>['isLockError'];
   let LockTimeoutError: Awaited<ReturnType<typeof load>>['LockTimeoutError'];
   beforeEach(async () => { ({ withLock, isLockError, LockTimeoutError } = await load()); });
+
+  it(spawns ? 'spawns flock' : 'spawns nothing', async () => {
+    const builtins = vi.spyOn(process, 'getBuiltinModule');
+    try {
+      expect(await withLock(join(dir, 'lock'), () => 'ran')).toBe('ran');
+      expect(builtins.mock.calls.some(([id]) => id === 'node:child_process')).toBe(spawns);
+    } finally {
+      builtins.mockRestore();
+    }
+  });
 
   it('waits for another process holding flock(2) on the same file, and times out with a typed error', async () => {
     const path = join(dir, 'sub', 'lock');

@@ -77,11 +77,11 @@ function acquire(fd: number, lockPath: string, timeoutMs: number): Promise<void>
 function acquireByCommand(fd: number, lockPath: string, timeoutMs: number): Promise<void> {
   const seconds = String(Math.max(timeoutMs / 1000, 0.001));
   return new Promise((resolve, reject) => {
+    // Loaded here only: with the addon, no locked call needs node:child_process (~2 ms).
+    const { spawn } = process.getBuiltinModule('node:child_process');
     // flock's stderr is ours (a log, a terminal): a pipe to read it would cost every
     // locked call of the CNI plugin ~2 ms of Node's stream set-up, for a message that
     // only a usage or I/O failure prints.
-    // Loaded here only: with the addon, no locked call needs node:child_process (~2 ms to load).
-    const { spawn } = process.getBuiltinModule('node:child_process');
     const child = spawn(flockCommand(), ['--exclusive', '--timeout', seconds, '--conflict-exit-code', String(TIMEOUT_EXIT), '3'], {
       stdio: ['ignore', 'ignore', 'inherit', fd],
     });

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { KprError } from './errors.ts';
+import { lazy } from './lazy.ts';
 
 export const SYSCALLS_ADDON = 'kpr-sys.node';
 
@@ -51,7 +52,8 @@ function load(): Syscalls | undefined {
   return { tryLock: n.tryLock, mallocTrim: n.mallocTrim, inNetns: (path, fn) => inNetns(n as Native, path, fn) };
 }
 
-function openNs(path: string): number {
+/** A file descriptor of the netns at path (setns(2) and IFLA_NET_NS_FD take one). */
+export function openNetns(path: string): number {
   try {
     return openSync(path, 'r');
   } catch (err) {
@@ -61,9 +63,9 @@ function openNs(path: string): number {
 
 function inNetns<T>(n: Native, path: string, fn: () => T): T {
   // thread-self: setns(2) moves this thread only, and the way back must be its own netns.
-  const home = openNs('/proc/thread-self/ns/net');
+  const home = openNetns('/proc/thread-self/ns/net');
   try {
-    const target = openNs(path);
+    const target = openNetns(path);
     try {
       n.setns(target);
     } catch (err) {
@@ -83,10 +85,5 @@ function inNetns<T>(n: Native, path: string, fn: () => T): T {
   }
 }
 
-let loaded: { value: Syscalls | undefined } | undefined;
-
 /** The addon's calls, loaded on first use (~0.3 ms); undefined where it is not installed. */
-export function syscalls(): Syscalls | undefined {
-  loaded ??= { value: load() };
-  return loaded.value;
-}
+export const syscalls: () => Syscalls | undefined = lazy(load);

@@ -130,7 +130,7 @@ export class Reconciler {
     this.log[count || !this.reconciledOnce ? 'info' : 'debug']({ changes: count, peers: planner.peers, routes: planner.counts.route[4] + planner.counts.route[6], failed: errors.length, kernelRead: !previous, durationMs: Date.now() - started }, 'reconciled');
     this.reconciledOnce = true;
     // A full reconcile's garbage (the kernel read, the whole plan and diff) is returned at once.
-    if (full) void releaseMemory().then((r) => r && this.log.info(r, 'released the full reconcile\'s memory'));
+    if (full) void releaseMemory(this.log, 'released the full reconcile\'s memory');
     return errors.length === 0 ? 'clean' : 'partial';
   }
 

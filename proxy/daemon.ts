@@ -120,7 +120,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
     state, services, endpoints, backends, rulesConfig, metrics, health, serviceHealth, log,
     node: () => nodeInfo,
     localAddresses: currentAddresses,
-    afterFullSync: () => void releaseMemory().then((r) => r && log.info(r, 'released the full sync\'s memory')),
+    afterFullSync: () => void releaseMemory(log, 'released the full sync\'s memory'),
   });
   let firstSynced!: () => void;
   const firstSync = new Promise<void>((resolve) => (firstSynced = resolve));
@@ -169,8 +169,7 @@ export async function runProxy(cfg: ProxyConfig, log: Logger): Promise<RunningPr
     log.info({ mode: cfg.mode, node: cfg.hostname }, 'initial lists complete; syncing');
     // The lists' garbage (every object's JSON and its parse) goes before the first sync
     // makes its own: the process' peak is the two together otherwise.
-    const released = await releaseMemory();
-    if (released) log.info(released, 'released the initial lists\' memory');
+    await releaseMemory(log, 'released the initial lists\' memory');
     synced = true;
     runner.start();
     runner.run();
